@@ -1,0 +1,286 @@
+"""The metric catalogue: every family the exporter will ever emit, in one place.
+
+Rules, dashboards, docs and the exporter itself read names from here. This module imports
+nothing of ours. Families that a later part of the exporter fills are declared already (with
+``produced=False``) so that rules and dashboards can be written against them.
+
+Names are the exposed names: counters end in ``_total``; a histogram ``x`` is exposed as
+``x_bucket``, ``x_sum`` and ``x_count``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["gauge", "counter", "histogram"]
+
+COMPONENTS: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "external")
+FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "error")
+STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
+STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
+WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
+HTTP_METHODS: tuple[str, ...] = (
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+)
+
+# Latency buckets that include the SLO thresholds (0.05, 0.1, 0.2, 0.5, 1, 2.5 are pinned).
+REQUEST_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)
+ROUNDTRIP_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0,
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family: its exposed name, type, labels and meaning."""
+
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    unit: str = ""
+    buckets: tuple[float, ...] = ()
+    produced: bool = True
+    source: str = "exporter"
+
+    @property
+    def base_name(self) -> str:
+        """The name without ``_total``: what prometheus-client wants for a counter."""
+        if self.kind == "counter" and self.name.endswith("_total"):
+            return self.name[: -len("_total")]
+        return self.name
+
+    @property
+    def exposed_names(self) -> tuple[str, ...]:
+        """Every sample name this family puts on /metrics."""
+        if self.kind == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        if self.kind == "counter":
+            # prometheus-client also exposes a `_created` sample; we switch that off.
+            return (self.name,)
+        return (self.name,)
+
+
+def _g(name: str, help_: str, labels: tuple[str, ...] = (), unit: str = "", **kw: object) -> Family:
+    return Family(name=name, kind="gauge", help=help_, labels=labels, unit=unit, **kw)  # type: ignore[arg-type]
+
+
+def _c(name: str, help_: str, labels: tuple[str, ...] = (), unit: str = "", **kw: object) -> Family:
+    return Family(name=name, kind="counter", help=help_, labels=labels, unit=unit, **kw)  # type: ignore[arg-type]
+
+
+def _h(name: str, help_: str, labels: tuple[str, ...], buckets: tuple[float, ...],
+       **kw: object) -> Family:
+    return Family(name=name, kind="histogram", help=help_, labels=labels, unit="seconds",
+                  buckets=buckets, **kw)  # type: ignore[arg-type]
+
+
+CACHED = " Cached: measured by a background probe, not at scrape time."
+CT = ("component", "target")
+
+FAMILIES: tuple[Family, ...] = (
+    # --- every probe -------------------------------------------------------------------
+    _g("wedsync_up", "1 if the last probe of the target succeeded, else 0." + CACHED, CT),
+    _g("wedsync_probe_duration_seconds", "Duration of the last probe of the target." + CACHED,
+       CT, "seconds"),
+    _g("wedsync_probe_last_success_timestamp_seconds",
+       "Unix time of the last successful probe of the target; staleness is "
+       "time() minus this.", CT, "seconds"),
+    _c("wedsync_probe_failures_total",
+       "Failed probes by reason (timeout, connect, auth, protocol, error).",
+       (*CT, "reason")),
+    _c("wedsync_probe_runs_total", "Probe runs started.", CT),
+    _c("wedsync_probe_overruns_total",
+       "Probe runs skipped because the previous run of the same target was still going.", CT),
+    _g("wedsync_component_status",
+       "1 for the target's current status (healthy, degraded, critical), 0 for the others."
+       + CACHED, (*CT, "status")),
+    _g("wedsync_probe_http_status_code",
+       "HTTP status code of the last probe of an HTTP target." + CACHED, CT, produced=False),
+    _g("wedsync_tls_certificate_expiry_timestamp_seconds",
+       "Unix time when the TLS certificate of an https target expires.", CT, "seconds",
+       produced=False),
+    # --- database ------------------------------------------------------------------------
+    _h("wedsync_db_roundtrip_seconds",
+       "Round trip of the database probe's `SELECT 1` (the database query-time SLI).",
+       ("target",), ROUNDTRIP_BUCKETS),
+    _g("wedsync_db_connections", "Server connections by state." + CACHED,
+       ("target", "state")),
+    _g("wedsync_db_max_connections", "The server's max_connections setting.", ("target",)),
+    _c("wedsync_db_xact_commit_total", "Committed transactions in the database (raw counter).",
+       ("target",)),
+    _c("wedsync_db_xact_rollback_total",
+       "Rolled-back transactions in the database (raw counter).", ("target",)),
+    _c("wedsync_db_deadlocks_total", "Deadlocks detected in the database (raw counter).",
+       ("target",)),
+    _c("wedsync_db_blocks_hit_total", "Buffer cache hits in the database (raw counter).",
+       ("target",)),
+    _c("wedsync_db_blocks_read_total", "Disk blocks read in the database (raw counter).",
+       ("target",)),
+    _g("wedsync_db_longest_transaction_seconds",
+       "Age of the oldest open transaction (0 when none is open)." + CACHED, ("target",),
+       "seconds"),
+    _g("wedsync_db_in_recovery", "1 if the server is a replica (in recovery), else 0.",
+       ("target",)),
+    _g("wedsync_db_replicas", "Replicas streaming from this server.", ("target",)),
+    _g("wedsync_db_replication_lag_seconds",
+       "Replication lag: on a replica the age of the last replayed transaction, on a "
+       "primary the largest replay lag of its replicas. Absent where no replication runs.",
+       ("target",), "seconds"),
+    _g("wedsync_db_size_bytes", "Size of the probed database.", ("target",), "bytes"),
+    _g("wedsync_db_stat_statements_available",
+       "1 if pg_stat_statements can be read, else 0.", ("target",)),
+    _g("wedsync_db_slow_statements",
+       "Statements in pg_stat_statements whose mean time is above the configured "
+       "threshold.", ("target",)),
+    _g("wedsync_db_tables_without_rls",
+       "Tables in an API-exposed schema with Row Level Security disabled.",
+       ("target", "schema")),
+    # --- redis ---------------------------------------------------------------------------
+    _g("wedsync_redis_ping_seconds", "Round trip of the Redis PING." + CACHED, ("target",),
+       "seconds"),
+    _g("wedsync_redis_memory_used_bytes", "Memory used by Redis.", ("target",), "bytes"),
+    _g("wedsync_redis_memory_max_bytes",
+       "Redis maxmemory (0 means no limit). Absent where CONFIG and INFO do not tell.",
+       ("target",), "bytes"),
+    _c("wedsync_redis_keyspace_hits_total", "Successful key lookups (raw counter).",
+       ("target",)),
+    _c("wedsync_redis_keyspace_misses_total", "Failed key lookups (raw counter).",
+       ("target",)),
+    _c("wedsync_redis_evicted_keys_total", "Keys evicted for maxmemory (raw counter).",
+       ("target",)),
+    _c("wedsync_redis_expired_keys_total", "Keys expired (raw counter).", ("target",)),
+    _g("wedsync_redis_connected_clients", "Clients connected to Redis.", ("target",)),
+    _g("wedsync_redis_blocked_clients", "Clients blocked in a blocking call.", ("target",)),
+    _c("wedsync_redis_rejected_connections_total",
+       "Connections refused for maxclients (raw counter).", ("target",)),
+    _c("wedsync_redis_commands_processed_total", "Commands processed (raw counter).",
+       ("target",)),
+    _g("wedsync_redis_role", "1 for the server's replication role (master, replica).",
+       ("target", "role")),
+    _g("wedsync_redis_master_link_up",
+       "On a replica, 1 if the link to its master is up, else 0.", ("target",)),
+    _g("wedsync_redis_connected_replicas", "Replicas connected to this Redis.", ("target",)),
+    # --- auth ----------------------------------------------------------------------------
+    _g("wedsync_auth_signin_duration_seconds",
+       "Duration of the last synthetic password sign-in." + CACHED, ("target",), "seconds",
+       produced=False),
+    _c("wedsync_auth_audit_events_total",
+       "Supabase Auth audit-log actions (login, user_signedup, token_refreshed, ...) counted "
+       "from auth.audit_log_entries.", ("target", "action"), produced=False),
+    # --- realtime ------------------------------------------------------------------------
+    _h("wedsync_realtime_broadcast_roundtrip_seconds",
+       "Time from sending a broadcast on a Realtime channel to receiving its own echo.",
+       ("target",), ROUNDTRIP_BUCKETS, produced=False),
+    _g("wedsync_realtime_broadcast_ack_seconds",
+       "Time from sending a broadcast to the server's acknowledgement." + CACHED,
+       ("target",), "seconds", produced=False),
+    _g("wedsync_realtime_connect_duration_seconds",
+       "Time to open the Realtime WebSocket." + CACHED, ("target",), "seconds",
+       produced=False),
+    _g("wedsync_realtime_join_duration_seconds",
+       "Time from phx_join to its reply." + CACHED, ("target",), "seconds", produced=False),
+    # --- ingestion -----------------------------------------------------------------------
+    _h("wedsync_http_request_duration_seconds",
+       "API request timings received by ingestion (normalised route).",
+       ("route", "method", "status_class"), REQUEST_BUCKETS, produced=False),
+    _c("wedsync_ingest_events_total", "Ingested request-timing events by result.",
+       ("result",), produced=False),
+    _c("wedsync_ingest_rejected_total", "Ingested events or requests rejected, by reason.",
+       ("reason",), produced=False),
+    _c("wedsync_ingest_folded_total",
+       "Ingested events whose label value was folded into `other` by a cap, by label.",
+       ("label",), produced=False),
+    _g("wedsync_ingest_last_event_timestamp_seconds",
+       "Unix time of the last accepted request-timing event.", (), "seconds", produced=False),
+    _g("wedsync_ingest_tail_last_row_timestamp_seconds",
+       "created_at of the last performance_logs row read by the tailer.", (), "seconds",
+       produced=False),
+    # --- validation ----------------------------------------------------------------------
+    _g("wedsync_validation_findings", "Architecture validation findings by check and severity.",
+       ("check", "severity"), produced=False),
+    _g("wedsync_validation_last_run_timestamp_seconds",
+       "Unix time of the last background architecture validation.", (), "seconds",
+       produced=False),
+    _g("wedsync_validation_last_run_success",
+       "1 if the last background architecture validation ran to completion.", (),
+       produced=False),
+    # --- weddings and queries ------------------------------------------------------------
+    _g("wedsync_weddings",
+       "Weddings dated in the window (today, tomorrow, next_7d = today and the 6 days after) "
+       "in the platform's time zone." + CACHED, ("window",)),
+    _g("wedsync_wedding_day",
+       "1 on a wedding day (a Saturday, or a day with weddings, in the platform's time zone), "
+       "else 0. Absent when it cannot be known (fail safe: rules treat absence as 1)."),
+    _g("wedsync_custom_query_success",
+       "1 if the named SQL query last ran without error, else 0.", ("query",)),
+    _g("wedsync_custom_query_duration_seconds", "Duration of the named query's last run.",
+       ("query",), "seconds"),
+    _g("wedsync_custom_query_last_success_timestamp_seconds",
+       "Unix time of the named query's last successful run.", ("query",), "seconds"),
+    _c("wedsync_custom_query_folded_total",
+       "Label values of the named query folded into `other` by its cap.", ("query", "label"),
+       produced=False),
+    _g("wedsync_core_field_updates",
+       "Core Fields changed in the window (5m, 1h).", ("window",), produced=False),
+    _c("wedsync_form_submissions_total", "Forms couples have submitted (all time).",
+       produced=False),
+    _g("wedsync_active_suppliers", "Suppliers with a wedding in the next 7 days or joined in "
+       "the last 30 days.", produced=False),
+    _g("wedsync_active_couples", "Couples with a wedding from today on.", produced=False),
+    _c("wedsync_supplier_invitations_sent_total", "Supplier invitations sent (all time).",
+       produced=False),
+    _c("wedsync_supplier_invitations_accepted_total",
+       "Supplier invitations accepted (all time).", produced=False),
+    # --- deploy gate ---------------------------------------------------------------------
+    _c("wedsync_deploy_gate_checks_total", "Deploy-gate answers by result (allowed, blocked).",
+       ("result",), produced=False),
+    _c("wedsync_deploy_gate_overrides_total", "Emergency overrides of the deploy gate.",
+       produced=False),
+    # --- the exporter itself -------------------------------------------------------------
+    _g("wedsync_build_info", "Always 1; the version label says which build runs.",
+       ("version",)),
+    _g("wedsync_event_loop_lag_seconds",
+       "How late the exporter's event loop ran a timer that should have fired on time.",
+       (), "seconds"),
+    _g("wedsync_metrics_render_duration_seconds",
+       "Time the last rendering of /metrics took (done in the background, not per scrape).",
+       (), "seconds"),
+    _g("wedsync_config_last_reload_successful",
+       "1 if the last configuration (re)load succeeded, 0 if a bad config was refused."),
+    _g("wedsync_config_last_reload_success_timestamp_seconds",
+       "Unix time of the last successful configuration load.", (), "seconds"),
+    _c("wedsync_http_rate_limited_total", "Requests answered 429, by route.", ("route",)),
+    _c("wedsync_http_unauthorized_total", "Requests answered 401 or 403, by route.",
+       ("route",)),
+)
+
+BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
+
+
+def family(name: str) -> Family:
+    """The catalogue entry for ``name`` (KeyError names the unknown family)."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"{name} is not in the metric catalogue") from None
+
+
+_COMPONENT_PREFIXES = {"wedsync_db_": "database", "wedsync_redis_": "redis",
+                       "wedsync_auth_": "auth", "wedsync_realtime_": "realtime"}
+
+
+def component_of(fam: Family) -> str | None:
+    """The component a ``target``-labelled family belongs to, from its name."""
+    for prefix, component in _COMPONENT_PREFIXES.items():
+        if fam.name.startswith(prefix):
+            return component
+    return None
+
+
+def exposed_metric_names() -> frozenset[str]:
+    """Every sample name the exporter may expose, for lints of rules and dashboards."""
+    return frozenset(n for f in FAMILIES for n in f.exposed_names)

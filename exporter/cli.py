@@ -1,0 +1,70 @@
+"""The ``wedsync-exporter`` command: run the exporter, or check a configuration file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from exporter import __version__
+from exporter.config import ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wedsync-exporter",
+        description="Probe the WedSync platform's dependencies and serve the results to "
+                    "Prometheus. Subcommand: check-config FILE.",
+    )
+    parser.add_argument("--config", required=True, help="configuration file (YAML)")
+    parser.add_argument("--listen", help="HOST:PORT to serve on (overrides the config)")
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser
+
+
+def check_config(argv: list[str]) -> int:
+    """``check-config FILE``: validate and say so; exit 1 with the reason if invalid."""
+    parser = argparse.ArgumentParser(prog="wedsync-exporter check-config",
+                                     description="Validate a configuration file and exit.")
+    parser.add_argument("file")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"wedsync-exporter: {exc}", file=sys.stderr)
+        return 1
+    components = ", ".join(
+        f"{c}={len(config.targets(c))}" for c in
+        ("database", "redis", "auth", "realtime", "api", "external"))
+    print(f"{args.file}: configuration is valid ({components})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check-config"]:
+        return check_config(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"wedsync-exporter: {exc}", file=sys.stderr)
+        return 1
+    if args.listen and (":" not in args.listen or not args.listen.rsplit(":", 1)[1].isdigit()):
+        print(f"wedsync-exporter: --listen {args.listen!r} is not HOST:PORT", file=sys.stderr)
+        return 1
+
+    from exporter import features  # noqa: F401 - registers probes and routes
+    from exporter.logs import configure
+    from exporter.service import Service
+
+    configure(config.log_level, config.log_format, config.secrets)
+    service = Service(config, listen=args.listen)
+    try:
+        asyncio.run(service.run_forever())
+    except OSError as exc:
+        print(f"wedsync-exporter: cannot serve on {service.listen}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,287 @@
+"""Read, expand, validate and type the configuration file; every failure is one clear line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from exporter.config import model
+from exporter.config.envrefs import UnsetVariableError, expand, path_text
+from exporter.config.schema import CONFIG_SCHEMA
+from exporter.durations import parse_duration
+
+_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says where and why in one sentence."""
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> model.Config:
+    """Load ``path`` with environment ``env`` (default: os.environ)."""
+    env = os.environ if env is None else env
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    return parse_config(text, env, source=str(file))
+
+
+def parse_config(text: str, env: Mapping[str, str], source: str = "<string>") -> model.Config:
+    """Parse configuration text (YAML)."""
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file {source} is not valid YAML{where}: {problem}") from None
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {source} must be a mapping of sections at the top level")
+    try:
+        expanded = expand(tree, env)
+    except UnsetVariableError as exc:
+        raise ConfigError(f"config error: {exc}") from None
+    _validate(expanded.tree)
+    _check_secrets(expanded.tree, CONFIG_SCHEMA, (), expanded.referenced_paths)
+    return _build(expanded.tree, source)
+
+
+def _describe(error: ValidationError) -> str:
+    where = path_text(tuple(error.absolute_path))
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
+        expected = f"; expected one of: {', '.join(known)}" if known else ""
+        return f"unknown key {', '.join(map(repr, extra))} at {where}{expected}"
+    if error.validator == "pattern" and schema.get("pattern") == CONFIG_SCHEMA["properties"][
+        "probe_defaults"]["properties"]["interval"]["pattern"]:
+        return f"{where}: {error.instance!r} is not a duration; expected e.g. 15s, 250ms, 2m"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "type":
+        return f"{where}: expected {error.validator_value}, got {type(error.instance).__name__}"
+    if error.validator == "enum":
+        options = ", ".join(map(str, error.validator_value))
+        return f"{where}: {error.instance!r} is not one of: {options}"
+    return f"{where}: {error.message}"
+
+
+def _validate(tree: dict[str, Any]) -> None:
+    errors = sorted(_VALIDATOR.iter_errors(tree), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"config error at {_describe(errors[0])}{more}")
+
+
+def _check_secrets(node: Any, schema: dict[str, Any], path: tuple[str | int, ...],
+                   referenced: set[tuple[str | int, ...]]) -> None:
+    """Secrets come only from ${VAR} references or *_file paths, never literal in the file."""
+    kind = schema.get("x-secret")
+    if kind and isinstance(node, str) and node and path not in referenced:
+        if kind is True:
+            raise ConfigError(
+                f"config error at {path_text(path)}: secrets may not be written in the file; "
+                f"use a ${{VAR}} reference or {path[-1]}_file")
+        if kind == "password" and urlsplit(node).password:
+            raise ConfigError(
+                f"config error at {path_text(path)}: a password may not be written in the "
+                f"file; use a ${{VAR}} reference or {path[-1]}_file")
+    if isinstance(node, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in node.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else {})
+            _check_secrets(value, sub, (*path, key), referenced)
+    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(node):
+            _check_secrets(item, schema["items"], (*path, i), referenced)
+
+
+def _secret(section: dict[str, Any], key: str, where: str) -> str:
+    """The value of ``key``, or the contents of ``key_file`` (trailing newline removed)."""
+    file_key = f"{key}_file"
+    if section.get(file_key):
+        if section.get(key):
+            raise ConfigError(f"config error at {where}: set {key} or {file_key}, not both")
+        try:
+            return Path(section[file_key]).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"config error at {where}.{file_key}: cannot read {section[file_key]}: "
+                f"{exc.strerror}") from None
+    return str(section.get(key) or "")
+
+
+def _thresholds(raw: dict[str, Any] | None) -> model.Thresholds:
+    raw = raw or {}
+    degraded = parse_duration(raw["degraded"]) if "degraded" in raw else None
+    critical = parse_duration(raw["critical"]) if "critical" in raw else None
+    return model.Thresholds(degraded=degraded, critical=critical)
+
+
+def _timing(raw: dict[str, Any], defaults: dict[str, Any], where: str) -> dict[str, Any]:
+    interval = parse_duration(raw.get("interval", defaults.get("interval", "15s")))
+    timeout = parse_duration(raw.get("timeout", defaults.get("timeout", "5s")))
+    if interval <= 0 or timeout <= 0:
+        raise ConfigError(f"config error at {where}: interval and timeout must be above zero")
+    thresholds = _thresholds(raw.get("thresholds"))
+    if (thresholds.degraded and thresholds.critical
+            and thresholds.critical < thresholds.degraded):
+        raise ConfigError(f"config error at {where}.thresholds: critical is below degraded")
+    return {"name": raw["name"], "interval": interval, "timeout": timeout,
+            "thresholds": thresholds}
+
+
+def _targets(tree: dict[str, Any], component: str, defaults: dict[str, Any]) -> list[
+        tuple[dict[str, Any], dict[str, Any], str]]:
+    seen: set[str] = set()
+    out = []
+    for i, raw in enumerate(tree.get(component) or []):
+        where = f"{component}[{i}]"
+        if raw["name"] in seen:
+            raise ConfigError(f"config error at {where}.name: {raw['name']!r} is used twice")
+        seen.add(raw["name"])
+        out.append((raw, _timing(raw, defaults, where), where))
+    return out
+
+
+def _build(tree: dict[str, Any], source: str) -> model.Config:
+    timezone = tree.get("timezone", "Europe/London")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"config error at timezone: {timezone!r} is not an IANA time zone such as "
+            f"Europe/London") from None
+    defaults = tree.get("probe_defaults") or {}
+    secrets: set[str] = set()
+
+    def keep(value: str) -> str:
+        if value:
+            secrets.add(value)
+            parsed = urlsplit(value) if "://" in value else None
+            if parsed is not None and parsed.password:
+                secrets.add(parsed.password)
+        return value
+
+    databases = []
+    for raw, timing, where in _targets(tree, "database", defaults):
+        dsn = keep(_secret(raw, "dsn", where))
+        if not dsn:
+            continue
+        databases.append(model.DatabaseTarget(
+            **timing, dsn=dsn,
+            statement_timeout=parse_duration(raw.get("statement_timeout", "2s")),
+            pool_size=raw.get("pool_size", 2),
+            exposed_schemas=tuple(raw.get("exposed_schemas", ["public"])),
+            slow_statement_threshold=parse_duration(raw.get("slow_statement_threshold", "500ms")),
+        ))
+    redises = []
+    for raw, timing, where in _targets(tree, "redis", defaults):
+        url = keep(_secret(raw, "url", where))
+        if url:
+            redises.append(model.RedisTarget(**timing, url=url))
+    auths = []
+    for raw, timing, where in _targets(tree, "auth", defaults):
+        if not raw.get("url"):
+            continue
+        sign_in_raw = raw.get("sign_in") or {}
+        sign_in = model.SignIn(
+            enabled=bool(sign_in_raw.get("enabled", False)),
+            email=_secret(sign_in_raw, "email", f"{where}.sign_in"),
+            password=keep(_secret(sign_in_raw, "password", f"{where}.sign_in")),
+        )
+        if sign_in.enabled and not (sign_in.email and sign_in.password):
+            raise ConfigError(f"config error at {where}.sign_in: enabled sign-in needs an email "
+                              f"and a password (or their *_file)")
+        audit_raw = raw.get("audit_log") or {}
+        auths.append(model.AuthTarget(
+            **timing, url=raw["url"].rstrip("/"),
+            anon_key=keep(_secret(raw, "anon_key", where)), sign_in=sign_in,
+            audit_log=model.AuditLog(enabled=bool(audit_raw.get("enabled", False)),
+                                     database=audit_raw.get("database")),
+        ))
+    realtimes = []
+    for raw, timing, where in _targets(tree, "realtime", defaults):
+        if not raw.get("url"):
+            continue
+        realtimes.append(model.RealtimeTarget(
+            **timing, url=raw["url"].rstrip("/"), anon_key=keep(_secret(raw, "anon_key", where)),
+            channel=raw.get("channel", "wedsync-probe"),
+            access_token=keep(_secret(raw, "access_token", where)),
+        ))
+    http: dict[str, list[model.HttpTarget]] = {"api": [], "external": []}
+    for component, targets in http.items():
+        for raw, timing, _where in _targets(tree, component, defaults):
+            if not raw.get("url"):
+                continue
+            check = raw.get("json_field")
+            headers = raw.get("headers") or {}
+            for value in headers.values():
+                keep(value)
+            targets.append(model.HttpTarget(
+                **timing, url=raw["url"], method=raw.get("method", "GET"),
+                expected_status=tuple(raw.get("expected_status", [200])),
+                json_field=model.JsonFieldCheck(check["path"], check["equals"]) if check else None,
+                headers=tuple(headers.items()), tls_verify=raw.get("tls_verify", True),
+            ))
+    tokens_raw = tree.get("tokens") or {}
+    tokens = model.Tokens(**{kind: keep(_secret(tokens_raw, kind, "tokens"))
+                             for kind in ("admin", "ingest", "deploy")})
+    database_names = [d.name for d in databases]
+    queries = []
+    for name, raw in (tree.get("queries") or {}).items():
+        where = f"queries.{name}"
+        database = raw.get("database") or (database_names[0] if database_names else "")
+        if raw.get("database") and raw["database"] not in {
+                r["name"] for r in tree.get("database") or []}:
+            raise ConfigError(f"config error at {where}.database: no database target named "
+                              f"{raw['database']!r}")
+        queries.append(model.QueryConfig(
+            name=name, database=database, builtin=raw.get("builtin"),
+            enabled=raw.get("enabled", True),
+            interval=parse_duration(raw.get("interval", "60s")),
+            timeout=parse_duration(raw.get("timeout", "5s")), raw=raw,
+        ))
+    log = tree.get("log") or {}
+    status_page = tree.get("status_page") or {}
+    validation = tree.get("validation") or {}
+    return model.Config(
+        timezone=timezone,
+        listen=tree.get("listen", "0.0.0.0:9847"),
+        log_level=log.get("level", "info"),
+        log_format=log.get("format", "logfmt"),
+        tokens=tokens,
+        rate_limits={**model.DEFAULT_RATE_LIMITS, **(tree.get("rate_limits") or {})},
+        essential=tuple((tree.get("components") or {}).get("essential",
+                                                          model.DEFAULT_ESSENTIAL)),
+        database=tuple(databases),
+        redis=tuple(redises),
+        auth=tuple(auths),
+        realtime=tuple(realtimes),
+        api=tuple(http["api"]),
+        external=tuple(http["external"]),
+        queries=tuple(queries),
+        status_page_enabled=status_page.get("enabled", True),
+        status_page_title=status_page.get("title", "WedSync status"),
+        alertmanager_url=(tree.get("alertmanager") or {}).get("url", "").rstrip("/"),
+        deploy_gate_fail_open=(tree.get("deploy_gate") or {}).get("fail_open", False),
+        required_tables=tuple(validation.get("required_tables",
+                                             model.DEFAULT_REQUIRED_TABLES)),
+        secrets=frozenset(secrets),
+        raw=tree,
+        source=source,
+    )

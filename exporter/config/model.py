@@ -1,0 +1,148 @@
+"""Typed configuration, built from a validated and expanded configuration tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api")
+DEFAULT_REQUIRED_TABLES: tuple[str, ...] = ("user_profiles", "suppliers", "couples", "core_fields")
+DEFAULT_RATE_LIMITS: dict[str, str] = {
+    "health": "60/minute",
+    "ingestion": "100/minute",
+    "validation": "10/minute",
+    "deploy_gate": "60/minute",
+    "reload": "10/minute",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Latency thresholds in seconds; None means no threshold."""
+
+    degraded: float | None = None
+    critical: float | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """What every probe target has: a name and its timing."""
+
+    name: str
+    interval: float
+    timeout: float
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True)
+class DatabaseTarget(Target):
+    dsn: str = ""
+    statement_timeout: float = 2.0
+    pool_size: int = 2
+    exposed_schemas: tuple[str, ...] = ("public",)
+    slow_statement_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class RedisTarget(Target):
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    enabled: bool = False
+    email: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class AuditLog:
+    enabled: bool = False
+    database: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthTarget(Target):
+    url: str = ""
+    anon_key: str = ""
+    sign_in: SignIn = SignIn()
+    audit_log: AuditLog = AuditLog()
+
+
+@dataclass(frozen=True)
+class RealtimeTarget(Target):
+    url: str = ""
+    anon_key: str = ""
+    channel: str = "wedsync-probe"
+    access_token: str = ""
+
+
+@dataclass(frozen=True)
+class JsonFieldCheck:
+    path: str
+    equals: Any
+
+
+@dataclass(frozen=True)
+class HttpTarget(Target):
+    url: str = ""
+    method: str = "GET"
+    expected_status: tuple[int, ...] = (200,)
+    json_field: JsonFieldCheck | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    tls_verify: bool = True
+
+
+@dataclass(frozen=True)
+class QueryConfig:
+    name: str
+    database: str
+    interval: float
+    timeout: float
+    builtin: str | None = None
+    enabled: bool = True
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    admin: str = ""
+    ingest: str = ""
+    deploy: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    timezone: str
+    listen: str
+    log_level: str
+    log_format: str
+    tokens: Tokens
+    rate_limits: dict[str, str]
+    essential: tuple[str, ...]
+    database: tuple[DatabaseTarget, ...]
+    redis: tuple[RedisTarget, ...]
+    auth: tuple[AuthTarget, ...]
+    realtime: tuple[RealtimeTarget, ...]
+    api: tuple[HttpTarget, ...]
+    external: tuple[HttpTarget, ...]
+    queries: tuple[QueryConfig, ...]
+    status_page_enabled: bool
+    status_page_title: str
+    alertmanager_url: str
+    deploy_gate_fail_open: bool
+    required_tables: tuple[str, ...]
+    secrets: frozenset[str]
+    raw: dict[str, Any]
+    source: str = ""
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A section of the validated tree (an empty mapping where absent)."""
+        value = self.raw.get(name)
+        return value if isinstance(value, dict) else {}
+
+    def targets(self, component: str) -> tuple[Target, ...]:
+        """The configured (switched on) targets of a component."""
+        return getattr(self, component)  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""PostgreSQL access shared by the database probe, queries and validation."""

@@ -1,0 +1,103 @@
+"""A small PostgreSQL connection pool for probing.
+
+Why not psycopg_pool: its background workers reconnect on their own and a caller only sees
+``PoolTimeout``, so the probe could not tell a refused connection from a wrong password or a
+hung server — and those are the reasons on-call needs. This pool connects in the caller's task
+(so the driver's own error reaches the probe), never holds more than ``size`` connections, and
+closes any connection that saw an error or a cancellation instead of reusing it, so a hung
+server cannot make it leak connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+
+T = TypeVar("T")
+APPLICATION_NAME = "wedsync-exporter"
+
+
+class PgPool:
+    """At most ``size`` autocommit connections with a statement_timeout on every query."""
+
+    def __init__(self, dsn: str, *, size: int = 2, statement_timeout: float = 2.0,
+                 connect_timeout: float = 5.0, application_name: str = APPLICATION_NAME) -> None:
+        self._dsn = dsn
+        self._size = size
+        self._statement_timeout_ms = max(1, int(statement_timeout * 1000))
+        self._connect_timeout = max(1, math.ceil(connect_timeout))
+        self._application_name = application_name
+        self._idle: list[AsyncConnection] = []
+        self._slots = asyncio.Semaphore(size)
+        self._closed = False
+
+    async def _connect(self) -> AsyncConnection:
+        params = conninfo_to_dict(self._dsn)
+        options = params.get("options") or ""
+        options = f"{options} -c statement_timeout={self._statement_timeout_ms}".strip()
+        return await AsyncConnection.connect(
+            self._dsn, autocommit=True, application_name=self._application_name,
+            options=options, connect_timeout=self._connect_timeout, prepare_threshold=None,
+        )
+
+    @staticmethod
+    async def _discard(conn: AsyncConnection) -> None:
+        try:
+            await conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone either way
+            pass
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one unit of work; returned to the pool only if it ended cleanly."""
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else await self._connect()
+            clean = False
+            try:
+                yield conn
+                clean = True
+            finally:
+                reusable = (clean and not self._closed and not conn.closed
+                            and conn.info.transaction_status == TransactionStatus.IDLE)
+                if reusable:
+                    self._idle.append(conn)
+                else:
+                    await self._discard(conn)
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` on a connection; retry once on a fresh one if a reused one was dead."""
+        reused = bool(self._idle)
+        broken = False
+        try:
+            async with self.connection() as conn:
+                try:
+                    return await work(conn)
+                except psycopg.OperationalError:
+                    broken = conn.broken
+                    raise
+        except psycopg.OperationalError:
+            if not (reused and broken):
+                raise
+        # The server went away since the connection was pooled (a restart, say): every idle
+        # connection is as dead as this one, so start afresh.
+        await self._drain_idle()
+        async with self.connection() as conn:
+            return await work(conn)
+
+    async def _drain_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await self._discard(conn)
+
+    async def close(self) -> None:
+        """Close every idle connection; connections in use close when returned."""
+        self._closed = True
+        await self._drain_idle()

@@ -1,0 +1,1 @@
+"""Metric state and its rendering for /metrics."""

@@ -1,0 +1,164 @@
+"""The exporter's metric state: what probes found, held until the next scrape reads it.
+
+The store is a prometheus-client collector whose ``collect`` only reads (scraping changes
+nothing). Gauges and mirrored server counters are plain values keyed by label tuples; histograms
+are prometheus-client ``Histogram`` children. Every change bumps ``version`` so the renderer can
+tell when /metrics must be rendered again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.catalogue import FAMILIES, Family
+
+prometheus_client.disable_created_metrics()
+
+Labels = Mapping[str, str] | tuple[str, ...]
+Owner = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One value of a family, with its labels by name."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    value: float = 0.0
+
+
+class MetricStore(Collector):
+    """Holds every gauge, counter and histogram the exporter exposes."""
+
+    def __init__(self, families: Iterable[Family] = FAMILIES) -> None:
+        self.families: dict[str, Family] = {f.name: f for f in families}
+        self._values: dict[str, dict[tuple[str, ...], float]] = {
+            f.name: {} for f in self.families.values() if f.kind != "histogram"
+        }
+        self._owned: dict[Owner, set[tuple[str, tuple[str, ...]]]] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._histograms: dict[str, Histogram] = {}
+        for fam in self.families.values():
+            if fam.kind == "histogram":
+                self._histograms[fam.name] = Histogram(
+                    fam.name, fam.help, labelnames=fam.labels, buckets=fam.buckets,
+                    registry=self.registry,
+                )
+        self.registry.register(self)
+        self.version = 0
+
+    # --- writing --------------------------------------------------------------------------
+    def _key(self, name: str, labels: Labels) -> tuple[str, ...]:
+        fam = self.families[name]
+        if isinstance(labels, tuple):
+            key = labels
+        else:
+            if set(labels) != set(fam.labels):
+                raise ValueError(f"{name} takes labels {fam.labels}, got {tuple(labels)}")
+            key = tuple(str(labels[n]) for n in fam.labels)
+        if len(key) != len(fam.labels):
+            raise ValueError(f"{name} takes labels {fam.labels}, got {key}")
+        return key
+
+    def set(self, name: str, labels: Labels, value: float, *, bump: bool = True) -> None:
+        """Set a gauge (or a counter mirrored from a server) to ``value``."""
+        self._values[name][self._key(name, labels)] = float(value)
+        if bump:
+            self.version += 1
+
+    def inc(self, name: str, labels: Labels = (), amount: float = 1.0) -> None:
+        """Add ``amount`` to one of the exporter's own counters."""
+        key = self._key(name, labels)
+        values = self._values[name]
+        values[key] = values.get(key, 0.0) + amount
+        self.version += 1
+
+    def zero(self, name: str, labels: Labels = ()) -> None:
+        """Make a counter series exist with 0 unless it already has a value."""
+        self._values[name].setdefault(self._key(name, labels), 0.0)
+        self.version += 1
+
+    def remove(self, name: str, labels: Labels) -> None:
+        """Drop one series (a gauge whose value is no longer known)."""
+        fam = self.families[name]
+        key = self._key(name, labels)
+        if fam.kind == "histogram":
+            try:
+                self._histograms[name].remove(*key)
+            except KeyError:
+                return
+        elif self._values[name].pop(key, None) is None:
+            return
+        self.version += 1
+
+    def remove_matching(self, name: str, **match: str) -> None:
+        """Drop every series of ``name`` whose labels include ``match``."""
+        fam = self.families[name]
+        positions = {fam.labels.index(k): v for k, v in match.items()}
+        if fam.kind == "histogram":
+            hist = self._histograms[name]
+            for key in list(hist._metrics):  # noqa: SLF001 - no public listing of children
+                if all(key[i] == v for i, v in positions.items()):
+                    hist.remove(*key)
+                    self.version += 1
+            return
+        values = self._values[name]
+        for key in [k for k in values if all(k[i] == v for i, v in positions.items())]:
+            del values[key]
+            self.version += 1
+
+    def observe(self, name: str, labels: Labels, value: float) -> None:
+        """Record one observation in a histogram."""
+        self._histograms[name].labels(*self._key(name, labels)).observe(value)
+        self.version += 1
+
+    def histogram(self, name: str) -> Histogram:
+        """The prometheus-client histogram behind ``name`` (for hot paths that observe a lot)."""
+        return self._histograms[name]
+
+    def replace_owned(self, owner: Owner, samples: Iterable[Sample]) -> None:
+        """Set ``samples`` and drop whatever ``owner`` set last time but not now."""
+        new: set[tuple[str, tuple[str, ...]]] = set()
+        for sample in samples:
+            key = self._key(sample.name, sample.labels)
+            self._values[sample.name][key] = float(sample.value)
+            new.add((sample.name, key))
+        for name, key in self._owned.get(owner, set()) - new:
+            self._values[name].pop(key, None)
+        self._owned[owner] = new
+        self.version += 1
+
+    def clear_owned(self, owner: Owner) -> None:
+        """Drop everything ``owner`` set (its values are no longer known)."""
+        for name, key in self._owned.pop(owner, set()):
+            self._values[name].pop(key, None)
+        self.version += 1
+
+    # --- reading --------------------------------------------------------------------------
+    def get(self, name: str, labels: Labels = ()) -> float | None:
+        """The current value of a gauge or counter series, or None."""
+        return self._values[name].get(self._key(name, labels))
+
+    def series(self, name: str) -> dict[tuple[str, ...], float]:
+        """A copy of every series of a gauge or counter family."""
+        return dict(self._values[name])
+
+    def collect(self) -> Iterator[Metric]:
+        for name, values in self._values.items():
+            if not values:
+                continue
+            fam = self.families[name]
+            metric: GaugeMetricFamily | CounterMetricFamily
+            if fam.kind == "counter":
+                metric = CounterMetricFamily(fam.base_name, fam.help, labels=fam.labels)
+            else:
+                metric = GaugeMetricFamily(name, fam.help, labels=fam.labels)
+            for key, value in values.items():
+                metric.add_metric(list(key), value)
+            yield metric

@@ -1,0 +1,117 @@
+"""Redis probe: PING round trip and INFO fields (memory, hits and misses, evictions, clients,
+commands, replication).
+
+It never sends CONFIG: ``maxmemory`` comes from INFO, so the probe works on managed Redis where
+CONFIG is forbidden. Where an ACL forbids INFO as well, it reports what PING tells.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as rex
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from exporter.config.model import RedisTarget
+from exporter.metrics.store import Sample
+from exporter.probes.base import ProbeError, ProbeOutcome
+
+COUNTERS = {
+    "keyspace_hits": "wedsync_redis_keyspace_hits_total",
+    "keyspace_misses": "wedsync_redis_keyspace_misses_total",
+    "evicted_keys": "wedsync_redis_evicted_keys_total",
+    "expired_keys": "wedsync_redis_expired_keys_total",
+    "rejected_connections": "wedsync_redis_rejected_connections_total",
+    "total_commands_processed": "wedsync_redis_commands_processed_total",
+}
+GAUGES = {
+    "used_memory": "wedsync_redis_memory_used_bytes",
+    "maxmemory": "wedsync_redis_memory_max_bytes",
+    "connected_clients": "wedsync_redis_connected_clients",
+    "blocked_clients": "wedsync_redis_blocked_clients",
+    "connected_slaves": "wedsync_redis_connected_replicas",
+}
+
+
+def classify(exc: BaseException) -> ProbeError:
+    """A ProbeError for a redis-py failure."""
+    if isinstance(exc, ProbeError):
+        return exc
+    text = str(exc)
+    upper = text.upper()
+    if isinstance(exc, rex.TimeoutError | TimeoutError):
+        return ProbeError("timeout", "Redis did not answer in time", text)
+    if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError) or any(
+            word in upper for word in ("WRONGPASS", "NOAUTH", "INVALID PASSWORD")):
+        return ProbeError("auth", "authentication failed", text)
+    if isinstance(exc, rex.NoPermissionError):
+        return ProbeError("auth", "permission denied", text)
+    if isinstance(exc, rex.ConnectionError | OSError):
+        if "refused" in text.lower():
+            return ProbeError("connect", "connection refused", text)
+        return ProbeError("connect", "cannot reach Redis", text)
+    if isinstance(exc, rex.ResponseError | rex.DataError):
+        return ProbeError("protocol", "unexpected answer from Redis", text)
+    return ProbeError("error", f"unexpected {type(exc).__name__}", text)
+
+
+def info_samples(info: dict[str, Any], target: str) -> list[Sample]:
+    """Samples from a parsed INFO answer (fields that are missing are left out)."""
+    t = {"target": target}
+    samples = [Sample(name, t, float(info[field])) for field, name in
+               (*COUNTERS.items(), *GAUGES.items()) if field in info]
+    role = info.get("role")
+    if role:
+        role = "replica" if role == "slave" else str(role)
+        samples.append(Sample("wedsync_redis_role", {**t, "role": role}, 1))
+        if role == "replica":
+            samples.append(Sample("wedsync_redis_master_link_up", t,
+                                  1 if info.get("master_link_status") == "up" else 0))
+    return samples
+
+
+class RedisProbe:
+    """Probes one Redis target over a single reused connection."""
+
+    component = "redis"
+
+    def __init__(self, target: RedisTarget) -> None:
+        self.target = target
+        self._client = aioredis.Redis.from_url(
+            target.url, socket_timeout=target.timeout, socket_connect_timeout=target.timeout,
+            retry=Retry(NoBackoff(), 0), max_connections=1, client_name="wedsync-exporter",
+            health_check_interval=0,
+        )
+
+    async def run(self) -> ProbeOutcome:
+        ok = False
+        try:
+            outcome = await self._measure()
+            ok = True
+            return outcome
+        except Exception as exc:
+            raise classify(exc) from None
+        finally:
+            if not ok:
+                # Never reuse a connection that saw an error or a cancellation.
+                await self._client.connection_pool.disconnect()
+
+    async def _measure(self) -> ProbeOutcome:
+        t = {"target": self.target.name}
+        started = time.perf_counter()
+        await self._client.ping()
+        ping = time.perf_counter() - started
+        samples = [Sample("wedsync_redis_ping_seconds", t, ping)]
+        try:
+            info = await self._client.info()
+        except rex.NoPermissionError:
+            info = {}
+        samples += info_samples(info, self.target.name)
+        return ProbeOutcome(latency=ping, samples=samples,
+                            details={"info_available": bool(info)})
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,1 @@
+"""Named SQL queries run on their own schedule (never on a scrape)."""

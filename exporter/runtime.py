@@ -1,0 +1,148 @@
+"""Everything built from one configuration: pools, probes, queries and their jobs.
+
+A reload builds a new Runtime and closes the old one; the metric store outlives both, so the
+exporter's own counters keep counting across reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from exporter.catalogue import COMPONENTS
+from exporter.clock import Clock
+from exporter.config.model import Config
+from exporter.db.errors import classify
+from exporter.db.pool import PgPool
+from exporter.metrics.store import MetricStore, Sample
+from exporter.probes.base import Probe, ProbeError
+from exporter.probes.postgres import PostgresProbe
+from exporter.probes.redis import RedisProbe
+from exporter.queries.weddings import WeddingsQuery
+from exporter.recording import probe_job, query_job
+from exporter.scheduler import Job, Scheduler
+from exporter.status import TargetState
+from exporter.wedding_day import WeddingDayState
+
+# Probe factories by component; later components register theirs here.
+ProbeFactory = Callable[["Runtime"], list[Probe]]
+PROBE_FACTORIES: dict[str, ProbeFactory] = {}
+
+
+def register_probes(component: str) -> Callable[[ProbeFactory], ProbeFactory]:
+    """Decorator: ``factory(runtime)`` builds the probes of ``component``."""
+
+    def decorate(factory: ProbeFactory) -> ProbeFactory:
+        PROBE_FACTORIES[component] = factory
+        return factory
+
+    return decorate
+
+
+@register_probes("database")
+def _database_probes(runtime: Runtime) -> list[Probe]:
+    return [PostgresProbe(t, runtime.pools[t.name]) for t in runtime.config.database]
+
+
+@register_probes("redis")
+def _redis_probes(runtime: Runtime) -> list[Probe]:
+    return [RedisProbe(t) for t in runtime.config.redis]
+
+
+@dataclass
+class Runtime:
+    """The probes, pools and jobs of one configuration."""
+
+    config: Config
+    store: MetricStore
+    clock: Clock
+    pools: dict[str, PgPool] = field(default_factory=dict)
+    probes: list[Probe] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    states: dict[tuple[str, str], TargetState] = field(default_factory=dict)
+    scheduler: Scheduler | None = None
+    wedding_day: WeddingDayState | None = None
+    extra_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    def build(self) -> None:
+        """Create pools, probes and jobs (nothing runs until ``start``)."""
+        for target in self.config.database:
+            self.pools[target.name] = PgPool(
+                target.dsn, size=target.pool_size, statement_timeout=target.statement_timeout,
+                connect_timeout=target.timeout)
+        self.wedding_day = WeddingDayState(self.timezone)
+        for component in COMPONENTS:
+            factory = PROBE_FACTORIES.get(component)
+            if factory is None:
+                continue
+            for probe in factory(self):
+                self.probes.append(probe)
+                state = TargetState(component=component, target=probe.target.name)
+                self.states[(component, probe.target.name)] = state
+                self.jobs.append(probe_job(probe, self.store, state, self.clock))
+        for query in self.config.queries:
+            if query.enabled and query.builtin == "weddings":
+                self.jobs.append(self._weddings_job(query.name, query.database, query.interval,
+                                                    query.timeout))
+        self.jobs.append(Job(
+            name="wedding-day", interval=30.0, timeout=1.0, run=self._noop,
+            on_success=lambda _r, _d: self.update_wedding_day(),
+            on_failure=lambda _e, _d: None))
+
+    async def _noop(self) -> None:
+        return None
+
+    def _weddings_job(self, name: str, database: str, interval: float, timeout: float) -> Job:
+        pool = self.pools.get(database)
+        assert self.wedding_day is not None
+        query = WeddingsQuery(self.timezone, self.wedding_day, self.clock)
+
+        async def run() -> list[Sample]:
+            if pool is None:
+                raise ProbeError("error", "no database target is configured for this query")
+            try:
+                return await pool.run(lambda conn: query.run(conn, timeout))
+            except Exception as exc:
+                raise classify(exc) from None
+
+        return query_job(name, interval, timeout + 1.0, run, self.store,
+                         after=lambda _ok: self.update_wedding_day())
+
+    def update_wedding_day(self) -> None:
+        """Export wedsync_wedding_day from the clock and the last count of today's weddings."""
+        assert self.wedding_day is not None
+        verdict = self.wedding_day.evaluate(self.clock())
+        if verdict is None:
+            self.store.remove("wedsync_wedding_day", ())
+        elif self.store.get("wedsync_wedding_day", ()) != float(verdict):
+            self.store.set("wedsync_wedding_day", (), 1 if verdict else 0)
+
+    def start(self) -> None:
+        """Start every job."""
+        self.scheduler = Scheduler(self.jobs)
+        self.scheduler.start()
+
+    async def close(self) -> None:
+        """Stop the jobs and release every connection."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        for task in self.extra_tasks:
+            task.cancel()
+        await asyncio.gather(*self.extra_tasks, return_exceptions=True)
+        for probe in self.probes:
+            try:
+                await probe.close()
+            except Exception:  # noqa: BLE001 - a probe failing to close must not stop shutdown
+                pass
+        for pool in self.pools.values():
+            await pool.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.scheduler is not None and self.scheduler.ready

@@ -1,0 +1,190 @@
+"""The running exporter: metric store, renderer, current runtime, HTTP server, reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from exporter import __version__
+from exporter.catalogue import COMPONENTS, component_of
+from exporter.clock import Clock, utc_now
+from exporter.config import Config, ConfigError, load_config
+from exporter.logs import REDACTOR
+from exporter.metrics.exposition import Renderer
+from exporter.metrics.store import MetricStore
+from exporter.runtime import Runtime
+from exporter.web.security import Guard, RateLimiter, TokenAuth
+
+log = structlog.get_logger("exporter")
+
+# Features (health API, ingestion, validation, deploy gate) add their routes through hooks
+# registered here, so the service needs no knowledge of them.
+RouteHook = Callable[[web.Application, "Service"], None]
+ROUTE_HOOKS: list[RouteHook] = []
+
+
+def add_routes(hook: RouteHook) -> RouteHook:
+    """Decorator: ``hook(app, service)`` adds a feature's routes to the app."""
+    ROUTE_HOOKS.append(hook)
+    return hook
+
+
+class Service:
+    """One exporter process."""
+
+    def __init__(self, config: Config, *, clock: Clock = utc_now,
+                 listen: str | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.listen = listen or config.listen
+        self.store = MetricStore()
+        self.store.set("wedsync_build_info", {"version": __version__}, 1)
+        self.renderer = Renderer(self.store)
+        self.runtime: Runtime | None = None
+        self.guard = self._guard(config)
+        self.extensions: dict[str, Any] = {}
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._lag_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self.port: int | None = None
+        self._loaded(True)
+
+    def _guard(self, config: Config) -> Guard:
+        return Guard(TokenAuth(config.tokens), RateLimiter(config.rate_limits), self.store)
+
+    def _loaded(self, ok: bool) -> None:
+        self.store.set("wedsync_config_last_reload_successful", (), 1 if ok else 0)
+        if ok:
+            self.store.set("wedsync_config_last_reload_success_timestamp_seconds", (),
+                           time.time())
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def build_app(self) -> web.Application:
+        """The aiohttp application with the core routes and every feature's routes."""
+        from exporter.web.core import add_core_routes
+
+        app = web.Application(client_max_size=self.config.section("ingestion").get(
+            "max_body_bytes", 2 * 1024 * 1024) + 1024)
+        app["service"] = self
+        add_core_routes(app, self)
+        for hook in ROUTE_HOOKS:
+            hook(app, self)
+        return app
+
+    async def start_runtime(self) -> None:
+        """Build and start probes for the current configuration."""
+        runtime = Runtime(self.config, self.store, self.clock)
+        runtime.build()
+        runtime.start()
+        self.runtime = runtime
+
+    async def start(self) -> None:
+        """Serve HTTP first (so a scrape works from the first second), then start probing."""
+        self.renderer.start()
+        self._lag_task = asyncio.create_task(self._measure_loop_lag(), name="loop-lag")
+        app = self.build_app()
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=2.0)
+        await self._runner.setup()
+        host, _, port = self.listen.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        self._site = web.TCPSite(self._runner, host, int(port), reuse_address=True)
+        await self._site.start()
+        server = self._site._server  # noqa: SLF001 - the only way to learn an ephemeral port
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else int(port)
+        await self.start_runtime()
+        log.info("started", listen=f"{host}:{self.port}", version=__version__,
+                 config=self.config.source)
+
+    async def stop(self) -> None:
+        """Stop accepting, cancel probes, close pools."""
+        if self._site is not None:
+            await self._site.stop()
+        if self.runtime is not None:
+            await self.runtime.close()
+        await self.renderer.stop()
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            await asyncio.gather(self._lag_task, return_exceptions=True)
+        for closer in self.extensions.values():
+            close = getattr(closer, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        log.info("stopped")
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read the config file; a bad new config is refused and the old one kept."""
+        async with self._reload_lock:
+            try:
+                new = load_config(self.config.source)
+            except ConfigError as exc:
+                self._loaded(False)
+                log.error("reload refused; keeping the running config", error=str(exc))
+                return False, str(exc)
+            REDACTOR.update(new.secrets)
+            old_runtime = self.runtime
+            self.config = new
+            self.guard = self._guard(new)
+            if old_runtime is not None:
+                await old_runtime.close()
+            self._forget_removed_targets(new)
+            await self.start_runtime()
+            self._loaded(True)
+            log.info("reloaded", config=new.source)
+            return True, "reloaded"
+
+    def _forget_removed_targets(self, config: Config) -> None:
+        """Drop series of targets and queries that the new configuration no longer has."""
+        kept = {(c, t.name) for c in COMPONENTS for t in config.targets(c)}
+        removed = [key for key in (self.runtime.states if self.runtime else {}) if key not in kept]
+        for component, target in removed:
+            self.store.clear_owned(("probe", component, target))
+            for fam in self.store.families.values():
+                if "component" in fam.labels and "target" in fam.labels:
+                    self.store.remove_matching(fam.name, component=component, target=target)
+                elif "target" in fam.labels and component_of(fam) == component:
+                    self.store.remove_matching(fam.name, target=target)
+        queries = {q.name for q in config.queries if q.enabled}
+        for fam in self.store.families.values():
+            if fam.labels[:1] == ("query",):
+                for key in list(self.store.series(fam.name)):
+                    if key[0] not in queries:
+                        self.store.clear_owned(("query", key[0]))
+                        self.store.remove(fam.name, key)
+
+    # --- background -----------------------------------------------------------------------
+    async def _measure_loop_lag(self, period: float = 0.5) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + period
+            await asyncio.sleep(period)
+            self.store.set("wedsync_event_loop_lag_seconds", (),
+                           max(0.0, loop.time() - expected))
+
+    # --- running as a process -------------------------------------------------------------
+    async def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT; SIGHUP reloads."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        await self.start()
+        await self._stopping.wait()
+        await self.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self.runtime is not None and self.runtime.ready

@@ -1,0 +1,1 @@
+"""The exporter's HTTP layer: thin handlers over the service's state."""
