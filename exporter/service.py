@@ -80,15 +80,17 @@ class Service:
             hook(app, self)
         return app
 
-    async def start_runtime(self) -> None:
-        """Build and start probes for the current configuration."""
+    def build_runtime(self) -> Runtime:
+        """Build probes and jobs for the current configuration (zero-initialises counters)."""
         runtime = Runtime(self.config, self.store, self.clock)
         runtime.build()
-        runtime.start()
         self.runtime = runtime
+        self.renderer.refresh()
+        return runtime
 
     async def start(self) -> None:
         """Serve HTTP first (so a scrape works from the first second), then start probing."""
+        runtime = self.build_runtime()
         self.renderer.start()
         self._lag_task = asyncio.create_task(self._measure_loop_lag(), name="loop-lag")
         app = self.build_app()
@@ -102,7 +104,7 @@ class Service:
         server = self._site._server  # noqa: SLF001 - the only way to learn an ephemeral port
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else int(port)
-        await self.start_runtime()
+        runtime.start()
         log.info("started", listen=f"{host}:{self.port}", version=__version__,
                  config=self.config.source)
 
@@ -141,8 +143,9 @@ class Service:
             if old_runtime is not None:
                 await old_runtime.close()
             self._forget_removed_targets(new)
-            await self.start_runtime()
+            self.build_runtime().start()
             self._loaded(True)
+            self.renderer.refresh()
             log.info("reloaded", config=new.source)
             return True, "reloaded"
 

@@ -1,0 +1,48 @@
+"""Free loopback ports and waiting for a port or URL to answer."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+    """Wait until something accepts connections on ``host:port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
+            time.sleep(0.05)
+
+
+def wait_for_url(url: str, timeout: float = 10.0, status: int = 200) -> None:
+    """Wait until ``url`` answers with ``status``."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as answer:
+                if answer.status == status:
+                    return
+                last = f"status {answer.status}"
+        except urllib.error.HTTPError as exc:
+            if exc.code == status:
+                return
+            last = f"status {exc.code}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer {status} within {timeout}s ({last})")

@@ -1,0 +1,74 @@
+"""Helpers the tests share: reading /metrics text, polling, configs for the exporter."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
+
+T = TypeVar("T")
+
+SHARED_PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample in an exposition text: (name, labels, value)."""
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.append((sample.name, dict(sample.labels), float(sample.value)))
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one sample of ``name`` whose labels include ``labels``, or None."""
+    found = [v for n, lab, v in samples(text) if n == name and all(
+        lab.get(k) == want for k, want in labels.items())]
+    if len(found) > 1:
+        raise AssertionError(f"{len(found)} samples of {name} match {labels}")
+    return found[0] if found else None
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1,
+               message: str = "condition not met") -> T:
+    """Call ``check`` until it returns something truthy (returned) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{message} within {timeout}s (last: {last!r})")
+
+
+def exporter_config(*, database: list[dict[str, Any]] | None = None,
+                    redis: list[dict[str, Any]] | None = None, interval: str = "1s",
+                    timeout: str = "1s", **sections: Any) -> dict[str, Any]:
+    """A config dict for a test exporter: short intervals, nothing else probed."""
+    config: dict[str, Any] = {
+        "timezone": "Europe/London",
+        "log": {"level": "info", "format": "logfmt"},
+        "probe_defaults": {"interval": interval, "timeout": timeout},
+        "database": database or [],
+        "redis": redis or [],
+        "queries": {},
+    }
+    config.update(sections)
+    return config
+
+
+def wait_metrics(exporter: Any, predicate: Callable[[str], bool], timeout: float = 10.0,
+                 message: str = "metrics condition not met") -> str:
+    """Poll ``exporter.metrics()`` until ``predicate(text)``; the text that satisfied it."""
+    holder: dict[str, str] = {}
+
+    def check() -> bool:
+        holder["text"] = exporter.metrics()
+        return predicate(holder["text"])
+
+    eventually(check, timeout=timeout, message=message)
+    return holder["text"]
