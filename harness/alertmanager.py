@@ -1,0 +1,51 @@
+"""Alertmanager (Debian's ``prometheus-alertmanager``) on a free port, clustering off."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.binaries import ManagedProcess
+
+BINARY = "prometheus-alertmanager"
+
+
+class AlertmanagerServer(ManagedProcess):
+    """``config`` is a dict (written as YAML) or the path of an existing file."""
+
+    prefix = "wedsync-am-"
+
+    def __init__(self, config: dict[str, Any] | str | Path, port: int | None = None) -> None:
+        super().__init__(port)
+        if isinstance(config, dict):
+            self.config_path = self.dir / "alertmanager.yml"
+            self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        else:
+            self.config_path = Path(config)
+
+    def command(self) -> list[str]:
+        return [BINARY, f"--config.file={self.config_path}",
+                f"--storage.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=", "--log.level=info"]
+
+    def ready_url(self) -> str:
+        return f"{self.url}/-/ready"
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """POST /api/v2/alerts (as Prometheus would)."""
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/alerts", data=json.dumps(alerts).encode(), method="POST",
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        """GET /api/v2/alerts."""
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=10) as answer:
+            found: list[dict[str, Any]] = json.load(answer)
+        return [a for a in found if all(a["labels"].get(k) == v for k, v in filters.items())]
