@@ -7,6 +7,7 @@ exporter's own counters keep counting across reloads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -136,10 +137,9 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self.extra_tasks, return_exceptions=True)
         for probe in self.probes:
-            try:
+            # A probe failing to close must not stop the shutdown.
+            with contextlib.suppress(Exception):
                 await probe.close()
-            except Exception:  # noqa: BLE001 - a probe failing to close must not stop shutdown
-                pass
         for pool in self.pools.values():
             await pool.close()
 

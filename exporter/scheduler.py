@@ -53,6 +53,7 @@ class JobState:
     overruns: int = 0
     failing: bool = False
     in_flight: asyncio.Task[Any] | None = None
+    runner: asyncio.Task[None] | None = None
 
 
 class Scheduler:
@@ -98,7 +99,8 @@ class Scheduler:
                 job.on_overrun()
                 log.warning("run skipped: the previous run is still going", job=job.name)
             else:
-                asyncio.create_task(self._run_once(job, state), name=f"run:{job.name}")
+                state.runner = asyncio.create_task(self._run_once(job, state),
+                                                   name=f"run:{job.name}")
             next_at += job.interval
             if first and self._jitter:
                 # Spread the jobs so they do not all hit their targets in the same instant.

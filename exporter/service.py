@@ -101,7 +101,7 @@ class Service:
         host = host.strip("[]") or "0.0.0.0"
         self._site = web.TCPSite(self._runner, host, int(port), reuse_address=True)
         await self._site.start()
-        server = self._site._server  # noqa: SLF001 - the only way to learn an ephemeral port
+        server = self._site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else int(port)
         runtime.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -32,7 +33,5 @@ def children(pid: int) -> list[int]:
 def signal_tree(pid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to ``pid`` and every descendant."""
     for target in [pid, *children(pid)]:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(target, sig)
-        except ProcessLookupError:
-            pass

@@ -90,7 +90,7 @@ def test_bad_config_is_one_clear_line(text: str, env: dict[str, str], message: s
     "redis: [{name: c, url: 'redis://:literal-pw@h:6379/0'}]",
 ])
 def test_secrets_written_in_the_file_are_refused(text: str) -> None:
-    with pytest.raises(ConfigError, match="use a \\$\\{VAR\\} reference or .*_file") as caught:
+    with pytest.raises(ConfigError, match=r"use a \$\{VAR\} reference or .*_file") as caught:
         parse_config(text, {})
     assert "literal" not in str(caught.value)
 
@@ -107,7 +107,7 @@ def test_secrets_come_from_files(tmp_path: Path) -> None:
 
 
 def test_unreadable_secret_file_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="tokens.admin_file: cannot read"):
+    with pytest.raises(ConfigError, match=r"tokens\.admin_file: cannot read"):
         parse_config(f"tokens: {{admin_file: {tmp_path / 'missing'}}}", {})
 
 

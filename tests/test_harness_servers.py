@@ -24,6 +24,7 @@ def test_prometheus_and_alertmanager_start_answer_and_stop() -> None:
             assert prom.query("prometheus_build_info")
         pid = am.process.pid
     import os
+
     import pytest
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

@@ -11,6 +11,7 @@ server cannot make it leak connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -50,10 +51,9 @@ class PgPool:
 
     @staticmethod
     async def _discard(conn: AsyncConnection) -> None:
-        try:
+        # Closing a broken connection may fail; it is gone either way.
+        with contextlib.suppress(Exception):
             await conn.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone either way
-            pass
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:

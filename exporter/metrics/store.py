@@ -103,7 +103,7 @@ class MetricStore(Collector):
         positions = {fam.labels.index(k): v for k, v in match.items()}
         if fam.kind == "histogram":
             hist = self._histograms[name]
-            for key in list(hist._metrics):  # noqa: SLF001 - no public listing of children
+            for key in list(hist._metrics):
                 if all(key[i] == v for i, v in positions.items()):
                     hist.remove(*key)
                     self.version += 1
