@@ -30,6 +30,15 @@ from exporter.wedding_day import WeddingDayState
 # Probe factories by component; later components register theirs here.
 ProbeFactory = Callable[["Runtime"], list[Probe]]
 PROBE_FACTORIES: dict[str, ProbeFactory] = {}
+# Other background work (queries, validation, tailing) registers job factories here.
+JobFactory = Callable[["Runtime"], list[Job]]
+JOB_FACTORIES: list[JobFactory] = []
+
+
+def register_jobs(factory: JobFactory) -> JobFactory:
+    """Decorator: ``factory(runtime)`` builds background jobs from the runtime's config."""
+    JOB_FACTORIES.append(factory)
+    return factory
 
 
 def register_probes(component: str) -> Callable[[ProbeFactory], ProbeFactory]:
@@ -91,6 +100,8 @@ class Runtime:
             if query.enabled and query.builtin == "weddings":
                 self.jobs.append(self._weddings_job(query.name, query.database, query.interval,
                                                     query.timeout))
+        for job_factory in JOB_FACTORIES:
+            self.jobs.extend(job_factory(self))
         self.jobs.append(Job(
             name="wedding-day", interval=30.0, timeout=1.0, run=self._noop,
             on_success=lambda _r, _d: self.update_wedding_day(),

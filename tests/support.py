@@ -72,3 +72,40 @@ def wait_metrics(exporter: Any, predicate: Callable[[str], bool], timeout: float
 
     eventually(check, timeout=timeout, message=message)
     return holder["text"]
+
+
+class InProcessExporter:
+    """An exporter Service running in this process's event loop (for an injected clock)."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.service.port}"
+
+
+def in_process_exporter(config: dict[str, Any], env: dict[str, str] | None = None,
+                        clock: Callable[[], Any] | None = None) -> Any:
+    """``async with in_process_exporter(cfg, clock=...) as exp:`` runs a Service on a free
+    port inside the running event loop; ``exp.service`` gives its store, runtime and clock."""
+    import contextlib
+
+    import yaml
+
+    from exporter import features  # noqa: F401 - registers probes and routes
+    from exporter.clock import utc_now
+    from exporter.config import parse_config
+    from exporter.service import Service
+
+    @contextlib.asynccontextmanager
+    async def running() -> Any:
+        cfg = parse_config(yaml.safe_dump(config), env or {})
+        service = Service(cfg, clock=clock or utc_now, listen="127.0.0.1:0")
+        await service.start()
+        try:
+            yield InProcessExporter(service)
+        finally:
+            await service.stop()
+
+    return running()
