@@ -7,6 +7,7 @@ probe or query writes them itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,12 +68,14 @@ def probe_job(probe: Probe, store: MetricStore, state: TargetState, clock: Clock
         on_overrun=lambda: store.inc("wedsync_probe_overruns_total", ct),
         on_start=lambda: store.inc("wedsync_probe_runs_total", ct),
         labels=ct,
+        abort=getattr(probe, "abort", None),
     )
 
 
 def query_job(name: str, interval: float, timeout: float,
               run: Callable[[], Awaitable[list[Sample]]], store: MetricStore,
-              after: Callable[[bool], None] | None = None) -> Job:
+              after: Callable[[bool], None] | None = None,
+              abort: Callable[[asyncio.Task[Any]], bool] | None = None) -> Job:
     """A job that runs a named query and records its samples and its success."""
     q = {"query": name}
     owner = ("query", name)
@@ -93,7 +96,7 @@ def query_job(name: str, interval: float, timeout: float,
             after(False)
 
     return Job(name=f"query {name}", interval=interval, timeout=timeout, run=run,
-               on_success=on_success, on_failure=on_failure, labels=q)
+               on_success=on_success, on_failure=on_failure, labels=q, abort=abort)
 
 
 def ignore(_: Any, __: float) -> None:

@@ -124,7 +124,8 @@ class Runtime:
                 raise classify(exc) from None
 
         return query_job(name, interval, timeout + 1.0, run, self.store,
-                         after=lambda _ok: self.update_wedding_day())
+                         after=lambda _ok: self.update_wedding_day(),
+                         abort=pool.abort if pool is not None else None)
 
     def update_wedding_day(self) -> None:
         """Export wedsync_wedding_day from the clock and the last count of today's weddings."""

@@ -23,6 +23,7 @@ import structlog
 from exporter.probes.base import ProbeError
 
 log = structlog.get_logger("exporter.scheduler")
+ABORT_GRACE = 1.0
 
 
 def _noop() -> None:
@@ -42,6 +43,9 @@ class Job:
     on_overrun: Callable[[], None] = _noop
     on_start: Callable[[], None] = _noop
     labels: dict[str, str] = field(default_factory=dict)
+    # Called with the timed-out run before it is cancelled; returns True if it broke the run's
+    # I/O so that the run ends by itself (see PgPool.abort for why cancelling is not enough).
+    abort: Callable[[asyncio.Task[Any]], bool] | None = None
 
 
 @dataclass
@@ -52,6 +56,7 @@ class JobState:
     completed: int = 0
     overruns: int = 0
     failing: bool = False
+    overrunning: bool = False
     in_flight: asyncio.Task[Any] | None = None
     runner: asyncio.Task[None] | None = None
 
@@ -97,8 +102,11 @@ class Scheduler:
             if state.in_flight is not None and not state.in_flight.done():
                 state.overruns += 1
                 job.on_overrun()
-                log.warning("run skipped: the previous run is still going", job=job.name)
+                if not state.overrunning:  # once per streak, not on every interval
+                    state.overrunning = True
+                    log.warning("run skipped: the previous run is still going", job=job.name)
             else:
+                state.overrunning = False
                 state.runner = asyncio.create_task(self._run_once(job, state),
                                                    name=f"run:{job.name}")
             next_at += job.interval
@@ -120,8 +128,12 @@ class Scheduler:
         done, _ = await asyncio.wait({task}, timeout=job.timeout)
         duration = time.perf_counter() - started
         if not done:
-            task.cancel()
             task.add_done_callback(_consume)
+            if job.abort is not None and job.abort(task):
+                # Give the run a moment to end on its broken socket; cancel it if it does not.
+                asyncio.get_running_loop().call_later(ABORT_GRACE, task.cancel)
+            else:
+                task.cancel()
             self._failed(job, state, ProbeError(
                 "timeout", f"no answer within {job.timeout:g}s"), duration)
         else:

@@ -74,7 +74,6 @@ class Service:
 
         app = web.Application(client_max_size=self.config.section("ingestion").get(
             "max_body_bytes", 2 * 1024 * 1024) + 1024)
-        app["service"] = self
         add_core_routes(app, self)
         for hook in ROUTE_HOOKS:
             hook(app, self)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -37,6 +38,7 @@ class PgPool:
         self._connect_timeout = max(1, math.ceil(connect_timeout))
         self._application_name = application_name
         self._idle: list[AsyncConnection] = []
+        self._in_use: dict[asyncio.Task[Any], AsyncConnection] = {}
         self._slots = asyncio.Semaphore(size)
         self._closed = False
 
@@ -60,11 +62,16 @@ class PgPool:
         """A connection for one unit of work; returned to the pool only if it ended cleanly."""
         async with self._slots:
             conn = self._idle.pop() if self._idle else await self._connect()
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_use[task] = conn
             clean = False
             try:
                 yield conn
                 clean = True
             finally:
+                if task is not None:
+                    self._in_use.pop(task, None)
                 reusable = (clean and not self._closed and not conn.closed
                             and conn.info.transaction_status == TransactionStatus.IDLE)
                 if reusable:
@@ -96,6 +103,25 @@ class PgPool:
         idle, self._idle = self._idle, []
         for conn in idle:
             await self._discard(conn)
+
+    def abort(self, task: asyncio.Task[Any]) -> bool:
+        """Break the connection ``task`` is using, so the task fails at once.
+
+        Cancelling a task that waits on a hung server is not enough: psycopg answers a
+        cancellation by sending the server a cancel request and waiting for it (up to ten
+        seconds), which would hold the probe. Shutting the socket down (without closing the
+        file descriptor, which the event loop still watches) makes the pending read fail now.
+        The connection is then discarded, never reused. False if ``task`` holds no connection.
+        """
+        conn = self._in_use.get(task)
+        if conn is None or conn.closed:
+            return False
+        try:
+            with socket.fromfd(conn.fileno(), socket.AF_INET, socket.SOCK_STREAM) as dup:
+                dup.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Close every idle connection; connections in use close when returned."""

@@ -7,6 +7,7 @@ pg_stat_statements and replication views) — no superuser, no table access.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -173,6 +174,10 @@ class PostgresProbe:
             return [Sample("wedsync_db_stat_statements_available", t, 0)]
         return [Sample("wedsync_db_stat_statements_available", t, 1),
                 Sample("wedsync_db_slow_statements", t, row[0] if row else 0)]
+
+    def abort(self, task: asyncio.Task[Any]) -> bool:
+        """Break the connection of a timed-out run (see PgPool.abort)."""
+        return self.pool.abort(task)
 
     async def close(self) -> None:
         # The pool is shared with queries and validation; the service closes it.
