@@ -146,8 +146,11 @@ def _gate_answer(answer: Answer) -> tuple[bool, list[str]]:
 
 def _print_check(answer: Answer, allowed: bool, reasons: list[str]) -> None:
     body = answer.body
-    if allowed:
-        print("Deploy allowed: no wedding day, no critical status, no critical alerts.")
+    if allowed and isinstance(body.get("override"), dict) and body["override"].get(
+            "overridden_reasons"):
+        print("Deploy allowed by an emergency override.")
+    elif allowed:
+        print("Deploy allowed: no blocking condition found.")
     else:
         print("Deploy BLOCKED:")
         for reason in reasons:
@@ -197,7 +200,8 @@ def end_override(args: argparse.Namespace) -> int:
 def _report(answer: Answer, success: int, done: str) -> int:
     if answer.status == success and isinstance(answer.body, dict):
         override = answer.body.get("override") or {}
-        print(f"{done}: {override.get('reason')} (until {override.get('expires_at')}).")
+        until = f" (until {override.get('expires_at')})" if success == 201 else ""
+        print(f"{done}: {override.get('reason')}{until}.")
         return DONE
     if 400 <= answer.status < 500:
         print(f"{PROG}: refused (HTTP {answer.status}): {_error_text(answer)}", file=sys.stderr)
