@@ -493,24 +493,51 @@ def test_command_exits_0_when_allowed(make_database) -> None:
     asyncio.run(scenario())
 
 
+@contextlib.asynccontextmanager
+async def serving(handler: Callable[[web.Request], Any]) -> AsyncIterator[str]:
+    """A small HTTP server answering the gate's path with ``handler``; yields its base URL."""
+    app = web.Application()
+    app.router.add_get(GATE, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
 def test_command_treats_an_answer_that_is_not_the_gate_as_no_answer() -> None:
     async def not_the_gate(_: web.Request) -> web.Response:
         # What a misrouted URL might answer: 200, JSON, but no gate decision in it.
         return web.json_response({"status": "ok"})
 
     async def scenario() -> None:
-        app = web.Application()
-        app.router.add_get(GATE, not_the_gate)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            code, _, err = await run_command(
-                "--url", f"http://127.0.0.1:{port}", "--token", TOKENS["deploy"])
-        finally:
-            await runner.cleanup()
+        async with serving(not_the_gate) as url:
+            code, _, err = await run_command("--url", url, "--token", TOKENS["deploy"])
         assert code == 3
         assert "not a deploy-gate answer" in err
+
+    asyncio.run(scenario())
+
+
+def test_command_does_not_follow_a_redirect_with_the_token() -> None:
+    seen: list[str | None] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({"allowed": True, "reasons": []})
+
+    async def scenario() -> None:
+        async with serving(elsewhere) as other:
+            async def redirect(_: web.Request) -> web.Response:
+                raise web.HTTPFound(f"{other}{GATE}")
+
+            async with serving(redirect) as url:
+                code, _, err = await run_command("--url", url, "--token", TOKENS["deploy"])
+        assert code == 3
+        assert "redirect (HTTP 302)" in err
+        assert seen == []
 
     asyncio.run(scenario())

@@ -104,19 +104,32 @@ def _url(args: argparse.Namespace) -> str:
     return url
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an unexpected answer: following it would send the token elsewhere."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _ask(method: str, url: str, token: str, timeout: float, body: Any = None) -> Answer:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Accept": "application/json",
         **({"Content-Type": "application/json"} if data is not None else {})})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with _OPENER.open(request, timeout=timeout) as answer:
             status, raw = answer.status, answer.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
     except (OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise NoAnswer(f"the exporter at {url} could not be reached ({reason})") from None
+    if 300 <= status < 400:
+        raise NoAnswer(f"the exporter answered with a redirect (HTTP {status}), which is not "
+                       f"followed with the token; pass the exporter's own URL")
     try:
         return Answer(status, json.loads(raw))
     except ValueError:
