@@ -237,9 +237,8 @@ FAMILIES: tuple[Family, ...] = (
        "Supplier invitations accepted (all time).", produced=False),
     # --- deploy gate ---------------------------------------------------------------------
     _c("wedsync_deploy_gate_checks_total", "Deploy-gate answers by result (allowed, blocked).",
-       ("result",), produced=False),
-    _c("wedsync_deploy_gate_overrides_total", "Emergency overrides of the deploy gate.",
-       produced=False),
+       ("result",)),
+    _c("wedsync_deploy_gate_overrides_total", "Emergency overrides of the deploy gate."),
     # --- the exporter itself -------------------------------------------------------------
     _g("wedsync_build_info", "Always 1; the version label says which build runs.",
        ("version",)),

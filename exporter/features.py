@@ -1,3 +1,4 @@
 """Imports every feature module so its probes and routes register themselves."""
 
 from exporter import runtime  # noqa: F401 - database and Redis probes
+from exporter.deploy_gate import routes as deploy_gate_routes  # noqa: F401 - deploy gate

@@ -306,13 +306,17 @@ CONFIG_SCHEMA: Schema = {
         "alertmanager": strict(
             {"url": {"type": "string",
                      "description": "Alertmanager base URL (v2 API) for the deploy gate; "
-                                    "empty: not asked."}},
+                                    "empty: not asked."},
+             "timeout": duration("How long the deploy gate waits for Alertmanager's answer.",
+                                 "2s")},
             "Where the deploy gate reads firing alerts.",
         ),
         "deploy_gate": strict(
             {
                 "fail_open": {"type": "boolean", "default": False,
                               "description": "Allow deploys when Alertmanager cannot be asked."},
+                "override_max_duration": duration(
+                    "Longest emergency override an admin may open (0s: no overrides).", "2h"),
             },
             "The wedding-day deploy gate.",
         ),

@@ -1,0 +1,3 @@
+from exporter.deploy_gate.command import main
+
+raise SystemExit(main())

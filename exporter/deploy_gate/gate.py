@@ -1,0 +1,169 @@
+"""The deploy gate's decision: every blocking condition the exporter knows of, or allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import structlog
+
+from exporter.deploy_gate import conditions
+from exporter.deploy_gate.alertmanager import AlertmanagerUnavailable, firing_critical_alerts
+from exporter.deploy_gate.override import Override, OverrideRequest, open_override
+from exporter.durations import parse_duration
+
+if TYPE_CHECKING:
+    from exporter.config.model import Config
+    from exporter.metrics.store import MetricStore
+    from exporter.runtime import Runtime
+    from exporter.service import Service
+
+log = structlog.get_logger("exporter.deploy_gate")
+
+DEFAULT_ALERTMANAGER_TIMEOUT = "2s"
+DEFAULT_OVERRIDE_MAX = "2h"
+
+
+@dataclass
+class Decision:
+    """The gate's answer."""
+
+    blocks: list[conditions.Block]
+    warnings: list[str] = field(default_factory=list)
+    override: Override | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocks or self.override is not None
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until every blocking condition may have cleared (the latest of them)."""
+        return max(block.retry_after for block in self.blocks)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer: ``{"allowed", "reasons"}`` (+ ``retry_after`` when blocked)."""
+        reasons = [block.reason for block in self.blocks]
+        if not self.allowed:
+            out: dict[str, Any] = {"allowed": False, "reasons": reasons,
+                                   "retry_after": self.retry_after}
+        else:
+            out = {"allowed": True, "reasons": []}
+        if self.override is not None:
+            out["override"] = {**self.override.describe(), "overridden_reasons": reasons}
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
+
+
+def _weddings_unknown_because(config: Config, store: MetricStore) -> str:
+    queries = [q for q in config.queries if q.enabled and q.builtin == "weddings"]
+    if not queries:
+        return "no built-in weddings query is configured"
+    results = [store.get("wedsync_custom_query_success", {"query": q.name}) for q in queries]
+    if all(result is None for result in results):
+        return "the weddings query has not run yet"
+    if not any(results):
+        return "the weddings query is failing"
+    # It succeeded, but for an earlier date: local midnight passed since its last run.
+    return "today's weddings have not been counted yet"
+
+
+class DeployGate:
+    """Decides; holds the open override and the HTTP session to Alertmanager."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.override: Override | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    # --- settings (read on every question, so a reload applies at once) -------------------
+    @property
+    def alertmanager_timeout(self) -> float:
+        raw = self.service.config.section("alertmanager").get(
+            "timeout", DEFAULT_ALERTMANAGER_TIMEOUT)
+        return max(0.1, parse_duration(raw))
+
+    @property
+    def longest_override(self) -> float:
+        """Seconds; 0 when overrides are turned off."""
+        return parse_duration(self.service.config.section("deploy_gate").get(
+            "override_max_duration", DEFAULT_OVERRIDE_MAX))
+
+    # --- deciding -------------------------------------------------------------------------
+    def _local_blocks(self, runtime: Runtime | None) -> list[conditions.Block]:
+        service = self.service
+        if runtime is None or runtime.wedding_day is None:
+            return [conditions.starting()]
+        blocks: list[conditions.Block | None] = []
+        if not runtime.ready:
+            blocks.append(conditions.starting())
+        now = service.clock()
+        blocks.append(conditions.wedding_day(
+            now, runtime.timezone, runtime.wedding_day.weddings_today(now),
+            _weddings_unknown_because(service.config, service.store)))
+        blocks.append(conditions.overall_status(runtime.states.values(),
+                                                service.config.essential))
+        return [block for block in blocks if block is not None]
+
+    async def _alert_blocks(self, warnings: list[str]) -> list[conditions.Block]:
+        config = self.service.config
+        if not config.alertmanager_url:
+            return []
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            firing = await firing_critical_alerts(self._session, config.alertmanager_url,
+                                                  self.alertmanager_timeout)
+        except AlertmanagerUnavailable as exc:
+            if config.deploy_gate_fail_open:
+                log.warning("alertmanager could not be asked; allowed by fail_open",
+                            cause=exc.cause)
+                warnings.append(conditions.alertmanager_unreachable_warning(exc.cause))
+                return []
+            return [conditions.alertmanager_unreachable(exc.cause)]
+        block = conditions.firing_alerts(firing)
+        return [block] if block else []
+
+    async def decide(self) -> Decision:
+        """Every blocking condition now, and the override if one is open."""
+        warnings: list[str] = []
+        blocks = self._local_blocks(self.service.runtime)
+        blocks += await self._alert_blocks(warnings)
+        return Decision(blocks=blocks, warnings=warnings, override=self.current_override())
+
+    # --- overrides ------------------------------------------------------------------------
+    def current_override(self) -> Override | None:
+        """The open override, if it has not expired (an expired one is logged and dropped)."""
+        if self.override is not None and not self.override.active(self.service.clock()):
+            log.warning("deploy gate override expired", reason=self.override.reason,
+                        by=self.override.by, expires_at=self.override.describe()["expires_at"])
+            self.override = None
+        return self.override
+
+    def open(self, request: OverrideRequest, client: str) -> Override:
+        """Open (or replace) the override; logged with its reason and counted."""
+        replaced = self.current_override()
+        self.override = open_override(request, self.service.clock())
+        self.service.store.inc("wedsync_deploy_gate_overrides_total")
+        log.warning("deploy gate override opened", reason=self.override.reason,
+                    by=self.override.by, expires_at=self.override.describe()["expires_at"],
+                    duration_seconds=request.duration, client=client,
+                    replaced=replaced is not None)
+        return self.override
+
+    def end(self, client: str) -> Override | None:
+        """End the open override early; the one ended, if any."""
+        ended = self.current_override()
+        self.override = None
+        if ended is not None:
+            log.warning("deploy gate override ended early", reason=ended.reason, by=ended.by,
+                        client=client)
+        return ended
+
+    async def close(self) -> None:
+        """Close the HTTP session (the service calls this on stop)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
