@@ -5,8 +5,10 @@ alone, label caps, the read-only guard, queries turning themselves off, and relo
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -405,3 +407,30 @@ def test_reload_registers_new_query_metrics_and_drops_removed_ones(
     wait_metrics(exporter, lambda t: value(t, "wedsync_config_last_reload_successful") == 0)
     assert "wedsync_up is a catalogue family" in exporter.logs()
     assert value(exporter.metrics(), "wedsync_user_profiles_created_total") == 3
+
+
+def test_check_config_connect_names_a_query_whose_columns_do_not_fit(
+        pg_server: PostgresServer, platform_db: str, tmp_path: Path) -> None:
+    config, env = queries_config(pg_server, platform_db, pack())
+    path = tmp_path / "config.yaml"
+
+    def check() -> subprocess.CompletedProcess[str]:
+        path.write_text(yaml.safe_dump(config))
+        return subprocess.run([sys.executable, "-m", "exporter", "check-config", str(path),
+                               "--connect"], cwd=REPO, env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=60)
+
+    fits = check()
+    assert fits.returncode == 0, fits.stderr
+    assert "configuration is valid" in fits.stdout
+    config["queries"]["misfit"] = custom("SELECT count(*) AS total FROM weddings",
+                                         "wedsync_test_misfit")
+    config["queries"]["gone"] = custom("SELECT count(*) AS n FROM honeymoons",
+                                       "wedsync_test_gone")
+    misfit = check()
+    assert misfit.returncode == 1
+    assert sorted(misfit.stderr.splitlines()) == [
+        "wedsync-exporter: queries.gone: would turn off (missing_table): relation "
+        "\"honeymoons\" does not exist",
+        "wedsync-exporter: queries.misfit: would turn off (mapping): column 'n' named in "
+        "metrics is not in the result (its columns: total)"]

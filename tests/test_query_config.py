@@ -147,7 +147,7 @@ def test_two_queries_may_not_fill_the_same_family() -> None:
 
 
 def test_the_row_limit_is_applied_by_the_server_whatever_the_statement_ends_with() -> None:
-    wrapped = limited("SELECT 'é;' AS x, %(today)s AS d -- note;\n; /* c */ ; -- tail\n", 10)
+    wrapped = limited("SELECT 'é;' AS x, %(today)s AS d -- note;\n; /* c */ ; -- tail\n", 11)
     assert wrapped == ("SELECT * FROM (\nSELECT 'é;' AS x, %(today)s AS d\n) AS "
                        "wedsync_query LIMIT 11")
 

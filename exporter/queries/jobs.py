@@ -67,6 +67,9 @@ class TurnedOff:
     message: str
 
 
+Rows = list[tuple[Any, ...]]
+
+
 class QueryRunner:
     """Runs one configured query on its database target."""
 
@@ -77,21 +80,23 @@ class QueryRunner:
         self.turns = turns
         self.clock = clock
         self.timezone = timezone
-        self.statement = limited(query.sql, query.max_rows)
+        # One row more than allowed tells a result that is too long from one that just fits.
+        self.statement = limited(query.sql, query.max_rows + 1)
         self.mapper = ResultMapper(query)
         self.turned_off: TurnedOff | None = None
 
-    async def _fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> tuple[
-            list[str], list[int], list[tuple[Any, ...]]]:
+    async def _fetch(self, conn: AsyncConnection, statement: str,
+                     params: dict[str, Any]) -> tuple[list[str], list[int], Rows]:
         async with (readonly_transaction(conn, self.query.timeout, self.timezone.key),
                     conn.cursor() as cursor):
-            await cursor.execute(self.statement, params)
+            await cursor.execute(statement, params)
             description = cursor.description or []
             rows = await cursor.fetchall()
         return [d.name for d in description], [d.type_code for d in description], rows
 
-    async def _fetch_in_turn(self, params: dict[str, Any]) -> tuple[
-            list[str], list[int], list[tuple[Any, ...]]]:
+    async def _fetch_in_turn(self, statement: str, params: dict[str, Any]) -> tuple[
+            list[str], list[int], Rows]:
+        """Columns, type OIDs and rows; _Missing if the database lacks what it reads."""
         try:
             async with asyncio.timeout(self.query.timeout):
                 await self.turns.acquire()
@@ -99,7 +104,16 @@ class QueryRunner:
             raise ProbeError("timeout", f"no free database connection within "
                                         f"{self.query.timeout:g}s") from None
         try:
-            return await self.pool.run(lambda conn: self._fetch(conn, params))
+            return await self.pool.run(lambda conn: self._fetch(conn, statement, params))
+        except psycopg.Error as exc:
+            reason = _MISSING.get(exc.sqlstate or "")
+            if reason is None:
+                raise classify(exc) from None
+            raise _Missing(TurnedOff(reason, exc.diag.message_primary or reason)) from None
+        except (ProbeError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise classify(exc) from None
         finally:
             self.turns.release()
 
@@ -109,27 +123,41 @@ class QueryRunner:
             return self.turned_off
         params = query_parameters(self.clock(), self.timezone)
         try:
-            columns, type_oids, rows = await self._fetch_in_turn(params)
-        except psycopg.Error as exc:
-            reason = _MISSING.get(exc.sqlstate or "")
-            if reason is None:
-                raise classify(exc) from None
-            self.turned_off = TurnedOff(reason, exc.diag.message_primary or reason)
-            return self.turned_off
-        except (ProbeError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            raise classify(exc) from None
-        if len(rows) > self.query.max_rows:
-            raise ProbeError("error", f"the result has more than {self.query.max_rows} rows "
-                                      f"(max_rows)")
-        try:
+            columns, type_oids, rows = await self._fetch_in_turn(self.statement, params)
+            if len(rows) > self.query.max_rows:
+                raise ProbeError("error", f"the result has more than {self.query.max_rows} "
+                                          f"rows (max_rows)")
             self.mapper.check(columns, type_oids)
             samples, folded = self.mapper.samples(columns, rows)
+        except _Missing as missing:
+            self.turned_off = missing.turned_off
+            return self.turned_off
         except MappingError as exc:
             self.turned_off = TurnedOff("mapping", str(exc))
             return self.turned_off
         return QueryResult(samples, folded, params["today"])
+
+    async def describe(self) -> TurnedOff | None:
+        """Check the statement's result columns against the mapping without fetching a row
+        (LIMIT 0): why the query would turn off, or None if it fits."""
+        params = query_parameters(self.clock(), self.timezone)
+        try:
+            columns, type_oids, _ = await self._fetch_in_turn(limited(self.query.sql, 0),
+                                                              params)
+            self.mapper.check(columns, type_oids)
+        except _Missing as missing:
+            return missing.turned_off
+        except MappingError as exc:
+            return TurnedOff("mapping", str(exc))
+        return None
+
+
+class _Missing(Exception):
+    """The database lacks a table or column the statement reads."""
+
+    def __init__(self, turned_off: TurnedOff) -> None:
+        super().__init__(turned_off.message)
+        self.turned_off = turned_off
 
 
 def _wedding_day_feed(runtime: Runtime) -> Callable[[QueryResult], None]:

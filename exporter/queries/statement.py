@@ -97,8 +97,7 @@ def _without_trailing(sql: str) -> str:
     return sql[: tokens[-1].end + 1]
 
 
-def limited(sql: str, max_rows: int) -> str:
-    """``sql`` as a subquery, so the server stops after ``max_rows`` + 1 rows (one more than
-    allowed, which tells a result that is too long from one that just fits)."""
+def limited(sql: str, limit: int) -> str:
+    """``sql`` as a subquery, so that the server stops after ``limit`` rows."""
     body = _without_trailing(sql)
-    return f"SELECT * FROM (\n{body}\n) AS wedsync_query LIMIT {int(max_rows) + 1}"
+    return f"SELECT * FROM (\n{body}\n) AS wedsync_query LIMIT {int(limit)}"
