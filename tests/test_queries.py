@@ -42,10 +42,11 @@ def platform_db(pg_server: PostgresServer, schema_sql: str) -> Iterator[str]:
 
 
 def queries_config(pg_server: PostgresServer, dbname: str, queries: dict[str, Any],
-                   **sections: Any) -> tuple[dict[str, Any], dict[str, str]]:
+                   probe_interval: str = "60s", **sections: Any) -> tuple[dict[str, Any],
+                                                                         dict[str, str]]:
     """An exporter config with one database target on ``dbname`` and ``queries``."""
     config = exporter_config(database=[{"name": "platform", "dsn": "${PLATFORM_DSN}",
-                                        "interval": "60s"}],
+                                        "interval": probe_interval}],
                              queries=queries, **sections)
     return config, {"PLATFORM_DSN": pg_server.dsn(dbname=dbname)}
 
@@ -207,7 +208,8 @@ def test_a_query_that_sleeps_past_its_timeout_fails_alone_and_logs_once_each_way
     """, dbname=platform_db)
     sleepy = custom("SELECT 1 AS n FROM pg_sleep((SELECT seconds FROM sleep_control))",
                     "wedsync_test_sleepy", timeout="500ms")
-    config, env = queries_config(pg_server, platform_db, {**pack(), "sleepy": sleepy})
+    config, env = queries_config(pg_server, platform_db, {**pack(), "sleepy": sleepy},
+                                 probe_interval="1s")
 
     async def scenario() -> None:
         with capture_logs() as logs:
@@ -224,6 +226,9 @@ def test_a_query_that_sleeps_past_its_timeout_fails_alone_and_logs_once_each_way
                         not in text
                     assert value(text, "wedsync_form_submissions_total") == 1
                     assert value(text, "wedsync_weddings", window="today") == 0
+                    # The probe has a connection of its own: the database does not look down.
+                    assert value(text, "wedsync_up", component="database",
+                                 target="platform") == 1
                     await asyncio.sleep(0.2)
                 failing = events(logs, "failing", job="query sleepy")
                 assert len(failing) == 1
