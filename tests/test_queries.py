@@ -303,7 +303,8 @@ def test_a_query_that_tries_to_write_is_refused_by_the_read_only_transaction(
                 await asyncio.sleep(1.5)
         failing = events(logs, "failing", job="query writer")
         assert len(failing) == 1
-        assert "25006" in failing[0]["error"]  # read_only_sql_transaction
+        assert failing[0]["error"] == ("refused: the statement tried to write in its "
+                                       "read-only transaction (25006)")
 
     run(scenario())
     assert pg_server.execute("SELECT count(*) FROM visits", dbname=platform_db) == [(0,)]

@@ -63,15 +63,16 @@ class MetricStore(Collector):
         Only gauges and counters; a catalogue name is refused.
         """
         wanted = {f.name: f for f in families}
+        for name, fam in wanted.items():  # refuse before changing anything
+            if name not in self._configured and name in self.families:
+                raise ValueError(f"{name} is a catalogue family, not one a config defines")
+            if fam.kind == "histogram":
+                raise ValueError(f"{name}: a configured family is a gauge or a counter")
         for name in self._configured - set(wanted):
             del self.families[name], self._values[name]
             for owned in self._owned.values():
                 owned.difference_update({item for item in owned if item[0] == name})
         for name, fam in wanted.items():
-            if name not in self._configured and name in self.families:
-                raise ValueError(f"{name} is a catalogue family, not one a config defines")
-            if fam.kind == "histogram":
-                raise ValueError(f"{name}: a configured family is a gauge or a counter")
             if self.families.get(name) != fam:
                 self.families[name] = fam
                 self._values[name] = {}

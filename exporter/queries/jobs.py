@@ -46,6 +46,7 @@ log = structlog.get_logger("exporter.queries")
 
 # SQLSTATEs that say the database lacks what the statement reads: the query turns off.
 _MISSING = {"42P01": "missing_table", "3F000": "missing_table", "42703": "missing_column"}
+_READ_ONLY_VIOLATION = "25006"
 # The family whose `today` series tells wedding-day mode how many weddings are on today.
 _WEDDINGS_TODAY = ("wedsync_weddings", (("window", "today"),))
 
@@ -106,6 +107,9 @@ class QueryRunner:
         try:
             return await self.pool.run(lambda conn: self._fetch(conn, statement, params))
         except psycopg.Error as exc:
+            if exc.sqlstate == _READ_ONLY_VIOLATION:
+                raise ProbeError("error", "refused: the statement tried to write in its "
+                                          f"read-only transaction ({exc.sqlstate})") from None
             reason = _MISSING.get(exc.sqlstate or "")
             if reason is None:
                 raise classify(exc) from None
