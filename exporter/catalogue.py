@@ -20,6 +20,7 @@ FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "e
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
 WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
+QUERY_DISABLED_REASONS: tuple[str, ...] = ("missing_table", "missing_column", "mapping")
 HTTP_METHODS: tuple[str, ...] = (
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
 )
@@ -221,20 +222,27 @@ FAMILIES: tuple[Family, ...] = (
        ("query",), "seconds"),
     _g("wedsync_custom_query_last_success_timestamp_seconds",
        "Unix time of the named query's last successful run.", ("query",), "seconds"),
+    _g("wedsync_custom_query_disabled",
+       "1 for the reason the named query turned itself off until the next reload "
+       "(missing_table, missing_column, mapping), 0 for the others.", ("query", "reason")),
     _c("wedsync_custom_query_folded_total",
-       "Label values of the named query folded into `other` by its cap.", ("query", "label"),
-       produced=False),
+       "Result rows of the named query whose label value was folded into `other` by the "
+       "label's cap.", ("query", "label")),
     _g("wedsync_core_field_updates",
-       "Core Fields changed in the window (5m, 1h).", ("window",), produced=False),
-    _c("wedsync_form_submissions_total", "Forms couples have submitted (all time).",
-       produced=False),
-    _g("wedsync_active_suppliers", "Suppliers with a wedding in the next 7 days or joined in "
-       "the last 30 days.", produced=False),
-    _g("wedsync_active_couples", "Couples with a wedding from today on.", produced=False),
-    _c("wedsync_supplier_invitations_sent_total", "Supplier invitations sent (all time).",
-       produced=False),
+       "Core Fields whose last change falls in the window (5m, 1h) before the exporter's "
+       "clock." + CACHED, ("window",)),
+    _c("wedsync_form_submissions_total",
+       "Forms couples have submitted (all time; a raw count of rows)."),
+    _g("wedsync_active_suppliers",
+       "Suppliers with an accepted invitation from a couple whose wedding is in the next 7 "
+       "days (today and the 6 days after, platform time zone), or who joined in the last 30 "
+       "days." + CACHED),
+    _g("wedsync_active_couples",
+       "Couples with a wedding from today on (platform time zone)." + CACHED),
+    _c("wedsync_supplier_invitations_sent_total",
+       "Supplier invitations sent (all time; a raw count of rows)."),
     _c("wedsync_supplier_invitations_accepted_total",
-       "Supplier invitations accepted (all time).", produced=False),
+       "Supplier invitations accepted (all time; a raw count of rows)."),
     # --- deploy gate ---------------------------------------------------------------------
     _c("wedsync_deploy_gate_checks_total", "Deploy-gate answers by result (allowed, blocked).",
        ("result",)),
@@ -258,6 +266,15 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
+
+# Catalogue families that a configured SQL query may fill (the wedding pack fills them; an
+# SRE's own query may fill one instead, with the same type and labels). Every other name a
+# query maps a column to must be new: see docs/queries.md for the naming rule.
+QUERY_FILLED_FAMILIES: frozenset[str] = frozenset({
+    "wedsync_weddings", "wedsync_core_field_updates", "wedsync_form_submissions_total",
+    "wedsync_active_suppliers", "wedsync_active_couples",
+    "wedsync_supplier_invitations_sent_total", "wedsync_supplier_invitations_accepted_total",
+})
 
 
 def family(name: str) -> Family:

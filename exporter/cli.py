@@ -29,6 +29,8 @@ def check_config(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="wedsync-exporter check-config",
                                      description="Validate a configuration file and exit.")
     parser.add_argument("file")
+    parser.add_argument("--connect", action="store_true",
+                        help="also check every query's result columns against its database")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.file)
@@ -38,6 +40,16 @@ def check_config(argv: list[str]) -> int:
     components = ", ".join(
         f"{c}={len(config.targets(c))}" for c in
         ("database", "redis", "auth", "realtime", "api", "external"))
+    if args.connect:
+        from exporter.queries.describe import describe_queries
+
+        problems, notes = asyncio.run(describe_queries(config))
+        for line in notes:
+            print(line)
+        if problems:
+            for line in problems:
+                print(f"wedsync-exporter: {line}", file=sys.stderr)
+            return 1
     print(f"{args.file}: configuration is valid ({components})")
     return 0
 

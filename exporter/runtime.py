@@ -1,4 +1,4 @@
-"""Everything built from one configuration: pools, probes, queries and their jobs.
+"""Everything built from one configuration: pools, probes, and the jobs that run them.
 
 A reload builds a new Runtime and closes the old one; the metric store outlives both, so the
 exporter's own counters keep counting across reloads.
@@ -15,14 +15,12 @@ from zoneinfo import ZoneInfo
 from exporter.catalogue import COMPONENTS
 from exporter.clock import Clock
 from exporter.config.model import Config
-from exporter.db.errors import classify
 from exporter.db.pool import PgPool
-from exporter.metrics.store import MetricStore, Sample
-from exporter.probes.base import Probe, ProbeError
+from exporter.metrics.store import MetricStore
+from exporter.probes.base import Probe
 from exporter.probes.postgres import PostgresProbe
 from exporter.probes.redis import RedisProbe
-from exporter.queries.weddings import WeddingsQuery
-from exporter.recording import probe_job, query_job
+from exporter.recording import probe_job
 from exporter.scheduler import Job, Scheduler
 from exporter.status import TargetState
 from exporter.wedding_day import WeddingDayState
@@ -96,10 +94,6 @@ class Runtime:
                 state = TargetState(component=component, target=probe.target.name)
                 self.states[(component, probe.target.name)] = state
                 self.jobs.append(probe_job(probe, self.store, state, self.clock))
-        for query in self.config.queries:
-            if query.enabled and query.builtin == "weddings":
-                self.jobs.append(self._weddings_job(query.name, query.database, query.interval,
-                                                    query.timeout))
         for job_factory in JOB_FACTORIES:
             self.jobs.extend(job_factory(self))
         self.jobs.append(Job(
@@ -109,23 +103,6 @@ class Runtime:
 
     async def _noop(self) -> None:
         return None
-
-    def _weddings_job(self, name: str, database: str, interval: float, timeout: float) -> Job:
-        pool = self.pools.get(database)
-        assert self.wedding_day is not None
-        query = WeddingsQuery(self.timezone, self.wedding_day, self.clock)
-
-        async def run() -> list[Sample]:
-            if pool is None:
-                raise ProbeError("error", "no database target is configured for this query")
-            try:
-                return await pool.run(lambda conn: query.run(conn, timeout))
-            except Exception as exc:
-                raise classify(exc) from None
-
-        return query_job(name, interval, timeout + 1.0, run, self.store,
-                         after=lambda _ok: self.update_wedding_day(),
-                         abort=pool.abort if pool is not None else None)
 
     def update_wedding_day(self) -> None:
         """Export wedsync_wedding_day from the clock and the last count of today's weddings."""

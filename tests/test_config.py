@@ -24,7 +24,9 @@ def test_example_config_runs_against_the_local_machine_by_default() -> None:
     assert config.auth == config.realtime == config.api == ()
     assert config.database[0].interval == 15.0
     assert config.tokens.admin == ""
-    assert [q.name for q in config.queries] == ["weddings"]
+    assert [q.name for q in config.queries] == [
+        "weddings", "core_field_updates", "form_submissions", "active_suppliers",
+        "active_couples", "supplier_invitations"]
 
 
 def test_environment_references_fill_the_example() -> None:

@@ -17,6 +17,9 @@ from exporter.config import model
 from exporter.config.envrefs import UnsetVariableError, expand, path_text
 from exporter.config.schema import CONFIG_SCHEMA
 from exporter.durations import parse_duration
+from exporter.queries.naming import NamingError, query_families
+from exporter.queries.pack import builtin_queries
+from exporter.queries.statement import StatementError, check_statement
 
 _VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
 
@@ -158,6 +161,78 @@ def _targets(tree: dict[str, Any], component: str, defaults: dict[str, Any]) -> 
     return out
 
 
+def _query(name: str, raw: dict[str, Any], default_database: str) -> model.QueryConfig:
+    """One query, its built-in definition filled in, its statement and mapping checked."""
+    where = f"queries.{name}"
+    if raw.get("builtin"):
+        if any(key in raw for key in ("sql", "metrics", "labels")):
+            raise ConfigError(f"config error at {where}: a builtin query takes no sql, metrics "
+                              f"or labels; copy it from the wedding pack to change them")
+        definition = {**builtin_queries()[raw["builtin"]], **raw}
+    else:
+        definition = raw
+    if not definition.get("sql") or not definition.get("metrics"):
+        raise ConfigError(f"config error at {where}: a query needs sql and metrics, or builtin")
+    try:
+        check_statement(definition["sql"])
+    except StatementError as exc:
+        raise ConfigError(f"config error at {where}.sql: {exc}") from None
+    label_columns = definition.get("labels") or {}
+    both = sorted(set(definition["metrics"]) & set(label_columns))
+    if both:
+        raise ConfigError(f"config error at {where}: column {both[0]!r} cannot be both a "
+                          f"metric and a label")
+    metrics = tuple(
+        model.MetricMapping(column=column, name=spec["name"], kind=spec["type"],
+                            help=spec.get("help", ""), unit=spec.get("unit", ""))
+        for column, spec in definition["metrics"].items())
+    labels = tuple(model.LabelMapping(column=column, name=spec.get("name", column),
+                                      cap=spec["cap"])
+                   for column, spec in label_columns.items())
+    names = [label.name for label in labels]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config error at {where}.labels: two columns give the same label "
+                          f"name")
+    try:
+        query_families(metrics, labels)
+    except NamingError as exc:
+        raise ConfigError(f"config error at {where}.metrics: {exc}") from None
+    return model.QueryConfig(
+        name=name, database=raw.get("database") or default_database,
+        builtin=raw.get("builtin"), enabled=raw.get("enabled", True),
+        interval=parse_duration(definition.get("interval", "60s")),
+        timeout=parse_duration(definition.get("timeout", "5s")), raw=raw,
+        sql=definition["sql"], max_rows=definition.get("max_rows", 1000),
+        metrics=metrics, labels=labels,
+    )
+
+
+def _queries(tree: dict[str, Any], databases: list[model.DatabaseTarget]) -> tuple[
+        model.QueryConfig, ...]:
+    """The ``queries`` section; two running queries may not fill the same metric family."""
+    declared = {raw["name"] for raw in tree.get("database") or []}
+    default_database = databases[0].name if databases else ""
+    filled_by: dict[str, str] = {}
+    queries = []
+    for name, raw in (tree.get("queries") or {}).items():
+        where = f"queries.{name}"
+        if raw.get("database") and raw["database"] not in declared:
+            raise ConfigError(f"config error at {where}.database: no database target named "
+                              f"{raw['database']!r}")
+        query = _query(name, raw, default_database)
+        if query.interval <= 0 or query.timeout <= 0:
+            raise ConfigError(f"config error at {where}: interval and timeout must be above "
+                              f"zero")
+        if query.enabled:
+            for metric in query.metrics:
+                other = filled_by.setdefault(metric.name, name)
+                if other != name:
+                    raise ConfigError(f"config error at {where}.metrics: {metric.name} is "
+                                      f"filled by query {other} too")
+        queries.append(query)
+    return tuple(queries)
+
+
 def _build(tree: dict[str, Any], source: str) -> model.Config:
     timezone = tree.get("timezone", "Europe/London")
     try:
@@ -241,21 +316,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
     tokens_raw = tree.get("tokens") or {}
     tokens = model.Tokens(**{kind: keep(_secret(tokens_raw, kind, "tokens"))
                              for kind in ("admin", "ingest", "deploy")})
-    database_names = [d.name for d in databases]
-    queries = []
-    for name, raw in (tree.get("queries") or {}).items():
-        where = f"queries.{name}"
-        database = raw.get("database") or (database_names[0] if database_names else "")
-        if raw.get("database") and raw["database"] not in {
-                r["name"] for r in tree.get("database") or []}:
-            raise ConfigError(f"config error at {where}.database: no database target named "
-                              f"{raw['database']!r}")
-        queries.append(model.QueryConfig(
-            name=name, database=database, builtin=raw.get("builtin"),
-            enabled=raw.get("enabled", True),
-            interval=parse_duration(raw.get("interval", "60s")),
-            timeout=parse_duration(raw.get("timeout", "5s")), raw=raw,
-        ))
+    queries = _queries(tree, databases)
     log = tree.get("log") or {}
     status_page = tree.get("status_page") or {}
     validation = tree.get("validation") or {}

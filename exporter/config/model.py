@@ -94,7 +94,29 @@ class HttpTarget(Target):
 
 
 @dataclass(frozen=True)
+class MetricMapping:
+    """A result column that becomes a metric family."""
+
+    column: str
+    name: str
+    kind: str  # gauge or counter
+    help: str
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class LabelMapping:
+    """A result column that becomes a label, with a cap on its distinct values."""
+
+    column: str
+    name: str
+    cap: int
+
+
+@dataclass(frozen=True)
 class QueryConfig:
+    """One named SQL query: its statement, schedule, limits and column mapping."""
+
     name: str
     database: str
     interval: float
@@ -102,6 +124,10 @@ class QueryConfig:
     builtin: str | None = None
     enabled: bool = True
     raw: dict[str, Any] = field(default_factory=dict)
+    sql: str = ""
+    max_rows: int = 1000
+    metrics: tuple[MetricMapping, ...] = ()
+    labels: tuple[LabelMapping, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any
 
 from exporter.catalogue import COMPONENTS
 from exporter.durations import DURATION_PATTERN
+from exporter.queries.naming import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
+from exporter.queries.pack import BUILTIN_NAMES
 
 Schema = dict[str, Any]
 
@@ -233,20 +235,75 @@ CONFIG_SCHEMA: Schema = {
         "external": target_list(HTTP_TARGET, "External services (payments, email, ...).", ()),
         "queries": {
             "type": "object",
-            "description": "Named SQL queries run on their own schedule (the built-in "
-                           "`weddings` query feeds wedsync_weddings and wedding-day mode).",
+            "description": "Named SQL queries, each run on its own schedule (never on a scrape) "
+                           "in a read-only transaction with a statement_timeout and a row "
+                           "limit. Either `builtin` (a query of the wedding pack) or `sql` "
+                           "with `metrics` (and `labels`). See docs/queries.md.",
             "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,62}$"},
             "additionalProperties": strict(
                 {
-                    "builtin": {"enum": ["weddings"],
-                                "description": "Use a built-in query instead of sql."},
+                    "builtin": {"enum": list(BUILTIN_NAMES),
+                                "description": "Use a query of the wedding pack instead of "
+                                               "sql (its interval, timeout, database and "
+                                               "enabled may still be set)."},
                     "enabled": {"type": "boolean", "default": True,
                                 "description": "Run this query."},
                     "database": {"type": "string",
                                  "description": "Name of the database target to run on "
                                                 "(default: the first)."},
-                    "interval": duration("How often to run it.", "60s"),
-                    "timeout": duration("statement_timeout and hard timeout.", "5s"),
+                    "interval": duration("How often to run it (default 60s).", "60s"),
+                    "timeout": duration("statement_timeout of the query; also the longest "
+                                        "wait for a free connection.", "5s"),
+                    "sql": {"type": "string", "minLength": 1,
+                            "description": "One SELECT (or WITH ... SELECT) statement; "
+                                           "parameters as %(now)s, %(today)s, "
+                                           "%(today_start)s, %(tomorrow_start)s, "
+                                           "%(timezone)s; a literal % as %%."},
+                    "max_rows": {"type": "integer", "minimum": 1, "maximum": 100000,
+                                 "default": 1000,
+                                 "description": "A result with more rows fails the run."},
+                    "metrics": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "description": "Result columns that become metrics, by column name.",
+                        "propertyNames": {"minLength": 1},
+                        "additionalProperties": strict(
+                            {
+                                "name": {"type": "string", "pattern": METRIC_NAME_PATTERN,
+                                         "description": "Family name: wedsync_ prefix; "
+                                                        "counters end in _total."},
+                                "type": {"enum": ["gauge", "counter"],
+                                         "description": "gauge, or counter for a raw count "
+                                                        "that only grows."},
+                                "help": {"type": "string", "minLength": 1,
+                                         "description": "HELP text (families not in the "
+                                                        "catalogue only)."},
+                                "unit": {"type": "string", "pattern": "^[a-z]+$",
+                                         "description": "Base unit (seconds, bytes, ...); "
+                                                        "the name must end with it."},
+                            },
+                            "One metric column.",
+                            ("name", "type"),
+                        ),
+                    },
+                    "labels": {
+                        "type": "object",
+                        "description": "Result columns that become labels of every metric of "
+                                       "the query, by column name.",
+                        "propertyNames": {"minLength": 1},
+                        "additionalProperties": strict(
+                            {
+                                "name": {"type": "string", "pattern": LABEL_NAME_PATTERN,
+                                         "description": "Label name (default: the column "
+                                                        "name)."},
+                                "cap": {"type": "integer", "minimum": 1, "maximum": 10000,
+                                        "description": "Distinct values kept; later ones "
+                                                       "fold into `other`."},
+                            },
+                            "One label column; every label needs a cap.",
+                            ("cap",),
+                        ),
+                    },
                 },
                 "One named query.",
             ),

@@ -52,6 +52,32 @@ class MetricStore(Collector):
                 )
         self.registry.register(self)
         self.version = 0
+        # Names of families defined by the configuration (queries' own metrics).
+        self._configured: set[str] = set()
+
+    def configure_families(self, families: Iterable[Family]) -> None:
+        """Make ``families`` the configuration-defined families, beside the catalogue's.
+
+        Called with the whole set on every (re)load: new families are added, a family whose
+        definition changed starts empty, and one no longer given is dropped with its series.
+        Only gauges and counters; a catalogue name is refused.
+        """
+        wanted = {f.name: f for f in families}
+        for name, fam in wanted.items():  # refuse before changing anything
+            if name not in self._configured and name in self.families:
+                raise ValueError(f"{name} is a catalogue family, not one a config defines")
+            if fam.kind == "histogram":
+                raise ValueError(f"{name}: a configured family is a gauge or a counter")
+        for name in self._configured - set(wanted):
+            del self.families[name], self._values[name]
+            for owned in self._owned.values():
+                owned.difference_update({item for item in owned if item[0] == name})
+        for name, fam in wanted.items():
+            if self.families.get(name) != fam:
+                self.families[name] = fam
+                self._values[name] = {}
+        self._configured = set(wanted)
+        self.version += 1
 
     # --- writing --------------------------------------------------------------------------
     def _key(self, name: str, labels: Labels) -> tuple[str, ...]:
