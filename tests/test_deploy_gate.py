@@ -212,7 +212,8 @@ def test_weekday_whose_weddings_cannot_be_counted_fails_closed(make_database) ->
         assert status == 423
         assert body["reasons"] == [
             "Whether today (2026-06-03) is a wedding day in Europe/London cannot be known "
-            "because the weddings query is failing, so the gate fails closed."]
+            "because the weddings query is turned off (missing table), so the gate fails "
+            "closed."]
         assert body["retry_after"] == 60
 
     asyncio.run(scenario())

@@ -61,6 +61,11 @@ def _weddings_unknown_because(config: Config, store: MetricStore) -> str:
     queries = [q for q in config.queries if q.enabled and q.builtin == "weddings"]
     if not queries:
         return "no built-in weddings query is configured"
+    names = {q.name for q in queries}
+    turned_off = sorted(reason for (query, reason), value in store.series(
+        "wedsync_custom_query_disabled").items() if query in names and value == 1)
+    if turned_off:
+        return f"the weddings query is turned off ({turned_off[0].replace('_', ' ')})"
     results = [store.get("wedsync_custom_query_success", {"query": q.name}) for q in queries]
     if all(result is None for result in results):
         return "the weddings query has not run yet"
