@@ -127,11 +127,11 @@ def test_a_weekday_without_weddings_is_not_and_the_flip_follows_the_clock(
     run_exporter(weddings_db, clock, check)
 
 
-def test_without_the_weddings_table_the_query_fails_alone_and_the_day_is_not_made_up(
+def test_without_the_weddings_table_the_query_turns_off_alone_and_the_day_is_not_made_up(
         make_exporter) -> None:
-    # The shared local database has no `weddings` table: the query fails, the database probe
-    # does not, and on a weekday wedsync_wedding_day is absent (rules treat absence as a
-    # wedding day) rather than a made-up 0.
+    # The shared local database has no `weddings` table: the query turns itself off, the
+    # database probe does not, and on a weekday wedsync_wedding_day is absent (rules treat
+    # absence as a wedding day) rather than a made-up 0.
     config = exporter_config(database=[{"name": "primary", "dsn": "${PG_DSN}"}],
                              queries={"weddings": {"builtin": "weddings", "interval": "1s"}})
 
@@ -141,11 +141,11 @@ def test_without_the_weddings_table_the_query_fails_alone_and_the_day_is_not_mad
                 Clock(WINTER_TUESDAY)) as exp:
             store = exp.service.store
             for _ in range(100):
-                if store.get("wedsync_custom_query_success", ("weddings",)) is not None and \
-                        store.get("wedsync_up", ("database", "primary")) is not None:
+                if store.get("wedsync_custom_query_disabled", ("weddings", "missing_table")) \
+                        and store.get("wedsync_up", ("database", "primary")) is not None:
                     break
                 await asyncio.sleep(0.05)
-            assert store.get("wedsync_custom_query_success", ("weddings",)) == 0
+            assert store.get("wedsync_custom_query_disabled", ("weddings", "missing_table")) == 1
             assert store.get("wedsync_up", ("database", "primary")) == 1
             assert store.get("wedsync_wedding_day", ()) is None
 
