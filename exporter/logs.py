@@ -66,7 +66,9 @@ def configure(level: str = "info", fmt: str = "logfmt", secrets: Iterable[str] =
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # Resolve sys.stderr when a logger is made, not now, so a replaced stream (a test's
+        # capture, a daemon's redirect) is followed rather than written to after it closed.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Libraries (aiohttp, asyncio, psycopg) log through the standard library: keep them quiet
