@@ -118,6 +118,11 @@ class SandboxServer:
     def faults(self) -> dict[str, Any]:
         return dict(self._control("GET", ""))
 
+    def realtime_connections(self) -> int:
+        """WebSockets open on the Realtime stand-in right now."""
+        with urllib.request.urlopen(f"{self.url}/_sandbox/realtime", timeout=10) as answer:
+            return int(json.load(answer)["connections"])
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

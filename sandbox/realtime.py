@@ -78,6 +78,7 @@ class Hub:
     def __init__(self, context: Context) -> None:
         self.context = context
         self.topics: dict[str, dict[Connection, Subscription]] = {}
+        self.connections: set[Connection] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
 
     def subscribe(self, subscription: Subscription) -> None:
@@ -201,6 +202,7 @@ def register(app: web.Application, context: Context) -> None:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
         connection = Connection(ws)
+        hub.connections.add(connection)
         writer = asyncio.create_task(connection.write())
         try:
             while True:
@@ -223,6 +225,7 @@ def register(app: web.Application, context: Context) -> None:
                     handle(context, hub, connection, message)
         finally:
             hub.forget(connection)
+            hub.connections.discard(connection)
             connection.outbox.put_nowait(None)
             with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
                 await asyncio.wait_for(writer, 1.0)
@@ -236,9 +239,15 @@ def register(app: web.Application, context: Context) -> None:
         refused = check_apikey(request, context.settings.anon_key)
         return refused or web.json_response({"message": "Success"})
 
+    async def sockets(_: web.Request) -> web.Response:
+        # For tests and drills: are clients closing their sockets?
+        return web.json_response({"connections": len(hub.connections),
+                                  "topics": {t: len(m) for t, m in hub.topics.items()}})
+
     async def close(_: web.Application) -> None:
         await hub.close()
 
+    app.router.add_get("/_sandbox/realtime", sockets)
     app.router.add_get(f"{PREFIX}/websocket", websocket)
     app.router.add_get(f"{PREFIX}/api/ping", ping)
     app.on_cleanup.append(close)

@@ -16,7 +16,15 @@ import aiohttp
 from exporter.config.model import AuthTarget
 from exporter.metrics.store import Sample
 from exporter.probes.base import ProbeError, ProbeOutcome
-from exporter.probes.http import Answer, exchange, new_session, status_class_error
+from exporter.probes.http import (
+    Answer,
+    CertificateWatch,
+    certificate_samples,
+    exchange,
+    new_session,
+    status_class_error,
+    tls_context,
+)
 from exporter.runtime import Runtime, register_probes
 
 WHAT = "Auth"
@@ -61,6 +69,7 @@ class AuthProbe:
     def __init__(self, target: AuthTarget) -> None:
         self.target = target
         self._session: aiohttp.ClientSession | None = None
+        self.certificate = CertificateWatch(target.url, tls_context(True), target.timeout)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -73,9 +82,7 @@ class AuthProbe:
         health = await exchange(self._client(), "GET", f"{self.target.url}/health",
                                 WHAT, headers=headers)
         samples = [Sample("wedsync_probe_http_status_code", ct, health.status)]
-        if health.tls_expiry is not None:
-            samples.append(Sample("wedsync_tls_certificate_expiry_timestamp_seconds", ct,
-                                  health.tls_expiry))
+        samples += await certificate_samples(self.certificate, ct)
         if health.status != 200:
             raise status_class_error(health.status, (200,), WHAT, samples)
         _json(health, WHAT)

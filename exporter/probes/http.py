@@ -7,6 +7,7 @@ sees, and a certificate that changed or a TLS handshake that broke shows up on t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import ssl
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography import x509
@@ -32,12 +34,11 @@ MISSING = object()
 
 @dataclass
 class Answer:
-    """One HTTP exchange: status, body, time to the last byte, certificate expiry (https)."""
+    """One HTTP exchange: status, body, time to the last byte."""
 
     status: int
     body: bytes
     elapsed: float
-    tls_expiry: float | None
 
 
 def tls_context(verify: bool, ca_file: str = "") -> ssl.SSLContext:
@@ -67,14 +68,48 @@ def certificate_expiry(der: bytes) -> float:
     return x509.load_der_x509_certificate(der).not_valid_after_utc.astimezone(UTC).timestamp()
 
 
-def _peer_expiry(response: aiohttp.ClientResponse) -> float | None:
-    connection = response.connection
-    transport = connection.transport if connection is not None else None
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
-    return certificate_expiry(der) if der else None
+class CertificateWatch:
+    """The expiry of an https target's certificate, from a TLS handshake of its own.
+
+    aiohttp lets go of a connection as soon as a small answer is read, so the certificate is
+    taken from a separate handshake, at most every ``ttl`` seconds (certificates change rarely).
+    A failed handshake is not a probe failure: the request itself shows TLS problems.
+    """
+
+    def __init__(self, url: str, context: ssl.SSLContext, timeout: float,
+                 ttl: float = 300.0) -> None:
+        parts = urlsplit(url)
+        self.secure = parts.scheme in ("https", "wss")
+        self.host = parts.hostname or ""
+        self.port = parts.port or 443
+        self.context = context
+        self.timeout = timeout
+        self.ttl = ttl
+        self._expiry: float | None = None
+        self._checked = -ttl
+
+    async def expiry(self) -> float | None:
+        """Unix time at which the certificate expires (None for plain HTTP)."""
+        if not self.secure:
+            return None
+        if time.monotonic() - self._checked < self.ttl:
+            return self._expiry
+        writer = None
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(
+                self.host, self.port, ssl=self.context, server_hostname=self.host),
+                self.timeout)
+            ssl_object = writer.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+            if der:
+                self._expiry = certificate_expiry(der)
+                self._checked = time.monotonic()
+        except (OSError, TimeoutError, ssl.SSLError, ValueError):
+            pass
+        finally:
+            if writer is not None:
+                writer.close()
+        return self._expiry
 
 
 _QUERY = re.compile(r"\?[^\s'\"]*")
@@ -119,15 +154,22 @@ async def exchange(session: aiohttp.ClientSession, method: str, url: str, what: 
     try:
         async with session.request(method, url, headers=headers, json=body,
                                    allow_redirects=False) as response:
-            expiry = _peer_expiry(response)
             received = b""
             while chunk := await response.content.read(65536):
                 received += chunk
                 if len(received) > MAX_BODY_BYTES:
                     raise ProbeError("protocol", f"the answer of {what} is larger than 1 MiB")
-            return Answer(response.status, received, time.perf_counter() - started, expiry)
+            return Answer(response.status, received, time.perf_counter() - started)
     except Exception as exc:
         raise classify(exc, what) from None
+
+
+async def certificate_samples(watch: CertificateWatch, ct: dict[str, str]) -> list[Sample]:
+    """The certificate-expiry sample of an https target (none for plain HTTP)."""
+    expiry = await watch.expiry()
+    if expiry is None:
+        return []
+    return [Sample("wedsync_tls_certificate_expiry_timestamp_seconds", ct, expiry)]
 
 
 def status_class_error(status: int, expected: tuple[int, ...], what: str,
@@ -176,11 +218,12 @@ class HttpProbe:
         self.target = target
         self.what = "the API" if component == "api" else "the service"
         self._session: aiohttp.ClientSession | None = None
+        self._context = tls_context(target.tls_verify, target.ca_file)
+        self.certificate = CertificateWatch(target.url, self._context, target.timeout)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = new_session(self.target.timeout,
-                                        tls_context(self.target.tls_verify, self.target.ca_file))
+            self._session = new_session(self.target.timeout, self._context)
         return self._session
 
     async def run(self) -> ProbeOutcome:
@@ -188,9 +231,7 @@ class HttpProbe:
                                 headers=dict(self.target.headers))
         ct = {"component": self.component, "target": self.target.name}
         samples = [Sample("wedsync_probe_http_status_code", ct, answer.status)]
-        if answer.tls_expiry is not None:
-            samples.append(Sample("wedsync_tls_certificate_expiry_timestamp_seconds", ct,
-                                  answer.tls_expiry))
+        samples += await certificate_samples(self.certificate, ct)
         if answer.status not in self.target.expected_status:
             raise status_class_error(answer.status, self.target.expected_status, self.what,
                                      samples)
