@@ -86,6 +86,9 @@ def health_document(service: Service, only: str | None = None) -> dict[str, Any]
 
 @add_routes
 def _health_routes(app: web.Application, service: Service) -> None:
+    for family in ("wedsync_http_unauthorized_total", "wedsync_http_rate_limited_total"):
+        service.store.zero(family, {"route": "health"})
+
     async def health(request: web.Request) -> web.Response:
         checked = service.guard.check(request, "health", ("admin",))
         if isinstance(checked, web.Response):
