@@ -7,6 +7,8 @@ through the log redactor once more so no configured secret can ever leave in it.
 
 from __future__ import annotations
 
+import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -84,10 +86,31 @@ def health_document(service: Service, only: str | None = None) -> dict[str, Any]
     }
 
 
+class DocumentCache:
+    """The encoded document, rebuilt only when a result changed (the store's version moved)
+    or it is older than ``max_age`` — so a burst of requests costs one build, like /metrics."""
+
+    def __init__(self, service: Service, max_age: float = 1.0) -> None:
+        self.service = service
+        self.max_age = max_age
+        self._cached: dict[str | None, tuple[tuple[int, int], float, bytes]] = {}
+
+    def body(self, only: str | None) -> bytes:
+        key = (id(self.service.runtime), self.service.store.version)
+        now = time.monotonic()
+        found = self._cached.get(only)
+        if found is None or found[0] != key or now - found[1] > self.max_age:
+            encoded = json.dumps(health_document(self.service, only)).encode()
+            found = (key, now, encoded)
+            self._cached[only] = found
+        return found[2]
+
+
 @add_routes
 def _health_routes(app: web.Application, service: Service) -> None:
     for family in ("wedsync_http_unauthorized_total", "wedsync_http_rate_limited_total"):
         service.store.zero(family, {"route": "health"})
+    cache = DocumentCache(service)
 
     async def health(request: web.Request) -> web.Response:
         checked = service.guard.check(request, "health", ("admin",))
@@ -97,6 +120,7 @@ def _health_routes(app: web.Application, service: Service) -> None:
         if only is not None and only not in COMPONENT_OF_KEY:
             return json_error(400, f"unknown component {only!r}; known: "
                                    f"{', '.join(COMPONENT_OF_KEY)}")
-        return web.json_response(health_document(service, only), headers=NO_STORE)
+        return web.Response(body=cache.body(only), content_type="application/json",
+                            headers=NO_STORE)
 
     app.router.add_get("/api/system/health", health)
