@@ -77,9 +77,12 @@ class FaultBoard:
             if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
                 wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
                 raise FaultError(f"fault {name!r} must be {wanted}, got {value!r}")
-            if name.endswith("_ms") and not 0 <= value <= MAX_DELAY_MS:
-                raise FaultError(f"fault {name!r} must be between 0 and {MAX_DELAY_MS:g} ms")
-            out[name] = float(value) if name.endswith("_ms") else value
+            if name.endswith("_ms"):
+                delay = float(value)
+                if not 0 <= delay <= MAX_DELAY_MS:
+                    raise FaultError(f"fault {name!r} must be between 0 and {MAX_DELAY_MS:g} ms")
+                value = delay
+            out[name] = value
         return out
 
     def set(self, service: str, **changes: Any) -> Faults:

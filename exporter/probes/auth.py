@@ -15,7 +15,7 @@ import aiohttp
 
 from exporter.config.model import AuthTarget
 from exporter.metrics.store import Sample
-from exporter.probes.base import ProbeError, ProbeOutcome
+from exporter.probes.base import Probe, ProbeError, ProbeOutcome, Reason
 from exporter.probes.http import (
     Answer,
     CertificateWatch,
@@ -56,7 +56,7 @@ def signin_refusal(answer: Answer, samples: list[Sample]) -> ProbeError:
         return ProbeError("error", "the probe user's sign-in was rate limited (HTTP 429)",
                           samples=samples)
     suffix = f" ({code})" if code else ""
-    reason = "auth" if answer.status in (400, 401, 403) else "error"
+    reason: Reason = "auth" if answer.status in (400, 401, 403) else "error"
     return ProbeError(reason, f"the sign-in answered HTTP {answer.status}{suffix}",
                       samples=samples)
 
@@ -110,5 +110,5 @@ class AuthProbe:
 
 
 @register_probes("auth")
-def _auth_probes(runtime: Runtime) -> list[AuthProbe]:
+def _auth_probes(runtime: Runtime) -> list[Probe]:
     return [AuthProbe(t) for t in runtime.config.auth]

@@ -24,7 +24,7 @@ from cryptography import x509
 from exporter import __version__
 from exporter.config.model import HttpTarget, JsonFieldCheck
 from exporter.metrics.store import Sample
-from exporter.probes.base import ProbeError, ProbeOutcome
+from exporter.probes.base import Probe, ProbeError, ProbeOutcome
 from exporter.runtime import Runtime, register_probes
 
 USER_AGENT = f"wedsync-exporter/{__version__}"
@@ -249,10 +249,10 @@ class HttpProbe:
 
 
 @register_probes("api")
-def _api_probes(runtime: Runtime) -> list[HttpProbe]:
+def _api_probes(runtime: Runtime) -> list[Probe]:
     return [HttpProbe("api", t) for t in runtime.config.api]
 
 
 @register_probes("external")
-def _external_probes(runtime: Runtime) -> list[HttpProbe]:
+def _external_probes(runtime: Runtime) -> list[Probe]:
     return [HttpProbe("external", t) for t in runtime.config.external]

@@ -25,7 +25,7 @@ import aiohttp
 
 from exporter.config.model import RealtimeTarget
 from exporter.metrics.store import Sample
-from exporter.probes.base import ProbeError, ProbeOutcome
+from exporter.probes.base import Probe, ProbeError, ProbeOutcome, Reason
 from exporter.probes.http import classify, new_session, safe_detail
 from exporter.runtime import Runtime, register_probes
 
@@ -41,7 +41,7 @@ def join_error(reason: Any) -> ProbeError:
     """A refused join: ``auth`` for token errors, ``protocol`` otherwise; only the code shown."""
     match = _CODE.match(reason) if isinstance(reason, str) else None
     code = match.group(1) if match else "unknown"
-    kind = "auth" if code in AUTH_CODES else "protocol"
+    kind: Reason = "auth" if code in AUTH_CODES else "protocol"
     return ProbeError(kind, f"Realtime refused the channel join ({code})")
 
 
@@ -153,10 +153,11 @@ class RealtimeProbe:
             if message.get("event") == "phx_reply" and message.get("ref") == join_ref:
                 break
         joined = time.perf_counter() - join_started
-        reply = message.get("payload") if isinstance(message.get("payload"), dict) else {}
+        reply = message.get("payload")
+        reply = reply if isinstance(reply, dict) else {}
         if reply.get("status") != "ok":
-            response = reply.get("response") if isinstance(reply.get("response"), dict) else {}
-            raise join_error(response.get("reason"))
+            response = reply.get("response")
+            raise join_error(response.get("reason") if isinstance(response, dict) else None)
 
         nonce = secrets.token_hex(12)
         ref = self._next_ref()
@@ -197,5 +198,5 @@ class RealtimeProbe:
 
 
 @register_probes("realtime")
-def _realtime_probes(runtime: Runtime) -> list[RealtimeProbe]:
+def _realtime_probes(runtime: Runtime) -> list[Probe]:
     return [RealtimeProbe(t) for t in runtime.config.realtime]
