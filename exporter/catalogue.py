@@ -100,10 +100,9 @@ FAMILIES: tuple[Family, ...] = (
        "1 for the target's current status (healthy, degraded, critical), 0 for the others."
        + CACHED, (*CT, "status")),
     _g("wedsync_probe_http_status_code",
-       "HTTP status code of the last probe of an HTTP target." + CACHED, CT, produced=False),
+       "HTTP status code of the last probe of an HTTP target." + CACHED, CT),
     _g("wedsync_tls_certificate_expiry_timestamp_seconds",
-       "Unix time when the TLS certificate of an https target expires.", CT, "seconds",
-       produced=False),
+       "Unix time when the TLS certificate of an https target expires.", CT, "seconds"),
     # --- database ------------------------------------------------------------------------
     _h("wedsync_db_roundtrip_seconds",
        "Round trip of the database probe's `SELECT 1` (the database query-time SLI).",
@@ -167,23 +166,21 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_redis_connected_replicas", "Replicas connected to this Redis.", ("target",)),
     # --- auth ----------------------------------------------------------------------------
     _g("wedsync_auth_signin_duration_seconds",
-       "Duration of the last synthetic password sign-in." + CACHED, ("target",), "seconds",
-       produced=False),
+       "Duration of the last synthetic password sign-in." + CACHED, ("target",), "seconds"),
     _c("wedsync_auth_audit_events_total",
        "Supabase Auth audit-log actions (login, user_signedup, token_refreshed, ...) counted "
-       "from auth.audit_log_entries.", ("target", "action"), produced=False),
+       "from auth.audit_log_entries.", ("target", "action")),
     # --- realtime ------------------------------------------------------------------------
     _h("wedsync_realtime_broadcast_roundtrip_seconds",
        "Time from sending a broadcast on a Realtime channel to receiving its own echo.",
-       ("target",), ROUNDTRIP_BUCKETS, produced=False),
+       ("target",), ROUNDTRIP_BUCKETS),
     _g("wedsync_realtime_broadcast_ack_seconds",
        "Time from sending a broadcast to the server's acknowledgement." + CACHED,
-       ("target",), "seconds", produced=False),
+       ("target",), "seconds"),
     _g("wedsync_realtime_connect_duration_seconds",
-       "Time to open the Realtime WebSocket." + CACHED, ("target",), "seconds",
-       produced=False),
+       "Time to open the Realtime WebSocket." + CACHED, ("target",), "seconds"),
     _g("wedsync_realtime_join_duration_seconds",
-       "Time from phx_join to its reply." + CACHED, ("target",), "seconds", produced=False),
+       "Time from phx_join to its reply." + CACHED, ("target",), "seconds"),
     # --- ingestion -----------------------------------------------------------------------
     _h("wedsync_http_request_duration_seconds",
        "API request timings received by ingestion (normalised route).",

@@ -49,7 +49,8 @@ def probe_job(probe: Probe, store: MetricStore, state: TargetState, clock: Clock
         set_status(judge(True, outcome.latency, probe.target.thresholds, outcome.status))
 
     def on_failure(error: ProbeError, duration: float) -> None:
-        store.clear_owned(owner)
+        # Keep only what the failed run still measured; every other value is no longer known.
+        store.replace_owned(owner, error.samples)
         store.set("wedsync_up", ct, 0)
         store.set("wedsync_probe_duration_seconds", ct, duration)
         store.inc("wedsync_probe_failures_total", {**ct, "reason": error.reason})
@@ -89,7 +90,8 @@ def query_job(name: str, interval: float, timeout: float,
             after(True)
 
     def on_failure(error: ProbeError, duration: float) -> None:
-        store.clear_owned(owner)
+        # Keep only what the failed run still measured; every other value is no longer known.
+        store.replace_owned(owner, error.samples)
         store.set("wedsync_custom_query_success", q, 0)
         store.set("wedsync_custom_query_duration_seconds", q, duration)
         if after:

@@ -149,3 +149,15 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- Supabase Auth's audit log (owned by GoTrue on the real platform; created here only where it
+-- is absent). The exporter counts payload->>'action' (login, user_signedup, token_refreshed, …)
+-- of new rows; the sandbox's Auth stand-in writes a row per sign-in and refresh.
+CREATE TABLE IF NOT EXISTS auth.audit_log_entries (
+    instance_id uuid,
+    id          uuid PRIMARY KEY,
+    payload     json,
+    created_at  timestamptz,
+    ip_address  varchar(64) NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_logs_instance_id_idx ON auth.audit_log_entries (instance_id);

@@ -11,6 +11,8 @@ import pytest
 from harness.exporter import ExporterProcess
 from harness.postgres import PostgresServer
 from harness.redis import RedisServer
+from harness.sandbox import SandboxServer
+from tests.support import CANARY_ANON_KEY, CANARY_PASSWORD, PROBE_EMAIL
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -60,3 +62,19 @@ def breakable_redis() -> Iterator[RedisServer]:
     """A throwaway Redis that the test may stop, pause or restart."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    """One sandbox process for the session, with the canary anon key and probe password."""
+    with SandboxServer(anon_key=CANARY_ANON_KEY, probe_email=PROBE_EMAIL,
+                       probe_password=CANARY_PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    """The session's sandbox with no faults at the start and the end of the test."""
+    sandbox_server.clear_faults()
+    yield sandbox_server
+    sandbox_server.clear_faults()

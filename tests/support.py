@@ -12,6 +12,10 @@ T = TypeVar("T")
 
 SHARED_PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Canaries: the sandbox's anon key and probe password, which must never show up anywhere.
+CANARY_ANON_KEY = "canary-anon-key-7f3a9c41d2"
+CANARY_PASSWORD = "canary-password-51d2e8b0c7"
+PROBE_EMAIL = "probe@wedsync.test"
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:

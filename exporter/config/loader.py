@@ -283,11 +283,19 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
             raise ConfigError(f"config error at {where}.sign_in: enabled sign-in needs an email "
                               f"and a password (or their *_file)")
         audit_raw = raw.get("audit_log") or {}
+        configured = [r["name"] for r in tree.get("database") or []]
+        audit_database = audit_raw.get("database") or (configured[0] if configured else None)
+        if audit_raw.get("enabled") and audit_database not in configured:
+            raise ConfigError(
+                f"config error at {where}.audit_log.database: "
+                + (f"no database target named {audit_database!r}" if audit_database
+                   else "counting audit-log entries needs a database target"))
         auths.append(model.AuthTarget(
             **timing, url=raw["url"].rstrip("/"),
             anon_key=keep(_secret(raw, "anon_key", where)), sign_in=sign_in,
             audit_log=model.AuditLog(enabled=bool(audit_raw.get("enabled", False)),
-                                     database=audit_raw.get("database")),
+                                     database=audit_database,
+                                     interval=parse_duration(audit_raw.get("interval", "60s"))),
         ))
     realtimes = []
     for raw, timing, where in _targets(tree, "realtime", defaults):
@@ -312,6 +320,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
                 expected_status=tuple(raw.get("expected_status", [200])),
                 json_field=model.JsonFieldCheck(check["path"], check["equals"]) if check else None,
                 headers=tuple(headers.items()), tls_verify=raw.get("tls_verify", True),
+                ca_file=raw.get("ca_file", ""),
             ))
     tokens_raw = tree.get("tokens") or {}
     tokens = model.Tokens(**{kind: keep(_secret(tokens_raw, kind, "tokens"))

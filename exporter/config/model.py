@@ -59,6 +59,7 @@ class SignIn:
 class AuditLog:
     enabled: bool = False
     database: str | None = None
+    interval: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class HttpTarget(Target):
     json_field: JsonFieldCheck | None = None
     headers: tuple[tuple[str, str], ...] = ()
     tls_verify: bool = True
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,8 @@ HTTP_TARGET: Schema = {
     },
     "tls_verify": {"type": "boolean", "default": True,
                    "description": "Verify the TLS certificate of https targets."},
+    "ca_file": file_path("PEM file of the CA(s) to trust for this target instead of the "
+                         "system's (a private CA)."),
 }
 
 CONFIG_SCHEMA: Schema = {
@@ -207,7 +209,9 @@ CONFIG_SCHEMA: Schema = {
                         "enabled": {"type": "boolean", "default": False,
                                     "description": "Count auth.audit_log_entries actions."},
                         "database": {"type": "string",
-                                     "description": "Name of the database target to read."},
+                                     "description": "Name of the database target to read "
+                                                    "(default: the first)."},
+                        "interval": duration("How often to count new entries.", "60s"),
                     },
                     "Counts of recent Auth audit-log actions (off by default).",
                 ),

@@ -20,12 +20,15 @@ Status = Literal["healthy", "degraded", "critical"]
 class ProbeError(Exception):
     """A probe failed; ``reason`` is one of the catalogue's failure reasons."""
 
-    def __init__(self, reason: Reason, message: str, detail: str = "") -> None:
+    def __init__(self, reason: Reason, message: str, detail: str = "",
+                 samples: list[Sample] | None = None) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason: Reason = reason
         self.message = message
         # Raw driver text for debug logs only; it goes through the log redactor.
         self.detail = detail
+        # What the failed run still measured (an HTTP status code, a certificate's expiry).
+        self.samples: list[Sample] = list(samples or [])
 
 
 @dataclass

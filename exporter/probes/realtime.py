@@ -1,0 +1,202 @@
+"""Supabase Realtime probe: the path a Core Fields update takes, measured as a client sees it.
+
+Open ``{url}/websocket?apikey=…&vsn=1.0.0``, join ``realtime:<channel>`` with
+``broadcast: {self: true, ack: true}``, send a broadcast carrying a nonce, and wait for the
+server's ack and for the echo of that very broadcast. The echo round trip is the Core Fields
+propagation SLI (``wedsync_realtime_broadcast_roundtrip_seconds``) and the latency the
+thresholds judge; connect, join and ack times are gauges. The socket is closed on every path.
+
+The ``apikey`` rides in the URL, and URLs end up in exception texts: no message here contains a
+URL or exception text, and the raw detail kept for debug logs has its query string cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from exporter.config.model import RealtimeTarget
+from exporter.metrics.store import Sample
+from exporter.probes.base import Probe, ProbeError, ProbeOutcome, Reason
+from exporter.probes.http import classify, new_session, safe_detail
+from exporter.runtime import Runtime, register_probes
+
+WHAT = "Realtime"
+VSN = "1.0.0"
+# Realtime's join-error codes that mean "your token or key is not good enough".
+AUTH_CODES = frozenset({"InvalidJWTToken", "MalformedJWT", "JwtSignatureError", "JwtSignerError",
+                        "Unauthorized", "PrivateOnly"})
+_CODE = re.compile(r"^([A-Za-z]{1,60})(?::|$)")
+
+
+def join_error(reason: Any) -> ProbeError:
+    """A refused join: ``auth`` for token errors, ``protocol`` otherwise; only the code shown."""
+    match = _CODE.match(reason) if isinstance(reason, str) else None
+    code = match.group(1) if match else "unknown"
+    kind: Reason = "auth" if code in AUTH_CODES else "protocol"
+    return ProbeError(kind, f"Realtime refused the channel join ({code})")
+
+
+class RealtimeProbe:
+    """Probes one Supabase Realtime target with a fresh socket per run."""
+
+    component = "realtime"
+
+    def __init__(self, target: RealtimeTarget) -> None:
+        self.target = target
+        self._session: aiohttp.ClientSession | None = None
+        self._ref = 0
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = new_session(self.target.timeout)
+        return self._session
+
+    @property
+    def socket_url(self) -> str:
+        query = urlencode({"apikey": self.target.anon_key, "vsn": VSN})
+        return f"{self.target.url}/websocket?{query}"
+
+    def _next_ref(self) -> str:
+        self._ref += 1
+        return str(self._ref)
+
+    async def run(self) -> ProbeOutcome:
+        # Leave a little of the scheduler's hard timeout to say which step ran out of time.
+        deadline = time.monotonic() + self.target.timeout * 0.95
+        started = time.perf_counter()
+        try:
+            ws = await asyncio.wait_for(
+                self._client().ws_connect(
+                    self.socket_url, autoping=True, heartbeat=None, max_msg_size=1 << 20,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0)),
+                max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            raise ProbeError("timeout", "the Realtime WebSocket did not open in time") from None
+        except aiohttp.WSServerHandshakeError as exc:
+            raise self._handshake_error(exc) from None
+        except Exception as exc:
+            error = classify(exc, WHAT)
+            raise ProbeError(error.reason, error.message, safe_detail(exc)) from None
+        connected = time.perf_counter() - started
+        try:
+            return await self._converse(ws, connected, deadline)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 1.0)
+
+    @staticmethod
+    def _handshake_error(exc: aiohttp.WSServerHandshakeError) -> ProbeError:
+        detail = safe_detail(exc)
+        if exc.status in (401, 403):
+            return ProbeError("auth", f"Realtime refused the anon key (HTTP {exc.status})",
+                              detail)
+        if exc.status >= 500:
+            return ProbeError("error", f"Realtime answered HTTP {exc.status} to the WebSocket "
+                                       "upgrade", detail)
+        return ProbeError("protocol", f"Realtime did not upgrade to a WebSocket "
+                                      f"(HTTP {exc.status})", detail)
+
+    async def _send(self, ws: aiohttp.ClientWebSocketResponse, message: dict[str, Any]) -> None:
+        try:
+            await ws.send_str(json.dumps(message))
+        except (ConnectionError, RuntimeError) as exc:
+            raise ProbeError("connect", "Realtime closed the connection", safe_detail(exc)) \
+                from None
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse, deadline: float,
+                       waiting_for: str) -> dict[str, Any]:
+        """The next JSON frame (ProbeError on a closed socket, garbage or the deadline)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProbeError("timeout", f"no {waiting_for} from Realtime in time")
+        try:
+            frame = await ws.receive(timeout=remaining)
+        except TimeoutError:
+            raise ProbeError("timeout", f"no {waiting_for} from Realtime in time") from None
+        if frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                          aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            raise ProbeError("connect", f"Realtime closed the connection before the "
+                                        f"{waiting_for}")
+        if frame.type != aiohttp.WSMsgType.TEXT:
+            raise ProbeError("protocol", "Realtime sent a frame that is not text")
+        try:
+            message = json.loads(frame.data)
+        except ValueError:
+            raise ProbeError("protocol", "Realtime sent a frame that is not JSON") from None
+        if not isinstance(message, dict):
+            raise ProbeError("protocol", "Realtime sent a frame that is not a JSON object")
+        return message
+
+    async def _converse(self, ws: aiohttp.ClientWebSocketResponse, connected: float,
+                        deadline: float) -> ProbeOutcome:
+        topic = f"realtime:{self.target.channel}"
+        join_ref = self._next_ref()
+        join_payload: dict[str, Any] = {"config": {
+            "broadcast": {"self": True, "ack": True}, "presence": {"enabled": False},
+            "private": False}}
+        if self.target.access_token:
+            join_payload["access_token"] = self.target.access_token
+        join_started = time.perf_counter()
+        await self._send(ws, {"topic": topic, "event": "phx_join", "payload": join_payload,
+                              "ref": join_ref, "join_ref": join_ref})
+        while True:
+            message = await self._receive(ws, deadline, "join reply")
+            if message.get("event") == "phx_reply" and message.get("ref") == join_ref:
+                break
+        joined = time.perf_counter() - join_started
+        reply = message.get("payload")
+        reply = reply if isinstance(reply, dict) else {}
+        if reply.get("status") != "ok":
+            response = reply.get("response")
+            raise join_error(response.get("reason") if isinstance(response, dict) else None)
+
+        nonce = secrets.token_hex(12)
+        ref = self._next_ref()
+        sent = time.perf_counter()
+        await self._send(ws, {"topic": topic, "event": "broadcast", "payload": {
+            "type": "broadcast", "event": "wedsync-probe", "payload": {"nonce": nonce}},
+            "ref": ref, "join_ref": join_ref})
+        acked: float | None = None
+        echoed: float | None = None
+        while acked is None or echoed is None:
+            message = await self._receive(ws, deadline, "broadcast ack" if acked is None
+                                          else "broadcast echo")
+            now = time.perf_counter()
+            event, payload = message.get("event"), message.get("payload")
+            if event == "phx_reply" and message.get("ref") == ref:
+                if not isinstance(payload, dict) or payload.get("status") != "ok":
+                    raise ProbeError("protocol", "Realtime refused the broadcast")
+                acked = now - sent
+            elif (event == "broadcast" and message.get("topic") == topic
+                  and isinstance(payload, dict) and isinstance(payload.get("payload"), dict)
+                  and payload["payload"].get("nonce") == nonce):
+                echoed = now - sent
+        t = {"target": self.target.name}
+        return ProbeOutcome(
+            latency=echoed,
+            samples=[Sample("wedsync_realtime_connect_duration_seconds", t, connected),
+                     Sample("wedsync_realtime_join_duration_seconds", t, joined),
+                     Sample("wedsync_realtime_broadcast_ack_seconds", t, acked)],
+            observations=[Sample("wedsync_realtime_broadcast_roundtrip_seconds", t, echoed)],
+            details={"connect_seconds": connected, "join_seconds": joined,
+                     "ack_seconds": acked, "roundtrip_seconds": echoed},
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+@register_probes("realtime")
+def _realtime_probes(runtime: Runtime) -> list[Probe]:
+    return [RealtimeProbe(t) for t in runtime.config.realtime]

@@ -1,0 +1,78 @@
+"""``GET /``: the public status page (unless ``status_page.enabled`` is false).
+
+Statuses, latencies and last-check times only: no error text, no host names, no target URLs.
+It needs no token, and refreshes itself with a meta refresh, so it works without JavaScript on
+any phone.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from importlib import resources
+from string import Template
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from exporter.service import add_routes
+from exporter.summary import ComponentSummary, milliseconds, summarise
+
+if TYPE_CHECKING:
+    from exporter.service import Service
+
+TEMPLATE = Template(resources.files("exporter.web").joinpath("status_page.html").read_text())
+LABELS = {"database": "Database", "auth": "Sign-in (Auth)", "realtime": "Live updates (Realtime)",
+          "redis": "Cache (Redis)", "api": "API", "external": "External services"}
+ROW = Template('    <li data-component="$key" data-status="$status">'
+               '<span class="name">$label</span>'
+               '<span class="status $status">$status_text</span>'
+               '<span class="meta">$latency · $checked</span></li>')
+
+
+def _ago(now: datetime, moment: datetime | None) -> str:
+    if moment is None:
+        return "not checked yet"
+    seconds = max(0, int((now - moment).total_seconds()))
+    return f"checked {seconds} s ago" if seconds < 120 else f"checked {seconds // 60} min ago"
+
+
+def _row(summary: ComponentSummary, now: datetime) -> str:
+    latency = milliseconds(summary.latency)
+    status = summary.status
+    return ROW.substitute(
+        key=summary.key, status=status, label=LABELS[summary.component],
+        status_text="not monitored" if status == "unknown" and not summary.targets
+        else status.capitalize(),
+        latency="–" if latency is None else f"{latency:g} ms",
+        checked=_ago(now, summary.checked_at))
+
+
+def refresh_seconds(service: Service) -> int:
+    """As often as the fastest probe, but between 2 s and 60 s."""
+    intervals = [t.interval for c in LABELS for t in service.config.targets(c)]
+    return int(max(2, min(60, min(intervals, default=15))))
+
+
+def render(service: Service) -> str:
+    """The page for the current state."""
+    runtime = service.runtime
+    states = dict(runtime.states) if runtime is not None else {}
+    status, components = summarise(states, service.config.essential)
+    now = service.clock()
+    return TEMPLATE.substitute(
+        title=html.escape(service.config.status_page_title),
+        refresh=refresh_seconds(service), overall=status, overall_text=status.capitalize(),
+        rows="\n".join(_row(s, now) for s in components),
+        updated=now.strftime("%H:%M:%S"))
+
+
+@add_routes
+def _status_page_routes(app: web.Application, service: Service) -> None:
+    async def page(_: web.Request) -> web.Response:
+        if not service.config.status_page_enabled:
+            raise web.HTTPNotFound(text="The status page is turned off.\n")
+        return web.Response(text=render(service), content_type="text/html",
+                            headers={"Cache-Control": "no-store"})
+
+    app.router.add_get("/", page)

@@ -1,0 +1,69 @@
+"""The ``wedsync-sandbox`` command (``python -m sandbox``): serve the stand-ins on one port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from sandbox import STAND_IN_NOTICE
+from sandbox.server import Sandbox
+from sandbox.settings import (
+    ENV_ANON_KEY,
+    ENV_DATABASE_URL,
+    ENV_JWT_SECRET,
+    ENV_PROBE_EMAIL,
+    ENV_PROBE_PASSWORD,
+    Settings,
+)
+
+BANNER = """\
+================================================================================
+  {notice}
+  Serving on http://{host}:{port}
+    Auth (GoTrue)     http://{host}:{port}/auth/v1      (apikey header required)
+    Realtime          ws://{host}:{port}/realtime/v1/websocket?apikey=…&vsn=1.0.0
+    WedSync API       http://{host}:{port}/api/health
+    Fault control     http://{host}:{port}/_sandbox/faults   (no authentication: loopback only)
+  Secrets come from {anon}, {email}, {password}, {jwt}; audit log from {db}.
+================================================================================"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wedsync-sandbox",
+        description=STAND_IN_NOTICE + " Secrets come from environment variables only.")
+    parser.add_argument("--listen", default="127.0.0.1:54321",
+                        help="HOST:PORT to serve on (default 127.0.0.1:54321; port 0 picks one)")
+    return parser
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Sandbox(settings, host, port) as box:
+        print(BANNER.format(notice=STAND_IN_NOTICE, host=host, port=box.port, anon=ENV_ANON_KEY,
+                            email=ENV_PROBE_EMAIL, password=ENV_PROBE_PASSWORD,
+                            jwt=ENV_JWT_SECRET, db=ENV_DATABASE_URL),
+              file=sys.stderr, flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = _parser().parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"wedsync-sandbox: --listen {args.listen!r} is not HOST:PORT", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="level=%(levelname)s msg=%(message)r")
+    try:
+        asyncio.run(_serve(Settings.from_env(), host.strip("[]"), int(port)))
+    except OSError as exc:
+        print(f"wedsync-sandbox: cannot serve on {args.listen}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,314 @@
+"""The sandbox speaks GoTrue's and Realtime's protocols and applies every fault it offers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import aiohttp
+import pytest
+
+from harness.sandbox import SandboxServer
+from sandbox.faults import FaultBoard, FaultError
+from sandbox.server import Sandbox
+from sandbox.settings import Settings
+from sandbox.tokens import issue
+from tests.support import CANARY_ANON_KEY, CANARY_PASSWORD, PROBE_EMAIL
+
+KEY = {"apikey": CANARY_ANON_KEY}
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+async def fetch(method: str, url: str, **kw):
+    async with aiohttp.ClientSession() as session, session.request(method, url, **kw) as r:
+        text = await r.text()
+        return r.status, (json.loads(text) if text else None), r.headers
+
+
+class Socket:
+    """A bare Phoenix vsn 1.0.0 client for the tests."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.ref = 0
+
+    async def send(self, topic, event, payload, join_ref=None):
+        self.ref += 1
+        message = {"topic": topic, "event": event, "payload": payload, "ref": str(self.ref)}
+        if join_ref:
+            message["join_ref"] = join_ref
+        await self.ws.send_str(json.dumps(message))
+        return str(self.ref)
+
+    async def next(self, timeout=5.0):
+        frame = await self.ws.receive(timeout=timeout)
+        assert frame.type == aiohttp.WSMsgType.TEXT, frame
+        return json.loads(frame.data)
+
+    async def reply(self, ref, timeout=5.0):
+        while True:
+            message = await self.next(timeout)
+            if message["event"] == "phx_reply" and message["ref"] == ref:
+                return message["payload"]
+
+    async def join(self, topic, self_broadcast=True, ack=True, **extra):
+        ref = await self.send(topic, "phx_join", {
+            "config": {"broadcast": {"self": self_broadcast, "ack": ack},
+                       "presence": {"enabled": False}, "private": False}, **extra})
+        return await self.reply(ref)
+
+
+def socket_url(sandbox, key=CANARY_ANON_KEY):
+    return f"{sandbox.realtime_url}/websocket?apikey={key}&vsn=1.0.0"
+
+
+# --- Auth ---------------------------------------------------------------------------------
+
+def test_auth_health_needs_the_anon_key_like_the_gateway(sandbox) -> None:
+    url = f"{sandbox.auth_url}/health"
+    status, body, _ = run(fetch("GET", url))
+    assert (status, body) == (401, {"message": "No API key found in request"})
+    status, body, _ = run(fetch("GET", url, headers={"apikey": "wrong"}))
+    assert status == 401 and body == {"message": "Invalid authentication credentials"}
+    status, body, headers = run(fetch("GET", url, headers=KEY))
+    assert status == 200 and body["name"] == "GoTrue" and "version" in body
+    assert "stand-in" in body["description"] and "not Supabase" in headers["X-Stand-In"]
+
+
+def test_password_grant_issues_tokens_and_refuses_a_wrong_password(sandbox) -> None:
+    url = f"{sandbox.auth_url}/token?grant_type=password"
+    status, body, _ = run(fetch("POST", url, headers=KEY,
+                                json={"email": PROBE_EMAIL, "password": CANARY_PASSWORD}))
+    assert status == 200
+    assert {"access_token", "token_type", "expires_in", "expires_at", "refresh_token",
+            "user"} <= set(body)
+    assert body["user"]["email"] == PROBE_EMAIL
+    status, user, _ = run(fetch("GET", f"{sandbox.auth_url}/user", headers={
+        **KEY, "Authorization": f"Bearer {body['access_token']}"}))
+    assert status == 200 and user["email"] == PROBE_EMAIL
+    status, refreshed, _ = run(fetch(
+        "POST", f"{sandbox.auth_url}/token?grant_type=refresh_token", headers=KEY,
+        json={"refresh_token": body["refresh_token"]}))
+    assert status == 200 and refreshed["access_token"]
+    status, wrong, _ = run(fetch("POST", url, headers=KEY,
+                                 json={"email": PROBE_EMAIL, "password": "nope"}))
+    assert status == 400
+    assert wrong == {"code": 400, "error_code": "invalid_credentials",
+                     "msg": "Invalid login credentials"}
+    status, _, _ = run(fetch("POST", url, json={"email": PROBE_EMAIL,
+                                                "password": CANARY_PASSWORD}))
+    assert status == 401
+
+
+# --- Realtime -----------------------------------------------------------------------------
+
+def test_realtime_join_heartbeat_broadcast_ack_and_self_echo(sandbox) -> None:
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as a, \
+                session.ws_connect(socket_url(sandbox)) as b:
+            alice, bob = Socket(a), Socket(b)
+            assert await alice.join("realtime:room1") == {
+                "status": "ok", "response": {"postgres_changes": []}}
+            assert (await bob.join("realtime:room1", self_broadcast=False))["status"] == "ok"
+            beat = await alice.send("phoenix", "heartbeat", {})
+            assert await alice.reply(beat) == {"status": "ok", "response": {}}
+            payload = {"type": "broadcast", "event": "probe", "payload": {"nonce": "n1"}}
+            ref = await alice.send("realtime:room1", "broadcast", payload, join_ref="1")
+            seen = [await alice.next(), await alice.next()]
+            ack = next(m for m in seen if m["event"] == "phx_reply")
+            echo = next(m for m in seen if m["event"] == "broadcast")
+            assert ack["ref"] == ref and ack["payload"]["status"] == "ok"
+            assert echo == {"topic": "realtime:room1", "event": "broadcast",
+                            "payload": payload, "ref": None}
+            assert (await bob.next())["payload"] == payload
+            # Bob joined without `self`: his own broadcast reaches Alice, not him.
+            await bob.send("realtime:room1", "broadcast", {**payload, "payload": {"n": 2}})
+            assert (await bob.next())["event"] == "phx_reply"
+            assert (await alice.next())["payload"]["payload"] == {"n": 2}
+            with pytest.raises(asyncio.TimeoutError):
+                await bob.next(timeout=0.3)
+
+    run(scenario())
+
+
+def test_realtime_join_errors_carry_realtimes_reasons(sandbox) -> None:
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as ws:
+            client = Socket(ws)
+            assert (await client.join("room1"))["response"] == {"reason": "unmatched topic"}
+            ref = await client.send("realtime:never-joined", "broadcast", {})
+            assert (await client.reply(ref))["response"]["reason"] == "unmatched topic"
+            expired = issue({"role": "authenticated", "exp": int(time.time()) - 5}, "x")
+            refused = await client.join("realtime:room1", access_token=expired)
+            assert refused["status"] == "error"
+            assert refused["response"]["reason"].startswith("JwtSignatureError:")
+            sandbox.set_faults("realtime", refuse_join="Unauthorized: no access to this topic")
+            refused = await client.join("realtime:room1")
+            assert refused == {"status": "error", "response": {
+                "reason": "Unauthorized: no access to this topic"}}
+
+    run(scenario())
+
+
+def test_realtime_refuses_a_missing_or_wrong_apikey_at_the_upgrade(sandbox) -> None:
+    async def scenario(key):
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(socket_url(sandbox, key))
+            return caught.value.status
+
+    assert run(scenario("wrong")) == 401
+    assert run(scenario("")) == 401
+
+
+def test_echo_delay_slows_delivery_but_not_the_ack(sandbox) -> None:
+    sandbox.set_faults("realtime", echo_delay_ms=150)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as ws:
+            client = Socket(ws)
+            await client.join("realtime:slow")
+            started = time.perf_counter()
+            await client.send("realtime:slow", "broadcast",
+                              {"type": "broadcast", "event": "e", "payload": {}})
+            ack = await client.next()
+            acked = time.perf_counter() - started
+            echo = await client.next()
+            echoed = time.perf_counter() - started
+            assert ack["event"] == "phx_reply" and echo["event"] == "broadcast"
+            return acked, echoed
+
+    acked, echoed = run(scenario())
+    assert acked < 0.1
+    assert echoed >= 0.15
+
+
+def test_dropped_socket_fault_cuts_the_connection_at_the_next_frame(sandbox) -> None:
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as ws:
+            sandbox.set_faults("realtime", drop_socket=True)
+            await Socket(ws).send("realtime:x", "phx_join", {})
+            frame = await ws.receive(timeout=5)
+            return frame.type
+
+    assert run(scenario()) in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR,
+                               aiohttp.WSMsgType.CLOSE)
+
+
+# --- HTTP faults --------------------------------------------------------------------------
+
+def test_latency_503_hang_and_drop_apply_to_their_service_only(sandbox) -> None:
+    health = f"{sandbox.auth_url}/health"
+    sandbox.set_faults("auth", latency_ms=200)
+    started = time.perf_counter()
+    assert run(fetch("GET", health, headers=KEY))[0] == 200
+    assert time.perf_counter() - started >= 0.2
+    started = time.perf_counter()
+    assert run(fetch("GET", sandbox.api_url))[0] == 200
+    assert time.perf_counter() - started < 0.2
+    sandbox.set_faults("auth", latency_ms=0, unavailable=True)
+    assert run(fetch("GET", health, headers=KEY))[0] == 503
+    sandbox.set_faults("auth", unavailable=False, hang=True)
+
+    async def hung():
+        timeout = aiohttp.ClientTimeout(total=0.5)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            with pytest.raises(asyncio.TimeoutError):
+                await session.get(health, headers=KEY)
+
+    run(hung())
+    sandbox.set_faults("auth", hang=False, drop_socket=True)
+
+    async def dropped():
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientError):
+                await session.get(health, headers=KEY)
+
+    run(dropped())
+    sandbox.clear_faults("auth")
+    assert run(fetch("GET", health, headers=KEY))[0] == 200
+
+
+def test_fault_control_refuses_bad_input_and_changes_nothing(sandbox) -> None:
+    def control(method, path, body):
+        request = urllib.request.Request(f"{sandbox.url}/_sandbox/faults{path}", method=method,
+                                         data=body)
+        try:
+            with urllib.request.urlopen(request) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    before = sandbox.faults()
+    status, body = control("PATCH", "/nosuch", b"{}")
+    assert status == 404 and "auth, realtime, api" in body["error"]
+    status, body = control("PATCH", "/auth", b'{"echo_delay_ms": 10}')
+    assert status == 400 and "echo_delay_ms" in body["error"]
+    status, body = control("PATCH", "/realtime", b'{"latency_ms": true}')
+    assert status == 400 and "latency_ms" in body["error"]
+    status, body = control("PATCH", "/realtime", b"not json")
+    assert status == 400 and "JSON" in body["error"]
+    assert sandbox.faults() == before
+
+
+def test_python_fault_api_validates_like_the_http_one() -> None:
+    board = FaultBoard(("auth", "realtime", "api"))
+    board.set("realtime", echo_delay_ms=50, refuse_join="Unauthorized: x")
+    assert board.get("realtime").active() == {"echo_delay_ms": 50.0,
+                                              "refuse_join": "Unauthorized: x"}
+    with pytest.raises(FaultError, match="hang"):
+        board.set("api", hang="yes")
+    with pytest.raises(FaultError, match="unknown service"):
+        board.set("payments", hang=True)
+    board.clear()
+    assert board.get("realtime").active() == {}
+
+
+def test_in_process_sandbox_serves_the_same_protocol() -> None:
+    async def scenario():
+        async with Sandbox(Settings(anon_key="k")) as box:
+            box.faults.set("api", unavailable=True)
+            status, _, _ = await fetch("GET", box.api_url)
+            box.faults.clear("api")
+            ok, body, _ = await fetch("GET", box.api_url)
+            return status, ok, body
+
+    status, ok, body = run(scenario())
+    assert (status, ok) == (503, 200) and "stand-in" in body["notice"]
+
+
+def test_the_command_says_it_is_a_stand_in() -> None:
+    with SandboxServer() as server:
+        _, body, _ = run(fetch("GET", server.url + "/"))
+        assert "stand-in" in body["notice"] and "not Supabase" in body["notice"]
+        assert "stand-in" in server.logs() and "not Supabase" in server.logs()
+    helped = subprocess.run([sys.executable, "-m", "sandbox", "--help"], capture_output=True,
+                            text=True)
+    assert "stand-in" in helped.stdout
+
+
+def test_sign_ins_and_refreshes_are_written_to_the_audit_log(pg_server) -> None:
+    with SandboxServer(anon_key="k", probe_password="pw",
+                       database_url=pg_server.dsn(dbname="wedsync")) as server:
+        headers = {"apikey": "k"}
+        _, body, _ = run(fetch("POST", f"{server.auth_url}/token?grant_type=password",
+                               headers=headers,
+                               json={"email": server.probe_email, "password": "pw"}))
+        run(fetch("POST", f"{server.auth_url}/token?grant_type=refresh_token", headers=headers,
+                  json={"refresh_token": body["refresh_token"]}))
+    rows = pg_server.execute("SELECT payload->>'action', payload->>'actor_username' FROM "
+                             "auth.audit_log_entries ORDER BY created_at", dbname="wedsync")
+    pg_server.execute("DELETE FROM auth.audit_log_entries", dbname="wedsync")
+    assert rows == [("login", server.probe_email), ("token_refreshed", server.probe_email)]
