@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from exporter import __version__
-from exporter.catalogue import COMPONENTS, component_of
+from exporter.catalogue import component_of
 from exporter.clock import Clock, utc_now
 from exporter.config import Config, ConfigError, load_config
 from exporter.logs import REDACTOR
@@ -141,17 +141,17 @@ class Service:
             self.guard = self._guard(new)
             if old_runtime is not None:
                 await old_runtime.close()
-            self._forget_removed_targets(new)
-            self.build_runtime().start()
+            runtime = self.build_runtime()
+            self._forget_removed(old_runtime, runtime)
+            runtime.start()
             self._loaded(True)
             self.renderer.refresh()
             log.info("reloaded", config=new.source)
             return True, "reloaded"
 
-    def _forget_removed_targets(self, config: Config) -> None:
-        """Drop series of targets and queries that the new configuration no longer has."""
-        kept = {(c, t.name) for c in COMPONENTS for t in config.targets(c)}
-        removed = [key for key in (self.runtime.states if self.runtime else {}) if key not in kept]
+    def _forget_removed(self, old: Runtime | None, new: Runtime) -> None:
+        """Drop series of targets and queries that the new runtime no longer has."""
+        removed = [key for key in (old.states if old else {}) if key not in new.states]
         for component, target in removed:
             self.store.clear_owned(("probe", component, target))
             for fam in self.store.families.values():
@@ -159,7 +159,7 @@ class Service:
                     self.store.remove_matching(fam.name, component=component, target=target)
                 elif "target" in fam.labels and component_of(fam) == component:
                     self.store.remove_matching(fam.name, target=target)
-        queries = {q.name for q in config.queries if q.enabled}
+        queries = {job.labels["query"] for job in new.jobs if "query" in job.labels}
         for fam in self.store.families.values():
             if fam.labels[:1] == ("query",):
                 for key in list(self.store.series(fam.name)):

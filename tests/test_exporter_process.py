@@ -145,3 +145,23 @@ def test_sigterm_exits_zero_within_seconds(local_exporter) -> None:
     started = time.monotonic()
     assert local_exporter.stop() == 0
     assert time.monotonic() - started < 5
+
+
+def test_reload_drops_the_series_of_a_removed_target(local_exporter) -> None:
+    import yaml
+
+    wait_metrics(local_exporter, lambda t: value(
+        t, "wedsync_up", component="redis", target="cache") == 1)
+    config = yaml.safe_load(local_exporter.config_path.read_text())
+    config["redis"] = []
+    local_exporter.write_config(config)
+    request = urllib.request.Request(f"{local_exporter.url}/-/reload", method="POST",
+                                     headers={"Authorization": "Bearer admin-token-for-tests"})
+    with urllib.request.urlopen(request) as answer:
+        assert answer.status == 200
+    text = wait_metrics(local_exporter, lambda t: 'target="cache"' not in t)
+    assert value(text, "wedsync_up", component="database", target="primary") == 1
+    # The query kept by the new config runs again (the shared test database has no weddings
+    # table, so it turns itself off again).
+    wait_metrics(local_exporter, lambda t: value(
+        t, "wedsync_custom_query_disabled", query="weddings", reason="missing_table") == 1)

@@ -101,5 +101,5 @@ def _audit_log_jobs(runtime: Runtime) -> list[Job]:
             return await counter.run()
 
         jobs.append(query_job(f"auth_audit_{target.name}", audit.interval, target.timeout,
-                              run, runtime.store))
+                              run, runtime.store, abort=pool.abort if pool else None))
     return jobs
