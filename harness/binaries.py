@@ -1,25 +1,33 @@
-"""A local binary (Prometheus, Alertmanager) run as a child process with its own temp dir."""
+"""A server run as a child process with its own temp dir and log, stopped by PID: the common
+ground of every server the harness starts (Prometheus, Alertmanager, Redis, the exporter, the
+sandbox)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.ports import free_port
+from harness.ports import free_port, wait_for_url
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class ManagedProcess:
-    """Start/stop bookkeeping shared by the servers the harness runs from local binaries."""
+    """Start/stop bookkeeping; subclasses say what to run and how to tell it has started."""
 
     prefix = "wedsync-proc-"
+    name = "server"
+    start_timeout = 30.0
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix=self.prefix))
         self.log_path = self.dir / "server.log"
+        self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -29,49 +37,63 @@ class ManagedProcess:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def cwd(self) -> Path:
+        return self.dir
+
     def ready_url(self) -> str:
+        """A URL that answers 200 once the server has started."""
         raise NotImplementedError
 
-    def start(self) -> ManagedProcess:
-        """Start it and wait until it answers its readiness URL."""
-        from harness.ports import wait_for_url
+    def wait_started(self) -> None:
+        """Block until the server has started (by default: ``ready_url`` answers 200)."""
+        wait_for_url(self.ready_url(), timeout=self.start_timeout)
 
+    def start(self, wait: bool = True) -> ManagedProcess:
+        """Start it and (unless ``wait`` is False) wait until it has started."""
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(self.command(), stdout=self._log,
-                                        stderr=subprocess.STDOUT, cwd=self.dir)
-        try:
-            wait_for_url(self.ready_url(), timeout=30)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"{self.command()[0]} did not start; log:\n{self.logs()}") from None
+                                        stderr=subprocess.STDOUT, cwd=self.cwd(), env=self.env)
+        if wait:
+            try:
+                self.wait_started()
+            except TimeoutError:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start; log:\n{self.logs()}") from None
         return self
 
     def logs(self) -> str:
+        """Everything the server wrote to its log so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def pause(self) -> None:
+    def signal(self, sig: signal.Signals) -> None:
         if self.process is not None:
-            self.process.send_signal(signal.SIGSTOP)
+            self.process.send_signal(sig)
+
+    def pause(self) -> None:
+        """SIGSTOP: the server hangs with its sockets open."""
+        self.signal(signal.SIGSTOP)
 
     def resume(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGCONT)
+        """SIGCONT what ``pause`` stopped."""
+        self.signal(signal.SIGCONT)
 
-    def stop(self) -> None:
-        """Stop it (by PID) and wait."""
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM (by PID) and wait; the exit code (None if it was not running)."""
         if self.process is None:
-            return
+            return None
         self.process.send_signal(signal.SIGCONT)
         self.process.terminate()
         try:
-            self.process.wait(15)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(5)
+            code = self.process.wait(5)
         self.process = None
         self._log.close()
+        return code
 
     def cleanup(self) -> None:
+        """Stop and delete the temp dir."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
