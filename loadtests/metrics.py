@@ -39,7 +39,8 @@ LABELS = {
     "method": "GET, POST, PUT",
     "status": "HTTP status (101 for the WebSocket upgrade)",
     "expected_response": "true for 2xx/3xx",
-    "error_code": "k6's error code on failed requests (1500 = HTTP 5xx, …)",
+    "error_code": "k6's code on failed requests (1000 + status for 4xx/5xx: 1401, 1500; "
+                  "lower 1xxx for network errors)",
     "proto": "HTTP/1.1, HTTP/2.0",
     "check": "the check's name on k6_checks_rate",
 }

@@ -25,6 +25,10 @@ K6_EXIT_CODES = {
 }
 THRESHOLD_CODE = 99
 
+# The order of a scenario row's keys in summary.json (what a person reads first).
+ROW_KEYS = ("kind", "weight", "iterations", "iteration_share", "requests", "failure_rate",
+            "avg_ms", "p95_ms", "p99_ms", "checks_rate", "passed")
+
 _METRIC_KEY = re.compile(r"^(?P<name>[\w.]+)(\{(?P<tags>[^}]*)\})?$")
 _EXPRESSION = re.compile(r"^\s*(?P<aggregation>[a-z]+(\(\d+(\.\d+)?\))?)\s*"
                          r"(?P<operator><=|>=|===|==|!=|<|>)\s*(?P<bound>-?\d+(\.\d+)?)\s*$")
@@ -181,6 +185,7 @@ def summarise(data: dict[str, Any], facts: RunFacts) -> dict[str, Any]:
     scenarios = scenario_rows(data)
     for name, row in scenarios.items():
         row["passed"] = all(t["ok"] for t in thresholds if t["scenario"] == name)
+        scenarios[name] = {key: row[key] for key in ROW_KEYS}
     overall = overall_row(data)
     overall["passed"] = all(t["ok"] for t in thresholds if t["scenario"] == ALL)
     state = data.get("state", {})

@@ -74,12 +74,19 @@ def prometheus() -> Iterator[PrometheusServer]:
         yield server
 
 
+# A path of the real API that differs from the default (here: a fixed query string).
+CLIENTS_PATH = "/api/clients?page=1&per_page=20"
+
+
 @pytest.fixture(scope="module")
 def smoke(sandbox_server, prometheus, tmp_path_factory) -> Run:
-    """The smoke profile for ten seconds, remote-writing to Prometheus."""
+    """The smoke profile for ten seconds, remote-writing to Prometheus, with one path changed."""
     sandbox_server.clear_faults()
-    return run_profile(sandbox_server, tmp_path_factory.mktemp("results"), "--duration", "10s",
-                       "--prometheus-url", prometheus.url)
+    results = tmp_path_factory.mktemp("results")
+    paths = results / "paths.json"
+    paths.write_text(json.dumps({"clients": CLIENTS_PATH}))
+    return run_profile(sandbox_server, results, "--duration", "10s",
+                       "--prometheus-url", prometheus.url, "--paths", str(paths))
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +150,9 @@ def test_k6_series_arrive_in_prometheus_with_the_testid_label(smoke, prometheus)
     assert set(by_scenario) == set(MODEL.mix)
     for name, count in by_scenario.items():
         assert count == smoke.summary["scenarios"][name]["requests"], name
+    # The changed path is the one requested.
+    assert prometheus.query(f'last_over_time(k6_http_reqs_total{{{selector},endpoint="clients",'
+                            f'name="{CLIENTS_PATH}"}}[10m])')
     for series in ("k6_http_req_duration_p95", "k6_http_req_duration_p99",
                    "k6_realtime_core_fields_roundtrip_p99", "k6_http_req_failed_rate",
                    "k6_checks_rate", "k6_vus"):
