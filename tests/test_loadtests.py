@@ -198,7 +198,10 @@ def test_failing_payments_exit_with_the_threshold_code_and_the_verdict_names_pay
     assert not rows["payments"]["passed"] and rows["payments"]["failure_rate"] > 0.001
     for name in ("vendor_dashboard", "couple_forms", "wedding_day_ops"):
         assert rows[name]["passed"] and rows[name]["failure_rate"] == 0, name
-    failing = [line for line in run.completed.stdout.splitlines() if line.startswith("  - ")]
+    # The verdict's reasons: the lines after "VERDICT: FAIL" (the baseline comparison follows).
+    verdict = (run.run_dir / "verdict.txt").read_text()
+    assert verdict in run.completed.stdout
+    failing = verdict.split("VERDICT: FAIL\n")[1].splitlines()
     assert any(line.startswith("  - payments: http_req_failed{scenario:payments}")
                for line in failing), run.completed.stdout
     assert not any(name in line for line in failing
