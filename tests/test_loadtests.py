@@ -244,6 +244,20 @@ def test_recording_history_names_a_missing_table_without_leaking_the_address(
     assert str(breakable_pg.port) not in str(caught.value)
 
 
+def test_slow_realtime_propagation_fails_the_realtime_threshold_only(sandbox, tmp_path) -> None:
+    # Deliveries to the other clients 150 ms late (the sender's ack is not delayed).
+    sandbox.set_faults("realtime", echo_delay_ms=150)
+    run = run_profile(sandbox, tmp_path, "--duration", "3s", "--realtime-rate", "60")
+    assert run.completed.returncode == 99, explain(run)
+    rows = run.summary["scenarios"]
+    realtime = rows[MODEL.realtime_scenario]
+    assert not realtime["passed"] and realtime["p95_ms"] >= 150
+    assert realtime["failure_rate"] == 0  # late, not lost
+    assert all(rows[name]["passed"] for name in MODEL.mix) and run.summary["overall"]["passed"]
+    assert [t["metric"] for t in run.summary["thresholds"] if not t["ok"]] == [
+        "realtime_core_fields_roundtrip"]
+
+
 # --- the baseline comparison --------------------------------------------------------------
 
 def test_an_equal_run_passes_the_baseline_comparison(smoke) -> None:

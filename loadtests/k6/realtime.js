@@ -125,11 +125,15 @@ export function coreFieldsSession(settings) {
     if (finished) {
       return;
     }
+    const couple = clients[0];
+    if (couple.ws.readyState !== 1) {
+      finish(); // the couple's socket is gone: what was not sent counts as lost
+      return;
+    }
     sent += 1;
     const fieldName = CORE_FIELDS[sent % CORE_FIELDS.length];
     const change = `${session}:${sent}`;
     sentAt[change] = Date.now();
-    const couple = clients[0];
     couple.send(topic, 'broadcast', {
       type: 'broadcast',
       event: CHANGE_EVENT,
