@@ -100,13 +100,13 @@ def _values(data: dict[str, Any], key: str) -> dict[str, float]:
     return dict(data.get("metrics", {}).get(key, {}).get("values", {}))
 
 
-def _row(data: dict[str, Any], tag: str, requests: str, failures: str, latency: str,
-         failure_key: str = "rate") -> dict[str, Any]:
+def _row(data: dict[str, Any], tag: str, requests: str, failures: str,
+         latency: str) -> dict[str, Any]:
     """Requests, failure rate, latency percentiles, iterations and checks of one row."""
     trend = _values(data, f"{latency}{tag}")
     return {
         "requests": int(_values(data, f"{requests}{tag}").get("count", 0)),
-        "failure_rate": _values(data, f"{failures}{tag}").get(failure_key),
+        "failure_rate": _values(data, f"{failures}{tag}").get("rate"),
         "avg_ms": trend.get("avg"), "p95_ms": trend.get("p(95)"), "p99_ms": trend.get("p(99)"),
         "iterations": int(_values(data, f"iterations{tag}").get("count", 0)),
         "checks_rate": _values(data, f"checks{tag}").get("rate"),
