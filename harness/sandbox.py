@@ -67,7 +67,8 @@ class SandboxServer(ManagedProcess):
 
     def set_faults(self, service: str, **faults: Any) -> dict[str, Any]:
         """Set some faults of one service (``latency_ms``, ``echo_delay_ms``, ``refuse_join``,
-        ``drop_socket``, ``unavailable``, ``hang``); the service's faults afterwards."""
+        ``drop_socket``, ``unavailable``, ``hang``, ``error_rate`` with ``error_status`` and
+        ``error_paths``); the service's faults afterwards."""
         return dict(self._control("PATCH", f"/{service}", faults)[service])
 
     def clear_faults(self, service: str | None = None) -> None:
@@ -76,6 +77,17 @@ class SandboxServer(ManagedProcess):
 
     def faults(self) -> dict[str, Any]:
         return dict(self._control("GET", ""))
+
+    def access_token(self) -> str:
+        """A fresh access token of the probe user (signed in through the Auth stand-in), as
+        the WedSync API endpoints and Realtime joins accept."""
+        body = json.dumps({"email": self.probe_email, "password": self.probe_password}).encode()
+        request = urllib.request.Request(f"{self.auth_url}/token?grant_type=password",
+                                         data=body, method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "apikey": self.anon_key})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return str(json.load(answer)["access_token"])
 
     def realtime_connections(self) -> int:
         """WebSockets open on the Realtime stand-in right now."""

@@ -4,8 +4,8 @@ It speaks their real protocols (GoTrue's /health and password grant behind a gat
 wants an ``apikey``; Realtime's Phoenix channels, JSON vsn 1.0.0) so that the exporter, the load
 tests and the drill can run where the real services cannot. It is not Supabase and makes no
 promise beyond the protocol surface those users need. Faults (latency, slow echo, refused join,
-dropped socket, 503, hang) are set per service through ``FaultBoard`` or the HTTP control
-endpoint ``/_sandbox/faults``.
+dropped socket, 503, hang, a share of failures on some paths) are set per service through
+``FaultBoard`` or the HTTP control endpoint ``/_sandbox/faults``.
 """
 
 STAND_IN_NOTICE = ("WedSync sandbox: a stand-in for Supabase Auth, Supabase Realtime and the "

@@ -1,8 +1,8 @@
 """Stand-in for the WedSync API (Next.js on serverless functions), under ``/api``.
 
-Every route here is the ``api`` service: its faults (latency, 503, hang, dropped connection)
-apply without any code in the handler. The load-test issue adds the WedSync endpoints here (or
-in a module of its own listed in ``sandbox.app.route_modules``).
+Every route here is the ``api`` service: its faults (latency, 503, hang, dropped connection,
+error rate) apply without any code in the handler. The WedSync endpoints the load tests hit are
+in ``sandbox.wedsync_api``.
 """
 
 from __future__ import annotations

@@ -3,12 +3,17 @@
 Each service lives under a path prefix (``SERVICES``) and its faults apply to every request under
 that prefix, in the middleware below, so a route module only writes the happy path. To add
 routes (the WedSync API endpoints, say), write a module with ``register(app, context)`` and add
-it to ``ROUTE_MODULES``; routes under ``/api`` are the ``api`` service and get its faults.
+it to ``route_modules()``; routes under ``/api`` are the ``api`` service and get its faults.
+
+Request observers (``Context.request_observers``) see every service request once it is answered
+(method, route template, status, seconds, faults included): the place for a reporter that sends
+the stand-in API's own timings somewhere, e.g. to the exporter's ingestion endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,8 +23,10 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import STAND_IN_NOTICE
-from sandbox.faults import FaultBoard
+from sandbox.faults import FaultBoard, under
 from sandbox.settings import Settings
+
+log = logging.getLogger("sandbox.app")
 
 # Service name -> path prefix. The prefixes are Supabase's gateway paths.
 SERVICES: dict[str, str] = {"auth": "/auth/v1", "realtime": "/realtime/v1", "api": "/api"}
@@ -31,14 +38,33 @@ HANG_LIMIT = 600.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass(frozen=True)
+class RequestRecord:
+    """One answered request of a stand-in service, as request observers see it."""
+
+    service: str
+    method: str
+    # The matched route's template (``/api/clients``, ``/realtime/v1/websocket``), else the path.
+    route: str
+    status: int
+    seconds: float
+
+
+# Called on the event loop after each service request: must be quick and must not block (queue
+# the record and send it from a task of your own).
+RequestObserver = Callable[[RequestRecord], None]
+
+
 @dataclass
 class Context:
-    """What the route modules share: settings, faults, and their own state by name."""
+    """What the route modules share: settings, faults, request observers, and their own state
+    by name."""
 
     settings: Settings
     faults: FaultBoard
     state: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    request_observers: list[RequestObserver] = field(default_factory=list)
 
 
 CONTEXT_KEY = web.AppKey("context", Context)
@@ -47,7 +73,7 @@ CONTEXT_KEY = web.AppKey("context", Context)
 def service_of(path: str) -> str | None:
     """The service a request path belongs to, or None (control and info routes)."""
     for service, prefix in SERVICES.items():
-        if path == prefix or path.startswith(prefix + "/"):
+        if under(path, prefix):
             return service
     return None
 
@@ -65,6 +91,41 @@ async def _hold(request: web.Request, context: Context, service: str) -> None:
         if transport is None or transport.is_closing():
             return
         await asyncio.sleep(0.05)
+
+
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
+
+
+def _notify(context: Context, record: RequestRecord) -> None:
+    for observer in context.request_observers:
+        try:
+            observer(record)
+        except Exception:  # an observer's bug must not fail the request it watched
+            log.exception("request observer %r failed", observer)
+
+
+@web.middleware
+async def observers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tell the request observers about each service request once it is answered (outermost, so
+    that fault latency and fault answers are part of what they see)."""
+    context = request.app[CONTEXT_KEY]
+    service = service_of(request.path)
+    if not context.request_observers or service is None:
+        return await handler(request)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        _notify(context, RequestRecord(service, request.method, _route_of(request), status,
+                                       time.perf_counter() - started))
 
 
 @web.middleware
@@ -91,6 +152,11 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
     if faults.unavailable:
         return gateway_error(503, "The upstream server is currently unavailable "
                                   "(sandbox fault)")
+    status = context.faults.error_status_for(service, request.path)
+    if status is not None:
+        return web.json_response({"error": "injected_failure",
+                                  "message": "request failed by the sandbox's error_rate fault"},
+                                 status=status)
     return await handler(request)
 
 
@@ -100,15 +166,15 @@ async def _stand_in_header(_: web.Request, response: web.StreamResponse) -> None
 
 def route_modules() -> list[ModuleType]:
     """The modules whose ``register(app, context)`` adds routes (import order = route order)."""
-    from sandbox import api, auth, control, realtime
+    from sandbox import api, auth, control, realtime, wedsync_api
 
-    return [control, auth, realtime, api]
+    return [control, auth, realtime, api, wedsync_api]
 
 
 def build_app(settings: Settings, faults: FaultBoard | None = None) -> web.Application:
     """The sandbox application with every route module registered."""
-    context = Context(settings=settings, faults=faults or FaultBoard(tuple(SERVICES)))
-    app = web.Application(middlewares=[faults_middleware])
+    context = Context(settings=settings, faults=faults or FaultBoard(SERVICES))
+    app = web.Application(middlewares=[observers_middleware, faults_middleware])
     app[CONTEXT_KEY] = context
     app.on_response_prepare.append(_stand_in_header)
 

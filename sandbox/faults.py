@@ -4,16 +4,32 @@ One fault model for every service the sandbox stands in for, so that routes adde
 WedSync API endpoints) get the same controls for free. Faults are set through the Python API
 (``FaultBoard.set``) or the HTTP control endpoint (``sandbox.control``), which share
 ``FaultBoard.parse`` so both refuse the same bad input with the same message.
+
+The error-rate fault (``error_rate``, ``error_status``, ``error_paths``) fails a share of the
+requests under some path prefixes of a service ("fail 5% of payments"). The failures are spread
+evenly, not drawn at random: the first matching request after the fault is set fails, then every
+``1/error_rate``-th, so a ten-second test sees the share it asked for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 # Faults every service understands, and those only Realtime does.
-COMMON_FIELDS = ("latency_ms", "unavailable", "hang", "drop_socket")
+COMMON_FIELDS = ("latency_ms", "unavailable", "hang", "drop_socket", "error_rate",
+                 "error_status", "error_paths")
 REALTIME_FIELDS = ("echo_delay_ms", "refuse_join")
+# Bounds of the error-rate fault's settings.
+ERROR_STATUSES = range(400, 600)
+MAX_ERROR_PATHS = 32
+
+
+def under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or below it (whole path segments: /api/pay is not under
+    /api/payments)."""
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,17 @@ class Faults:
     echo_delay_ms: float = 0.0
     # Realtime only: refuse every phx_join with this reason ("Code: message").
     refuse_join: str | None = None
+    # Share (0-1) of the matching requests answered with ``error_status`` instead of served.
+    error_rate: float = 0.0
+    error_status: int = 500
+    # Path prefixes the error rate applies to (whole path segments); empty: the whole service.
+    error_paths: tuple[str, ...] = ()
+
+    def error_applies_to(self, path: str) -> bool:
+        """Whether ``path`` is one the error-rate fault covers."""
+        if not self.error_rate:
+            return False
+        return not self.error_paths or any(under(path, prefix) for prefix in self.error_paths)
 
     def active(self) -> dict[str, Any]:
         """The fields that differ from normal behaviour."""
@@ -43,6 +70,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "latency_ms": (int, float), "echo_delay_ms": (int, float),
     "unavailable": (bool,), "hang": (bool,), "drop_socket": (bool,),
     "refuse_join": (str, type(None)),
+    "error_rate": (int, float), "error_status": (int,), "error_paths": (list, tuple),
 }
 MAX_DELAY_MS = 600_000.0
 
@@ -52,11 +80,18 @@ class FaultError(ValueError):
 
 
 class FaultBoard:
-    """The faults of every service; read by the request handlers on every request."""
+    """The faults of every service; read by the request handlers on every request.
 
-    def __init__(self, services: tuple[str, ...]) -> None:
-        self.services = services
-        self._faults: dict[str, Faults] = {s: Faults() for s in services}
+    ``services`` is a tuple of names, or a mapping of name -> path prefix; with prefixes, an
+    ``error_paths`` entry outside its service is refused instead of silently never matching.
+    """
+
+    def __init__(self, services: tuple[str, ...] | Mapping[str, str]) -> None:
+        self.services = tuple(services)
+        self.prefixes: dict[str, str] = dict(services) if isinstance(services, Mapping) else {}
+        self._faults: dict[str, Faults] = {s: Faults() for s in self.services}
+        # Per service: the failures the error rate owes so far (None: no matching request yet).
+        self._owed: dict[str, float | None] = dict.fromkeys(self.services)
 
     def allowed_fields(self, service: str) -> tuple[str, ...]:
         """Fault names that apply to ``service``."""
@@ -82,13 +117,37 @@ class FaultBoard:
                 if not 0 <= delay <= MAX_DELAY_MS:
                     raise FaultError(f"fault {name!r} must be between 0 and {MAX_DELAY_MS:g} ms")
                 value = delay
+            elif name == "error_rate":
+                if not 0 <= value <= 1:
+                    raise FaultError("fault 'error_rate' must be between 0 and 1 (a share of "
+                                     "requests, e.g. 0.05 for 5%)")
+                value = float(value)
+            elif name == "error_status" and value not in ERROR_STATUSES:
+                raise FaultError("fault 'error_status' must be an HTTP error status (400-599)")
+            elif name == "error_paths":
+                value = self._parse_paths(service, value)
             out[name] = value
         return out
+
+    def _parse_paths(self, service: str, paths: list[Any] | tuple[Any, ...]) -> tuple[str, ...]:
+        if len(paths) > MAX_ERROR_PATHS:
+            raise FaultError(f"fault 'error_paths' takes at most {MAX_ERROR_PATHS} prefixes")
+        prefix = self.prefixes.get(service)
+        for path in paths:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise FaultError(f"fault 'error_paths' takes path prefixes starting with '/', "
+                                 f"got {path!r}")
+            if prefix and not under(path, prefix):
+                raise FaultError(f"error path {path!r} is not under the {service} service's "
+                                 f"{prefix}")
+        return tuple(paths)
 
     def set(self, service: str, **changes: Any) -> Faults:
         """Apply ``changes`` on top of the service's current faults; the new faults."""
         parsed = self.parse(service, changes)
         self._faults[service] = replace(self._faults[service], **parsed)
+        if {"error_rate", "error_paths"} & parsed.keys():
+            self._owed[service] = None
         return self._faults[service]
 
     def clear(self, service: str | None = None) -> None:
@@ -97,6 +156,23 @@ class FaultBoard:
             self.parse(service, {})
         for name in self.services if service is None else (service,):
             self._faults[name] = Faults()
+            self._owed[name] = None
+
+    def error_status_for(self, service: str, path: str) -> int | None:
+        """The status to fail this request with under the error-rate fault, or None to serve it.
+
+        Call once per request: each matching call counts toward the share.
+        """
+        faults = self._faults[service]
+        if not faults.error_applies_to(path):
+            return None
+        owed = self._owed[service]
+        if owed is None:
+            owed = 1.0 - faults.error_rate  # so that the first matching request fails
+        owed += faults.error_rate
+        failed = owed >= 1.0 - 1e-9  # 20 x 0.05 may add up to 0.999...
+        self._owed[service] = owed - 1.0 if failed else owed
+        return faults.error_status if failed else None
 
     def get(self, service: str) -> Faults:
         """The faults in force for ``service``."""
@@ -104,5 +180,9 @@ class FaultBoard:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every service's faults, as JSON-ready mappings."""
-        return {s: {f.name: getattr(self._faults[s], f.name) for f in fields(Faults)
+        return {s: {f.name: _json_ready(getattr(self._faults[s], f.name)) for f in fields(Faults)
                     if f.name in self.allowed_fields(s)} for s in self.services}
+
+
+def _json_ready(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

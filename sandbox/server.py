@@ -19,7 +19,7 @@ class Sandbox:
         self.settings = settings or Settings()
         self.host = host
         self.port = port
-        self.faults = FaultBoard(tuple(SERVICES))
+        self.faults = FaultBoard(SERVICES)
         self.app = build_app(self.settings, self.faults)
         self._runner: web.AppRunner | None = None
 

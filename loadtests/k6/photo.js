@@ -1,0 +1,35 @@
+// A small wedding photo for the upload flow (a 24x24 PNG, 1,820 bytes), so the script
+// needs no file beside it and `k6 inspect` and archives stay self-contained.
+import encoding from 'k6/encoding';
+
+const PHOTO_BASE64 = [
+  'iVBORw0KGgoAAAANSUhEUgAAABgAAAAYCAIAAABvFaqvAAAG40lEQVR42gHYBif5AAClTR7KGDwlMFq7HXhtE5Ys3rTWI9J7',
+  'LvDZHg4/ciwfy0oZcWgXRIaU1qRJPMKdXOA0YP6+MRwgHjpp/ljaoHbu6JS5mbJ/XAB8KRSZ/TKv5VCTJW481oxUr6pN+sjX',
+  'FOYnoASusyL+6UAjL16K8nwhH5qe5LiRxdaxC/TstRJWOzD8Hk5vk2xCforLyKj+KcYAVQrlzSiORkbcjmTUt4LCdqBNKr5a',
+  'Tdx2d/oG+BhdhjaQAlRK1nK9o5BAG67pyMzLzOrJNQj2zSYfYUQiamLhU4A4rp4aNLwAAABNMx66DTwkalrATHiBsZa68rQ+',
+  'O9L57vD19w6fKyxJNEqvh2j1UoYLaaS5S8INmOAuhf67VRy2cjqoclhjenbNdJRm/LK2DgAOjxTxhDJjsFDksm66KYxwNKp0',
+  '8MhkrOZo9wQA9SKwK0A9xl5m9Hxb3pqqLLjK7dbNK/RRVxJBDjBN7k5K8myzT4pDCqgHNMYARwreYyhsDkaAbGSVe4KmhKDW',
+  'Q74ftdzq1/pCTRgJ4TZdAlRMWHJI8pA9H66m98w2Hep/YQiNFSYy50QOIGLipoBmjZ7n9Lx+AACEZx7lRjzVPlrI4nihJZZ7',
+  '27QlbNKbPvBPuw5JgSxG70pwMGjL+YZTcqRS3MLOreDXZP62oxwvuzoJrVjq4XYJxJSpl7IgOQB1NRQrhzKLFFBcim5C2IyE',
+  'z6pM/cinLeaOHQRd2SIliUAILV6FKnxxIpqHPrjoBdat1fSJQhIWejA4Uk6GGWxcZ4qfnKhplMYA5ApbiiixCUaAEmQHCYJh',
+  '86B95L423dz9yfqdbhh1rzZlR1TPsXIbQpAHJK6C3MxTHOorwwiQfCaWF0TrXmJQiYDkAZ6GuryoAAClfR4RnjxvtlpdAHir',
+  'w5Yq87SOZtJ/AvAuhw4tSSzMFUrJC2iZm4Z3K6RPx8Km/eBMkf5KFhzbRzoIdVgrD3YVRJS4NbLA5wAZCRR9+jKHAVDpI24v',
+  'IYzygaomh8h4aeZ26wT8wyIn9UCTF15lJ3xLqZqCm7hEBtb2H/T4iRIybzD6lE6S7Wzu7oo8ZqifK8YA8goIlCjqJ0bmiWTG',
+  'a4JrJqAuSL6GuNxDj/o5uhh2/jb4yVQMUXIB+5Dmz66aSMzVsOrAoQg9qSYApkSty2I9ZIAGlJ6BvrwhAADJxx4nuDzbjFoY',
+  'j3g0GpaSTLR/iNLfofBhvw7bDizMaEopGWjS5oZGkqT4GcJBV+Dx1P6vkByYgjqFz1h6mnb3yZQ9VbJSJgBq/hRw5zKq5lDa',
+  'R25ifIwuWaqvLsijeua8hARnCiLTxEDTa17AinytH5r/jri4QNZuL/SKfxLEzDDk3U6fC2xBEIrZ8qj6AMYAJQrI7yjlf0Y3',
+  'cmRPTYI36qArFL4AQNx3E/qbQRiA3zY5MlQkmXJixpCFcq4ABcya6+qOoQh88yZ4fkQO0mKdHIALY57/17wpAACDdB7ZvTx0',
+  '/FoRrXjXuZbKZbQDldIiafD9Zg6fYyx27kpxh2iXN4b9X6Ry+MLVHOBKyf4bbRwMSDrUGlgeXnbJ5pSgObIoVACoYRRe7zIQ',
+  'n1DBv26p4oxWN6oBKMiPKeaz1wQ/aiLCtkCe3V4sGXzyZJq+5Lhipda68vQP0hJ+zzAUwE4R7WwgH4qDY6ggrcYAuQqLqygW',
+  'hkaijWSYAYIhDKB3Nr7z7tzFgPrc/BhD/jZdBFSbTXJ4p5Cj6665KMxlyOpRfgjQISYR9kSmUmLaNYAkh54rarwxAADX/x7k',
+  'WDx3RFrV63h4PpaWlrSPidK+gvCFZQ7gfixffUp4TmiQYIanIaTKgMJ9duAz7f4SNBwC8zp25Vi/FHaWd5Q9GbJhYwAmvhRb',
+  '5TKFA1A2s25vE4y8rqpIFshoguYTaAQFpyLRvkBen14naHwQ/Zr3ILjQM9bKT/QuUxLLijDRkU6d1Wwan4q21KjVCcYAugpk',
+  'yCjPaEYD3mRQ2II6LqDPur7rU9xCB/oaSBjLLTa9V1RKsnKRUpBXIq43xMz7ZeqaQAgW9yahG0TGLGJScYDPZJ7yXbxvAAAV',
+  'zB5QxDy3P1pMfnhiFZYTpbQ8x9LpnPDXnQ5/2SzHvErk4GhbC4YB+qTueMLk6uBb8v7MNhwiQTq33Fi7LnbiFJQUQrIqoAAo',
+  'GxTBRTINIVA4Y25D+4yTVKpxIcizgeZRpQSM6SJJgkD1al6GeXyjvpoSZbhdztZSjvSnwBJWhzA6GE6452w1gYrJvqiHwMYA',
+  'vApKuCipKUbidWRaGIKXgaCeoL4AEdxxTPqU3RjVujYYQ1T6dHIXC5AbAa61m8w2tupy0wiaRCZou0TzUWJEB4B8TJ7mMbwg',
+  'uDpFYXzwAusAAAAASUVORK5CYII=',
+].join('');
+
+export const PHOTO = encoding.b64decode(PHOTO_BASE64, 'std', 'b');
+export const PHOTO_TYPE = 'image/png';
