@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from harness.ports import free_port, wait_for_url
@@ -44,22 +45,28 @@ class ManagedProcess:
         """A URL that answers 200 once the server has started."""
         raise NotImplementedError
 
-    def wait_started(self) -> None:
+    def wait_started(self, timeout: float) -> None:
         """Block until the server has started (by default: ``ready_url`` answers 200)."""
-        wait_for_url(self.ready_url(), timeout=self.start_timeout)
+        wait_for_url(self.ready_url(), timeout=timeout)
 
     def start(self, wait: bool = True) -> ManagedProcess:
         """Start it and (unless ``wait`` is False) wait until it has started."""
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(self.command(), stdout=self._log,
                                         stderr=subprocess.STDOUT, cwd=self.cwd(), env=self.env)
-        if wait:
+        if not wait:
+            return self
+        deadline = time.monotonic() + self.start_timeout
+        while True:
             try:
-                self.wait_started()
+                self.wait_started(timeout=0.5)
+                return self
             except TimeoutError:
-                self.stop()
-                raise RuntimeError(f"{self.name} did not start; log:\n{self.logs()}") from None
-        return self
+                # A server that exited (a port in use, a bad config) will never answer.
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"{self.name} did not start; log:\n{self.logs()}") from None
 
     def logs(self) -> str:
         """Everything the server wrote to its log so far."""

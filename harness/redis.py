@@ -29,8 +29,8 @@ class RedisServer(ManagedProcess):
         (self.dir / "redis.conf").write_text("\n".join(conf) + "\n")
         return ["redis-server", str(self.dir / "redis.conf")]
 
-    def wait_started(self) -> None:
-        wait_for_port(self.port, timeout=self.start_timeout)
+    def wait_started(self, timeout: float) -> None:
+        wait_for_port(self.port, timeout=timeout)
 
     def url(self, password: str | None = None, db: int = 0,  # type: ignore[override]
             user: str = "") -> str:
