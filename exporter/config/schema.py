@@ -264,8 +264,13 @@ CONFIG_SCHEMA: Schema = {
                                                    "/api/clients/:id."},
                 "label_caps": strict(
                     {"route": {"type": "integer", "minimum": 1, "default": 500,
-                               "description": "Distinct routes before folding into other."}},
-                    "Caps on distinct label values.",
+                               "description": "Distinct routes before folding into other."},
+                     "series": {"type": "integer", "minimum": 1, "default": 2000,
+                                "description": "Distinct route x method x status_class "
+                                               "series before new ones fold their route "
+                                               "into other (keeps /metrics bounded)."}},
+                    "Caps on distinct label values (methods and status classes are a fixed "
+                    "set).",
                 ),
                 "performance_logs": strict(
                     {
@@ -275,7 +280,13 @@ CONFIG_SCHEMA: Schema = {
                                      "description": "Database target holding the table."},
                         "interval": duration("How often to read new rows.", "5s"),
                         "batch_size": {"type": "integer", "minimum": 1, "default": 5000,
-                                       "description": "Most rows read per pass."},
+                                       "description": "Most rows read per query."},
+                        "settle": duration("Margin for created_at values set by application "
+                                           "clocks rather than by the inserting "
+                                           "transaction.", "10s"),
+                        "max_lag": duration("Longest a transaction may stay open and still "
+                                            "have its rows counted (bounds re-reading).",
+                                            "15m"),
                     },
                     "Second source: rows the platform logs to PostgreSQL.",
                 ),
