@@ -298,6 +298,32 @@ CONFIG_SCHEMA: Schema = {
                 "enabled": {"type": "boolean", "default": True,
                             "description": "Run architecture validation in the background."},
                 "interval": duration("How often the background run happens.", "5m"),
+                "timeout": duration("Longest one validation may take.", "20s"),
+                "thresholds": strict(
+                    {
+                        "connection_usage": {
+                            "type": "number", "minimum": 0, "maximum": 1, "default": 0.8,
+                            "description": "Share of max_connections in use above which "
+                                           "connection_usage_high is reported."},
+                        "cache_hit_ratio": {
+                            "type": "number", "minimum": 0, "maximum": 1, "default": 0.99,
+                            "description": "Buffer cache hit ratio below which "
+                                           "cache_hit_ratio_low is reported."},
+                        "cache_min_blocks": {
+                            "type": "integer", "minimum": 0, "default": 10000,
+                            "description": "Block reads and hits needed before the cache "
+                                           "hit ratio is judged."},
+                        "redis_hit_ratio": {
+                            "type": "number", "minimum": 0, "maximum": 1, "default": 0.95,
+                            "description": "Redis keyspace hit ratio below which "
+                                           "redis_hit_ratio_low is reported."},
+                        "redis_min_lookups": {
+                            "type": "integer", "minimum": 0, "default": 1000,
+                            "description": "Key lookups needed before the Redis hit ratio "
+                                           "is judged."},
+                    },
+                    "Thresholds of the performance checks.",
+                ),
                 "required_tables": {"type": "array", "items": {"type": "string"},
                                     "description": "Tables the platform must have "
                                                    "(default: user_profiles, suppliers, "
