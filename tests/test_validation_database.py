@@ -22,7 +22,10 @@ def target(dsn: str) -> DatabaseTarget:
                           dsn=dsn)
 
 
-def validate(dsn: str, settings: ValidationSettings = ValidationSettings()) -> list[Finding]:
+DEFAULTS = ValidationSettings()
+
+
+def validate(dsn: str, settings: ValidationSettings = DEFAULTS) -> list[Finding]:
     """Every finding of every validation type."""
     async def run() -> list[Finding]:
         pool = PgPool(dsn, size=1, statement_timeout=10)
