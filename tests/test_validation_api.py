@@ -114,11 +114,11 @@ def test_validation_needs_the_admin_token_and_is_rate_limited(make_exporter) -> 
     assert [ask(exporter.url, question)[0] for _ in range(3)] == [200, 200, 429]
 
 
-def redis_findings(server: RedisServer, settings: ValidationSettings = ValidationSettings()
-                   ) -> list[tuple[str | None, str]]:
+def redis_findings(server: RedisServer) -> list[tuple[str | None, str]]:
     target = RedisTarget(name="cache", interval=15, timeout=2, thresholds=Thresholds(),
                          url=server.url())
-    return [(f.check, f.severity) for f in asyncio.run(validate_redis(target, settings))]
+    findings = asyncio.run(validate_redis(target, ValidationSettings()))
+    return [(f.check, f.severity) for f in findings]
 
 
 def test_each_redis_check_finds_exactly_its_defect() -> None:
