@@ -256,6 +256,10 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
             interval=parse_duration(raw.get("interval", "60s")),
             timeout=parse_duration(raw.get("timeout", "5s")), raw=raw,
         ))
+    tail_database = ((tree.get("ingestion") or {}).get("performance_logs") or {}).get("database")
+    if tail_database and tail_database not in {r["name"] for r in tree.get("database") or []}:
+        raise ConfigError(f"config error at ingestion.performance_logs.database: no database "
+                          f"target named {tail_database!r}")
     log = tree.get("log") or {}
     status_page = tree.get("status_page") or {}
     validation = tree.get("validation") or {}
