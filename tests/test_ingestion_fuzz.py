@@ -113,7 +113,8 @@ async def send_all(url: str, payloads: list[bytes]) -> tuple[Counter[int], int]:
                                     headers=headers) as reply:
                 statuses[reply.status] += 1
                 if reply.status in (200, 400) and reply.content_type == "application/json":
-                    accepted += (await reply.json()).get("accepted", 0)
+                    answer = await reply.json()  # await before adding: no lost updates
+                    accepted += answer.get("accepted", 0)
                 else:
                     await reply.read()
 

@@ -33,6 +33,7 @@ FOLDABLE = ("route", "method")
 _ROUTE_FOLDED, _METHOD_FOLDED = 1, 2
 # Raw (endpoint, method, status) triples remembered with their series; starts afresh when full.
 TARGET_MEMO_SIZE = 20_000
+_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
 
 @dataclass
@@ -67,7 +68,10 @@ class Ingestion:
         self.normaliser = RouteNormaliser()
         self.caps = LabelCaps(self.settings.route_cap, self.settings.series_cap)
         self._config: Config | None = None
+        # Raw (endpoint, method, status) -> target, for endpoints that repeat exactly.
         self._targets: dict[tuple[Any, Any, Any], tuple[Series, int]] = {}
+        # Admitted (route, method, status_class) -> target.
+        self._admitted: dict[tuple[str, str, str], tuple[Series, int]] = {}
         # Tailer positions by database target, kept across reloads (see tail.py).
         self.tail_positions: dict[str, Any] = {}
         for result in ("accepted", "rejected"):
@@ -87,19 +91,26 @@ class Ingestion:
             self.normaliser = RouteNormaliser(new.route_templates)
         self.caps.resize(new.route_cap, new.series_cap)
         self._targets.clear()
+        self._admitted.clear()
         self.settings, self._config = new, config
         return new
 
     def _target(self, endpoint: str, method: str, status: int | float) -> tuple[Series, int]:
-        route = self.normaliser(endpoint)
+        """The series an event goes to, and which of its labels were folded (bit flags)."""
+        route = self.normaliser.normalise(endpoint)
         method_value = method_label(method)
-        labels, route_folded = self.caps.admit(route, method_value, f"{int(status) // 100}xx")
-        flags = (_ROUTE_FOLDED if route_folded else 0) | (
-            _METHOD_FOLDED if method_value == OTHER else 0)
+        wanted = (route, method_value, _STATUS_CLASSES[int(status) // 100])
+        target = self._admitted.get(wanted)
+        if target is None:
+            labels, route_folded = self.caps.admit(*wanted)
+            flags = (_ROUTE_FOLDED if route_folded else 0) | (
+                _METHOD_FOLDED if method_value == OTHER else 0)
+            target = (self.histogram.labels(*labels), flags)
+            if not route_folded:  # bounded by the caps
+                self._admitted[wanted] = target
         if len(self._targets) >= TARGET_MEMO_SIZE:
             self._targets.clear()
-        target = self._targets[(endpoint, method, status)] = (self.histogram.labels(*labels),
-                                                              flags)
+        self._targets[(endpoint, method, status)] = target
         return target
 
     def record(self, events: Sequence[Any], *, offset: int = 0,

@@ -19,9 +19,10 @@ OTHER = "other"
 STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Longest route label kept; longer ones fold into `other` (performance_logs holds 200).
 MAX_ROUTE_LENGTH = 200
-# Raw endpoints remembered with their route; the memo starts afresh when full.
-MEMO_SIZE = 50_000
+# Literal segments remembered with their label (bounded).
+MEMO_SIZE = 20_000
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]+")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[^@\s/.]+")
@@ -50,7 +51,7 @@ def placeholder(segment: str) -> str | None:
     """The placeholder a decoded path segment stands for, or None if it is a literal."""
     if segment.isdigit() and segment.isascii():
         return ":id"
-    if _UUID.fullmatch(segment):
+    if len(segment) == 36 and _UUID.fullmatch(segment):
         return ":uuid"
     if "@" in segment and _EMAIL.fullmatch(segment):
         return ":email"
@@ -59,15 +60,29 @@ def placeholder(segment: str) -> str | None:
     return None
 
 
-def _segments(endpoint: str) -> list[str]:
+def _path(endpoint: str) -> str:
+    """The path part: no scheme and host, no query string, no fragment."""
     path = endpoint
-    if _ABSOLUTE.match(path):
+    if "://" in path and _ABSOLUTE.match(path):
         # A malformed host (e.g. "http://[::1/x") raises: keep the text as a path then.
         with contextlib.suppress(ValueError):
             path = urlsplit(path).path
     for mark in ("?", "#"):
-        path = path.split(mark, 1)[0]
-    return [unquote(s, errors="replace") for s in path.split("/") if s]
+        if mark in path:
+            path = path.split(mark, 1)[0]
+    return path
+
+
+def _decode(segment: str) -> str:
+    return unquote(segment, errors="replace") if "%" in segment else segment
+
+
+def segment_label(raw: str) -> str:
+    """The label text of one raw path segment: a placeholder, or the segment re-encoded."""
+    if _PLAIN.fullmatch(raw):  # the common case: nothing to decode or encode
+        return placeholder(raw) or raw
+    segment = _decode(raw)
+    return placeholder(segment) or quote(segment, safe=_SAFE, errors="backslashreplace")
 
 
 class Template:
@@ -86,30 +101,37 @@ class Template:
 
 
 class RouteNormaliser:
-    """Maps raw endpoints to route labels (memoised; the memo is bounded)."""
+    """Maps raw endpoints to route labels."""
 
     def __init__(self, templates: tuple[str, ...] = ()) -> None:
         self.templates = tuple(Template(t) for t in templates)
-        self._memo: dict[str, str] = {}
+        # Literal segments and their labels (identifiers are not kept: they rarely repeat).
+        self._segments: dict[str, str] = {}
 
     def __call__(self, endpoint: str) -> str:
-        route = self._memo.get(endpoint)
-        if route is None:
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            route = self._memo[endpoint] = self.normalise(endpoint)
-        return route
+        return self.normalise(endpoint)
 
     def normalise(self, endpoint: str) -> str:
         """The route label for ``endpoint`` (``other`` when it would be too long)."""
-        segments = _segments(endpoint)
-        for template in self.templates:
-            if template.matches(segments):
-                return template.route
+        raw = [segment for segment in _path(endpoint).split("/") if segment]
+        if self.templates:
+            segments = [_decode(segment) for segment in raw]
+            for template in self.templates:
+                if template.matches(segments):
+                    return template.route
+        memo = self._segments
         labelled = []
-        for segment in segments:
-            kind = placeholder(segment)
-            labelled.append(kind or quote(segment, safe=_SAFE, errors="backslashreplace"))
+        for segment in raw:
+            if segment.isdigit() and segment.isascii():
+                labelled.append(":id")
+                continue
+            label = memo.get(segment)
+            if label is None:
+                label = segment_label(segment)
+                # Literal segments repeat ("api", "clients"); identifiers rarely do.
+                if not label.startswith(":") and len(memo) < MEMO_SIZE:
+                    memo[segment] = label
+            labelled.append(label)
         route = "/" + "/".join(labelled)
         return route if len(route) <= MAX_ROUTE_LENGTH else OTHER
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -17,14 +18,15 @@ WINDOW_SECONDS = 300.0
 SLOT_SECONDS = 5.0
 _SMALLEST_MS = 0.01
 _GROWTH = 1.02
-_LOG_GROWTH = math.log(_GROWTH)
+
+
+# Upper bounds of the buckets (up to one hour and beyond): a bisection finds the bucket.
+_BOUNDS = [_SMALLEST_MS * _GROWTH ** i for i in range(1000)]
 
 
 def bucket_of(ms: float) -> int:
-    """Bucket index of a response time: 0 below 0.01 ms, then 2% wide buckets."""
-    if ms < _SMALLEST_MS:
-        return 0
-    return 1 + int(math.log(ms / _SMALLEST_MS) / _LOG_GROWTH)
+    """Bucket index of a response time: 0 up to 0.01 ms, then 2% wide buckets."""
+    return bisect_left(_BOUNDS, ms)
 
 
 def bucket_value(index: int) -> float:
@@ -71,8 +73,9 @@ class SlidingSummary:
         buckets = slot.buckets
         count = 0
         total = 0.0
+        bounds = _BOUNDS
         for ms in times_ms:
-            index = bucket_of(ms)
+            index = bisect_left(bounds, ms)
             buckets[index] = buckets.get(index, 0) + 1
             count += 1
             total += ms
