@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.config.model import HttpTarget, RedisTarget, Thresholds
 from exporter.status import TargetState
-from exporter.validation.findings import answer
+from exporter.validation.findings import SEVERITIES, Finding, answer
 from exporter.validation.reachability import validate_probed
 from exporter.validation.redis import validate_redis
 from exporter.validation.settings import ValidationSettings
@@ -161,3 +163,36 @@ def test_probed_components_are_judged_from_their_last_probe() -> None:
     assert reply["valid"] is False and reply["severity"] == "critical"
     assert validate_probed("auth", (), {})[0].message == (
         "no auth target is configured; nothing to check")
+
+
+findings_strategy = st.lists(st.builds(
+    Finding, check=st.one_of(st.none(), st.sampled_from(["a", "b"])),
+    severity=st.sampled_from(SEVERITIES), message=st.text(max_size=10),
+    recommendation=st.sampled_from(["", "do x", "do y"])), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(findings_strategy)
+def test_an_answer_is_invalid_exactly_when_an_issue_is_error_or_critical(findings) -> None:
+    reply = answer(findings)
+    assert reply["valid"] == all(f.severity in ("info", "warning") for f in findings)
+    assert reply["severity"] == max((f.severity for f in findings), key=SEVERITIES.index,
+                                    default="info")
+    assert len(reply["issues"]) == len(findings)
+    assert sorted(reply["recommendations"]) == sorted(
+        {f.recommendation for f in findings if f.recommendation})
+
+
+def test_an_unreachable_database_is_critical_and_tried_once_per_run(make_exporter) -> None:
+    exporter = make_exporter(exporter_config(
+        database=[{"name": "primary", "dsn": "postgresql://postgres@127.0.0.1:1/x"}],
+        tokens=TOKENS, validation={"interval": "1s"}), env=ENV)
+    status, reply = ask(exporter.url, {"component": "database", "validation_type": "schema"})
+    assert status == 200 and reply["valid"] is False and reply["severity"] == "critical"
+    assert reply["issues"][0]["check"] == "database_unreachable"
+    assert "127.0.0.1" not in json.dumps(reply)
+    text = wait_metrics(exporter, lambda t: value(
+        t, "wedsync_validation_last_run_success") == 1)
+    assert value(text, "wedsync_validation_findings", check="database_unreachable",
+                 severity="critical") == 1
+    exporter.wait_ready()

@@ -36,6 +36,9 @@ class Validator:
     def __init__(self, runtime: Runtime, settings: ValidationSettings) -> None:
         self.runtime = runtime
         self.settings = settings
+        # Database targets found unreachable in this run: not tried again for the other
+        # types, so a hung database costs one connect timeout per run, not four.
+        self._unreachable: set[str] = set()
 
     def checks_run(self, component: str, kind: str) -> list[tuple[str, str]]:
         """(check, default severity) of the checks ``validate`` runs for this pair."""
@@ -73,12 +76,16 @@ class Validator:
             return [note("no database target is configured; nothing to check")]
         findings: list[Finding] = []
         for target in targets:
+            if target.name in self._unreachable:
+                continue
             pool = self.runtime.pools[target.name]
             try:
                 findings += await pool.run(lambda conn, t=target: database.validate_database(
                     conn, t, kind, self.settings))
             except Exception as exc:
                 error = classify(exc)
+                if error.reason in ("timeout", "connect"):
+                    self._unreachable.add(target.name)
                 findings.append(Finding(
                     "database_unreachable", "critical",
                     f"{target.name}: the database cannot be checked ({error.reason}: "
@@ -91,6 +98,7 @@ class Validator:
         """Validate every component and type; the findings metric's samples."""
         counts: Counter[tuple[str, str]] = Counter()
         seen: set[tuple[str, str]] = set()
+        self._unreachable.clear()
         for component in COMPONENTS:
             for kind in VALIDATION_TYPES:
                 for check, severity in self.checks_run(component, kind):
