@@ -99,11 +99,11 @@ def test_a_batch_accepts_the_valid_events_and_names_the_bad_ones(exporter) -> No
 
 @pytest.mark.parametrize(("body", "status", "reason", "message"), [
     (b'{"endpoint": ', 400, "invalid_json", "the body is not valid JSON"),
-    (b'{"response_time_ms": NaN}', 400, "invalid_json", "NaN is not a JSON number"),
-    (b'\xff\xfe{"a": 1}', 400, "invalid_json", "the body is not valid JSON"),
-    (b"[" * 60_000, 400, "invalid_json", "nested too deeply"),
+    (b'{"response_time_ms": NaN}', 400, "invalid_json", "unexpected character"),
+    (b'\xff\xfe{"a": 1}', 400, "invalid_json", "not valid UTF-8"),
+    (b"[" * 60_000, 400, "invalid_json", "depth limit exceeded"),
     (b'{"events": [{"status_code": 1' + b"0" * 5000 + b"}]}", 400, "invalid_json",
-     "a number is too long"),
+     "number is infinity"),
     (b"[]", 400, "invalid_body", 'expected one event object or {"events": [...]}'),
     (b'{"events": {"endpoint": "/"}}', 400, "invalid_body", '"events" must be a list'),
     (json.dumps({"events": [EVENT] * 51}).encode(), 413, "too_many_events",

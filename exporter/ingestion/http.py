@@ -11,9 +11,9 @@ waits behind one.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 
 from exporter.ingestion.recorder import Ingestion, ingestion_for
@@ -42,25 +42,9 @@ class BadBody(ValueError):
         self.events = events
 
 
-class _NotJson(ValueError):
-    """A value Python's json accepts but JSON does not (NaN, Infinity)."""
-
-
-def _refuse_constant(name: str) -> float:
-    raise _NotJson(f"{name} is not a JSON number")
-
-
-def _why(exc: BaseException) -> str:
+def _why(exc: orjson.JSONDecodeError) -> str:
     """A short reason for the client (never an echo of the body)."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8"
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    if isinstance(exc, _NotJson):
-        return str(exc)
-    return "a number is too long"
+    return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -83,9 +67,10 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 def parse_events(body: bytes, max_events: int) -> list[Any]:
     """The events of a body: one event object, or the list under ``events``."""
     try:
-        # NaN and Infinity are not JSON; too-deep nesting and giant integers raise too.
-        document = json.loads(body, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
+        # orjson: about 3 times faster than json, and strict where Python's json is lax: NaN,
+        # Infinity, invalid UTF-8, lone surrogates and nesting deeper than 1024 are errors.
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadBody("invalid_json", f"the body is not valid JSON ({_why(exc)})") from None
     if not isinstance(document, dict):
         raise BadBody("invalid_body", 'expected one event object or {"events": [...]}')
