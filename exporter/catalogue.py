@@ -198,6 +198,8 @@ FAMILIES: tuple[Family, ...] = (
        "Unix time of the last accepted request-timing event.", (), "seconds"),
     _g("wedsync_ingest_tail_last_row_timestamp_seconds",
        "created_at of the last performance_logs row read by the tailer.", (), "seconds"),
+    _g("wedsync_ingest_tail_last_run_success",
+       "1 if the last pass over performance_logs succeeded, else 0 (absent when not tailing)."),
     # --- validation ----------------------------------------------------------------------
     _g("wedsync_validation_findings", "Architecture validation findings by check and severity.",
        ("check", "severity")),

@@ -145,3 +145,15 @@ def test_the_exporter_tails_when_configured(make_exporter: Callable[..., Any], p
     assert value(text, "wedsync_http_request_duration_seconds_count", route="/api/clients/:id",
                  method="GET", status_class="2xx") == 3
     assert value(text, "wedsync_ingest_tail_last_row_timestamp_seconds") > 0
+    assert value(text, "wedsync_ingest_tail_last_run_success") == 1
+
+
+def test_a_missing_table_shows_as_a_failing_tail(make_exporter: Callable[..., Any], pg_server,
+                                                 wedsync_database: str, dsn: str) -> None:
+    pg_server.execute("DROP TABLE performance_logs", dbname=wedsync_database)
+    exporter = make_exporter(exporter_config(
+        database=[{"name": "primary", "dsn": "${PG_DSN}"}],
+        ingestion={"performance_logs": {"enabled": True, "interval": "1s"}}),
+        env={"PG_DSN": dsn})
+    wait_metrics(exporter, lambda t: value(t, "wedsync_ingest_tail_last_run_success") == 0)
+    assert "performance_logs tail primary" in exporter.logs()

@@ -38,13 +38,13 @@ from exporter.db.errors import classify
 from exporter.db.pool import PgPool
 from exporter.ingestion.recorder import Ingestion, ingestion_for
 from exporter.ingestion.settings import TailSettings
-from exporter.recording import ignore
 from exporter.runtime import Runtime, register_jobs
 from exporter.scheduler import Job
 
 log = structlog.get_logger("exporter.ingestion.tail")
 
 LAST_ROW = "wedsync_ingest_tail_last_row_timestamp_seconds"
+SUCCESS = "wedsync_ingest_tail_last_run_success"
 NIL = uuid.UUID(int=0)
 
 HORIZON_SQL = """
@@ -198,7 +198,11 @@ def tail_jobs(runtime: Runtime) -> list[Job]:
     def on_success(result: PassResult, _duration: float) -> None:
         if result.newest is not None:
             runtime.store.set(LAST_ROW, (), result.newest.timestamp())
+        runtime.store.set(SUCCESS, (), 1)
+
+    def on_failure(_error: object, _duration: float) -> None:
+        runtime.store.set(SUCCESS, (), 0)
 
     return [Job(name=f"performance_logs tail {name}", interval=settings.interval,
                 timeout=timeout, run=tailer.run_pass, on_success=on_success,
-                on_failure=ignore, labels={"database": name})]
+                on_failure=on_failure, labels={"database": name})]
