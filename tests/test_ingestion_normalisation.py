@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from exporter.ingestion.caps import LabelCaps
 from exporter.ingestion.recorder import DURATION, Ingestion
-from exporter.ingestion.routes import MAX_ROUTE_LENGTH, RouteNormaliser, method_label
+from exporter.ingestion.routes import (
+    MAX_ROUTE_LENGTH,
+    RouteNormaliser,
+    method_label,
+    segment_label,
+)
 from exporter.metrics.store import MetricStore
 
 
@@ -124,3 +129,19 @@ def test_user_context_and_error_message_are_never_kept() -> None:
 
     assert secret not in Renderer(store).current.plain.decode()
     assert secret not in repr(vars(ingestion))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 10**30).map(str), st.uuids().map(str),
+                          st.text(max_size=12), st.sampled_from(["", "%31%32", "a-b", ":id"])),
+                max_size=6))
+def test_the_remembered_skeleton_gives_the_same_route_as_segment_by_segment(parts) -> None:
+    path = "/" + "/".join(parts)
+    normaliser = RouteNormaliser()
+    first = normaliser.normalise(path)
+    assert first == normaliser.normalise(path)  # from the memo
+    labels = [segment_label(p) for p in path.split("/") if p]
+    expected = "/" + "/".join(labels)
+    expected = expected if len(expected) <= MAX_ROUTE_LENGTH else "other"
+    if "?" not in path and "#" not in path and "://" not in path:
+        assert first == expected

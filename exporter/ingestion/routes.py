@@ -19,9 +19,12 @@ OTHER = "other"
 STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Longest route label kept; longer ones fold into `other` (performance_logs holds 200).
 MAX_ROUTE_LENGTH = 200
-# Literal segments remembered with their label (bounded).
+# Literal segments, and path skeletons, remembered with their labels (each memo bounded).
 MEMO_SIZE = 20_000
 
+_NUMBER_SEGMENT = re.compile(r"(?<=/)[0-9]+(?=/|$)")
+_UUID_SEGMENT = re.compile(r"(?<=/)[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                           r"[0-9a-fA-F]{12}(?=/|$)")
 _PLAIN = re.compile(r"[A-Za-z0-9_.~-]+")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -107,23 +110,37 @@ class RouteNormaliser:
         self.templates = tuple(Template(t) for t in templates)
         # Literal segments and their labels (identifiers are not kept: they rarely repeat).
         self._segments: dict[str, str] = {}
+        # Path skeletons (numbers and UUIDs already replaced) and their routes.
+        self._routes: dict[str, str] = {}
 
     def __call__(self, endpoint: str) -> str:
         return self.normalise(endpoint)
 
     def normalise(self, endpoint: str) -> str:
         """The route label for ``endpoint`` (``other`` when it would be too long)."""
-        raw = [segment for segment in _path(endpoint).split("/") if segment]
+        path = _path(endpoint)
         if self.templates:
-            segments = [_decode(segment) for segment in raw]
+            segments = [_decode(segment) for segment in path.split("/") if segment]
             for template in self.templates:
                 if template.matches(segments):
                     return template.route
+        # Numbers and UUIDs are replaced in one C-speed pass; the rest of the path (its
+        # "skeleton") usually repeats, so its label is remembered.
+        skeleton = _NUMBER_SEGMENT.sub(":id", path)
+        if "-" in skeleton:
+            skeleton = _UUID_SEGMENT.sub(":uuid", skeleton)
+        route = self._routes.get(skeleton)
+        if route is None:
+            if len(self._routes) >= MEMO_SIZE:
+                self._routes.clear()
+            route = self._routes[skeleton] = self._label(skeleton)
+        return route
+
+    def _label(self, path: str) -> str:
         memo = self._segments
         labelled = []
-        for segment in raw:
-            if segment.isdigit() and segment.isascii():
-                labelled.append(":id")
+        for segment in path.split("/"):
+            if not segment:
                 continue
             label = memo.get(segment)
             if label is None:
