@@ -7,6 +7,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -159,6 +160,23 @@ def test_the_health_document_gets_a_five_minute_summary_from_the_extension() -> 
     assert before is None
     assert after == {"avg_response_time": 505.0,
                      "p95_response_time": pytest.approx(950, rel=0.01), "error_rate": 0.01}
+
+
+def test_the_summary_follows_the_exporters_clock() -> None:
+    # A Saturday in June, long ago: events stamped then are in the window of that clock.
+    saturday = datetime(2026, 6, 6, 14, 0, tzinfo=UTC)
+
+    async def scenario() -> Any:
+        config = exporter_config(tokens=TOKENS, rate_limits={"ingestion": "1000/minute"})
+        async with in_process_exporter(config, env=ENV, clock=lambda: saturday) as running:
+            event = {**EVENT, "timestamp": "2026-06-06T13:59:00Z", "response_time_ms": 80}
+            status, _, _ = await asyncio.to_thread(post, running.url, event)
+            assert status == 200
+            return running.service.extensions["ingestion"].performance_summary()
+
+    after = asyncio.run(scenario())
+    assert after == {"avg_response_time": 80.0, "p95_response_time": pytest.approx(80, rel=0.01),
+                     "error_rate": 0.0}
 
 
 def test_metrics_output_passes_promtool_after_ingestion(exporter) -> None:

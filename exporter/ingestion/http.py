@@ -123,7 +123,7 @@ async def ingest(request: web.Request, service: Service, ingestion: Ingestion) -
 @add_routes
 def add_ingestion_routes(app: web.Application, service: Service) -> None:
     """Register the ingestion route and publish the performance summary for the health API."""
-    ingestion = ingestion_for(service.store)
+    ingestion = ingestion_for(service.store, service.clock)
     ingestion.configure(service.config)
     service.extensions["ingestion"] = ingestion
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from exporter.clock import Clock, utc_now
 from exporter.config.model import Config
 from exporter.ingestion.caps import LabelCaps
 from exporter.ingestion.check import check_event
@@ -192,9 +193,10 @@ class Ingestion:
 _BY_STORE: weakref.WeakKeyDictionary[MetricStore, Ingestion] = weakref.WeakKeyDictionary()
 
 
-def ingestion_for(store: MetricStore) -> Ingestion:
-    """The one Ingestion of ``store`` (created on first use)."""
+def ingestion_for(store: MetricStore, clock: Clock = utc_now) -> Ingestion:
+    """The one Ingestion of ``store`` (created on first use, on the exporter's clock, so that
+    a test that puts the clock on a Saturday in June sees its events in the summary)."""
     ingestion = _BY_STORE.get(store)
     if ingestion is None:
-        ingestion = _BY_STORE[store] = Ingestion(store)
+        ingestion = _BY_STORE[store] = Ingestion(store, clock=lambda: clock().timestamp())
     return ingestion

@@ -175,7 +175,7 @@ class Tailer:
 @register_jobs
 def tail_jobs(runtime: Runtime) -> list[Job]:
     """The tailer's job, when ingestion.performance_logs is enabled."""
-    ingestion = ingestion_for(runtime.store)
+    ingestion = ingestion_for(runtime.store, runtime.clock)
     settings = ingestion.configure(runtime.config).tail
     if not settings.enabled:
         return []
