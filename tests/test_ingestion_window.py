@@ -4,7 +4,7 @@ life."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -54,11 +54,18 @@ def test_events_stamped_before_the_window_count_in_the_histogram_only() -> None:
     old = datetime.fromtimestamp(START - 600, UTC).isoformat().replace("+00:00", "Z")
     fresh = datetime.fromtimestamp(START - 10, UTC).isoformat()
     event = {"endpoint": "/api/x", "method": "GET", "status_code": 200}
+    fresh_utc = datetime.fromtimestamp(START - 5.25, UTC).isoformat()[:-6] + "Z"
+    old_utc = datetime.fromtimestamp(START - 301.5, UTC).isoformat()[:-6] + "Z"
+    old_offset = datetime.fromtimestamp(START - 400, UTC).astimezone(
+        timezone(timedelta(hours=14))).isoformat()
     ingestion.record([{**event, "response_time_ms": 900, "timestamp": old},
+                      {**event, "response_time_ms": 900, "timestamp": old_utc},
+                      {**event, "response_time_ms": 900, "timestamp": old_offset},
                       {**event, "response_time_ms": 40, "timestamp": fresh},
+                      {**event, "response_time_ms": 50, "timestamp": fresh_utc},
                       {**event, "response_time_ms": 60}])
     assert ingestion.performance_summary() == {
         "avg_response_time": 50.0, "p95_response_time": pytest.approx(60, rel=0.01),
         "error_rate": 0.0}
     histogram = store.histogram("wedsync_http_request_duration_seconds")
-    assert sum(s.count for s in histogram.snapshot()) == 3
+    assert sum(s.count for s in histogram.snapshot()) == 6

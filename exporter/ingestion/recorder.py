@@ -11,7 +11,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from exporter.clock import Clock, utc_now
@@ -49,8 +49,11 @@ class Outcome:
         return len(self.errors)
 
 
-def _recent(timestamp: str, horizon: float) -> bool:
+def _recent(timestamp: str, horizon: float, horizon_text: str) -> bool:
     """False only for a parseable timestamp older than ``horizon`` (others count as now)."""
+    # UTC stamps in the usual layout compare as text: a later second is recent, no parsing.
+    if timestamp[10:11] == "T" and timestamp[-1:] == "Z" and timestamp[:19] > horizon_text:
+        return True
     try:
         return datetime.fromisoformat(timestamp).timestamp() > horizon
     except (ValueError, OverflowError):
@@ -121,6 +124,8 @@ class Ingestion:
         Unix seconds where known (tailed rows), else each event's optional timestamp."""
         now = self.clock() if now is None else now
         horizon = now - self.window.window
+        # The horizon's second, plus one: text after it is surely later.
+        horizon_text = datetime.fromtimestamp(int(horizon) + 1, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         outcome = Outcome()
         errors = outcome.errors
         targets = self._targets
@@ -144,7 +149,8 @@ class Ingestion:
                 moment = times[index]
                 if moment is not None and moment <= horizon:
                     continue
-            elif "timestamp" in event and not _recent(event["timestamp"], horizon):
+            elif "timestamp" in event and not _recent(event["timestamp"], horizon,
+                                                      horizon_text):
                 continue
             window_times.append(elapsed)
             if status >= 500:
