@@ -61,10 +61,13 @@ def bare_observe_rate(sample: list[dict]) -> float:
     normalise = RouteNormaliser()
     prepared = [(normalise(e["endpoint"]), e["method"], f"{e['status_code'] // 100}xx",
                  e["response_time_ms"] / 1000) for e in sample]
-    started = time.perf_counter()
-    for route, method, status_class, seconds in prepared:
-        histogram.labels(route, method, status_class).observe(seconds)
-    return len(prepared) / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(3):  # best of three: the machine is shared
+        started = time.perf_counter()
+        for route, method, status_class, seconds in prepared:
+            histogram.labels(route, method, status_class).observe(seconds)
+        best = max(best, len(prepared) / (time.perf_counter() - started))
+    return best
 
 
 def cpu_seconds(pid: int) -> float:
