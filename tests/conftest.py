@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def wedsync_template(pg_server: PostgresServer, schema_sql: str) -> str:
 def wedsync_database(pg_server: PostgresServer, wedsync_template: str,
                      request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh copy of the reference schema in its own database (its name); dropped after."""
-    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    name = "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
     pg_server.execute(f'DROP DATABASE IF EXISTS "{name}"')
     pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE {wedsync_template}')
     yield name
