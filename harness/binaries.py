@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from harness.ports import free_port
@@ -39,12 +40,17 @@ class ManagedProcess:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(self.command(), stdout=self._log,
                                         stderr=subprocess.STDOUT, cwd=self.dir)
-        try:
-            wait_for_url(self.ready_url(), timeout=30)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"{self.command()[0]} did not start; log:\n{self.logs()}") from None
-        return self
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                wait_for_url(self.ready_url(), timeout=0.5)
+                return self
+            except TimeoutError:
+                # A server that exited (a port in use, a bad config) will never answer.
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"{self.command()[0]} did not start; log:\n{self.logs()}") from None
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
