@@ -21,19 +21,23 @@ RECORDINGS: tuple[Recording, ...] = (
     Recording(DB_CONNECTIONS,
               "sum by (target) (wedsync_db_connections)\n"
               "/ on (target)\n"
-              "max by (target) (wedsync_db_max_connections)"),
+              "max by (target) (wedsync_db_max_connections)",
+              help="Server connections (all states) as a share of max_connections."),
     # maxmemory 0 means "no limit": such targets have no ratio.
     Recording(REDIS_MEMORY,
               "max by (target) (wedsync_redis_memory_used_bytes)\n"
               "/ on (target)\n"
-              "max by (target) (wedsync_redis_memory_max_bytes > 0)"),
+              "max by (target) (wedsync_redis_memory_max_bytes > 0)",
+              help="Redis memory used as a share of maxmemory (absent without a limit)."),
     Recording(CACHE_LOOKUPS,
               "sum by (target) (rate(wedsync_redis_keyspace_hits_total[10m]))\n"
               "+ on (target)\n"
-              "sum by (target) (rate(wedsync_redis_keyspace_misses_total[10m]))"),
+              "sum by (target) (rate(wedsync_redis_keyspace_misses_total[10m]))",
+              help="Key lookups (hits and misses) per second over 10 minutes."),
     Recording(CACHE_HIT,
               "sum by (target) (rate(wedsync_redis_keyspace_hits_total[10m]))\n"
-              f"/ on (target)\n{CACHE_LOOKUPS}"),
+              f"/ on (target)\n{CACHE_LOOKUPS}",
+              help="Share of key lookups that hit, over 10 minutes (NaN when idle)."),
 )
 
 

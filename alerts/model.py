@@ -63,11 +63,12 @@ class Alert:
 
 @dataclass(frozen=True)
 class Recording:
-    """One recording rule."""
+    """One recording rule; ``help`` says what it means, for docs/alerts.md."""
 
     record: str
     expr: str
     labels: dict[str, str] = field(default_factory=dict)
+    help: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from alerts import durations
 from alerts.build import all_alerts
 from alerts.model import Alert
+from alerts.routing import deliveries
 from alerts.wedding_day import variants
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,26 +68,15 @@ def notification_time(alert: Alert, wedding_day: bool, settings: Settings) -> No
     return NotificationTime(best=hold, average=hold + travel / 2, worst=hold + travel)
 
 
-def _group_wait(route: dict[str, Any], labels: dict[str, str], inherited: str) -> str | None:
-    """group_wait of the first route that matches ``labels`` (simple ``a="b"`` matchers)."""
-    wait = route.get("group_wait", inherited)
-    for child in route.get("routes", []):
-        matchers = dict(m.replace('"', "").split("=", 1) for m in child.get("matchers", []))
-        if all(labels.get(k) == v for k, v in matchers.items()):
-            return _group_wait(child, labels, wait) or wait
-    return wait
-
-
 def production_settings(labels: dict[str, str]) -> Settings:
     """The committed configs' intervals, with the group_wait of the route ``labels`` take."""
     prometheus = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())["global"]
-    alertmanager = yaml.safe_load((REPO / "prometheus" / "alertmanager.yml").read_text())
     exporter = yaml.safe_load((REPO / "exporter" / "example.yaml").read_text())
     # "${WEDSYNC_PROBE_INTERVAL_SECONDS:-15}s": the default the example runs with.
     probe = str(exporter["probe_defaults"]["interval"])
     if probe.startswith("${"):
         probe = probe.split(":-", 1)[1].split("}", 1)[0] + probe.rsplit("}", 1)[1]
-    wait = _group_wait(alertmanager["route"], labels, "30s") or "30s"
+    wait = deliveries(labels)[0].group_wait
     return Settings(probe_interval=durations.seconds(probe),
                     scrape_interval=durations.seconds(prometheus["scrape_interval"]),
                     evaluation_interval=durations.seconds(prometheus["evaluation_interval"]),

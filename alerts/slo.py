@@ -112,17 +112,21 @@ def sli_recordings(slo: SLO) -> list[Recording]:
     """The SLI recording rules of one SLO, in evaluation order."""
     labels = _labelled(slo)
     out = [
-        Recording("slo:sli_error:rate5m", Template(slo.errors).substitute(window="5m"), labels),
-        Recording("slo:sli_total:rate5m", Template(slo.total).substitute(window="5m"), labels),
+        Recording("slo:sli_error:rate5m", Template(slo.errors).substitute(window="5m"), labels,
+                  help="Bad events per second (5-minute rate)."),
+        Recording("slo:sli_total:rate5m", Template(slo.total).substitute(window="5m"), labels,
+                  help="All events per second (5-minute rate)."),
     ]
-    out += [Recording(f"slo:sli_error:ratio_rate{w}", slo.ratio(w), labels) for w in RAW_WINDOWS]
+    out += [Recording(f"slo:sli_error:ratio_rate{w}", slo.ratio(w), labels,
+                      help=f"Share of bad events over {w} (from the raw counters).")
+            for w in RAW_WINDOWS]
     selector = f'{{slo="{slo.name}"}}'
     for window in RECORDED_WINDOWS:
         out.append(Recording(
             f"slo:sli_error:ratio_rate{window}",
             f"sum_over_time(slo:sli_error:rate5m{selector}[{window}])\n/\n"
             f"sum_over_time(slo:sli_total:rate5m{selector}[{window}])",
-            labels))
+            labels, help=f"Share of bad events over {window} (from the recorded 5m rates)."))
     return out
 
 
@@ -131,14 +135,19 @@ def budget_recordings(slo: SLO) -> list[Recording]:
     labels = _labelled(slo)
     selector = f'{{slo="{slo.name}"}}'
     return [
-        Recording("slo:objective:ratio", f"vector({slo.objective:g})", labels),
-        Recording("slo:error_budget:ratio", f"vector({slo.budget:g})", labels),
+        Recording("slo:objective:ratio", f"vector({slo.objective:g})", labels,
+                  help="The objective, e.g. 0.999."),
+        Recording("slo:error_budget:ratio", f"vector({slo.budget:g})", labels,
+                  help="The error budget, 1 - objective."),
         Recording("slo:current_burn_rate:ratio",
-                  f"slo:sli_error:ratio_rate5m{selector} / {slo.budget:g}", labels),
+                  f"slo:sli_error:ratio_rate5m{selector} / {slo.budget:g}", labels,
+                  help="How many times faster than sustainable the budget burns now (5m)."),
         Recording("slo:period_burn_rate:ratio",
-                  f"slo:sli_error:ratio_rate{PERIOD}{selector} / {slo.budget:g}", labels),
+                  f"slo:sli_error:ratio_rate{PERIOD}{selector} / {slo.budget:g}", labels,
+                  help="The same over the 30-day period."),
         Recording("slo:period_error_budget_remaining:ratio",
-                  f"1 - slo:period_burn_rate:ratio{selector}", labels),
+                  f"1 - slo:period_burn_rate:ratio{selector}", labels,
+                  help="Share of the 30-day error budget left (negative: overspent)."),
     ]
 
 

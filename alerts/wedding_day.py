@@ -26,12 +26,14 @@ ACTIVE = "wedsync:wedding_day:active"
 LABEL = "wedsync:wedding_day:label"
 
 RECORDINGS: tuple[Recording, ...] = (
-    Recording(ACTIVE, "max(wedsync_wedding_day) or on () vector(1)"),
+    Recording(ACTIVE, "max(wedsync_wedding_day) or on () vector(1)",
+              help="1 on a wedding day, and when wedsync_wedding_day is missing (fail safe); "
+                   "else 0."),
     Recording(LABEL, "\n".join((
         f'label_replace({ACTIVE} == 1, "wedding_day", "true", "", "")',
         "or",
         f'label_replace({ACTIVE} == 0, "wedding_day", "false", "", "") + 1',
-    ))),
+    )), help='Always 1; its label wedding_day ("true" or "false") is joined onto alerts.'),
 )
 
 

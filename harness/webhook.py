@@ -57,7 +57,8 @@ class WebhookReceiver:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self._lock = threading.Lock()
+        # Re-entrant: a wait_for predicate may itself call notifications().
+        self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._notifications: list[Notification] = []
         self._server: ThreadingHTTPServer | None = None

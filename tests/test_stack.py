@@ -9,10 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 import yaml
 
 from alerts import durations
-from harness.ports import free_port
+from harness.metrics_endpoint import MetricsEndpoint
 from harness.redis import RedisServer
 from harness.stack import ScrapeTarget, Stack, StackOptions
 from tests.support import eventually, exporter_config
@@ -36,34 +34,9 @@ def listening(url: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
-class StaticMetrics:
-    """A real HTTP endpoint serving a fixed exposition text, as an extra scrape target."""
-
-    def __init__(self) -> None:
-        body = b"wedsync_harness_extra_target 1\n"
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_stack_up_prints_where_each_part_listens_and_stops_everything_on_ctrl_c(
         tmp_path: Path) -> None:
-    extra = StaticMetrics()
+    extra = MetricsEndpoint("wedsync_harness_extra_target 1\n").start()
     config = tmp_path / "exporter.yaml"
     config.write_text(yaml.safe_dump(exporter_config()))
     process = subprocess.Popen(
@@ -113,7 +86,7 @@ def test_stack_up_prints_where_each_part_listens_and_stops_everything_on_ctrl_c(
         if process.poll() is None:
             process.kill()
             process.wait(10)
-        extra.close()
+        extra.stop()
 
 
 def test_stack_up_refuses_a_malformed_target_with_a_clear_message() -> None:
