@@ -123,11 +123,11 @@ SECTIONS: dict[str, Callable[[], str]] = {
 def update(text: str) -> str:
     """``text`` with every generated section rewritten."""
     for name, render in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- end generated:{name} -->)",
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- end generated:{name} -->)",
                              re.S)
         if not pattern.search(text):
             raise ValueError(f"docs/alerts.md lacks the markers of section {name}")
-        body = render()
+        body = render() + "\n"
         text = pattern.sub(lambda match, body=body: match[1] + body + match[2], text)
     return text
 
