@@ -13,11 +13,11 @@ Use it from Python (tests, dashboards, drills)::
         group_wait="1s", group_interval="1s", repeat_interval="1h",
         extra_targets=[ScrapeTarget("node", "127.0.0.1:9100")],
     )
-    with Stack(options) as stack:             # starts everything, waits until each answers
-        print(stack.describe())               # where each part listens
+    with Stack(options) as stack:             # returns once alerts flow end to end
+        print(stack.describe())               # where each part listens, and its logs
         stack.prometheus.query("up")          # harness.prometheus.PrometheusServer
-        stack.wait_for_scrape()               # the exporter has been scraped once
-        note = stack.webhook.wait_for(alertname="WedSyncRedisDown", status="firing")
+        stack.firing("WedSyncRedisDown")      # what Prometheus has firing now
+        note = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="firing")
     # everything is stopped (by PID) and its temporary files removed here
 
 or from a shell: ``wedsync-stack up`` (``python -m harness up --help``), which prints the same
@@ -64,6 +64,7 @@ from alerts import build as rule_build
 from alerts import durations
 from alerts.monitoring import WATCHDOG
 from harness.alertmanager import AlertmanagerServer
+from harness.binaries import ManagedProcess
 from harness.exporter import ExporterProcess
 from harness.ports import free_port
 from harness.prometheus import PrometheusServer
@@ -281,18 +282,23 @@ class Stack:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop everything this stack started (newest first) and remove its temporary files."""
+        """Stop everything this stack started (newest first) and remove its temporary files;
+        a part that fails to stop does not keep the others running."""
+        failure: BaseException | None = None
         while self._started:
             part = self._started.pop()
             try:
-                if hasattr(part, "cleanup"):
+                if isinstance(part, ManagedProcess):
                     part.cleanup()
                 else:
                     part.stop()
-            finally:
-                if isinstance(part, ExporterProcess):
-                    shutil.rmtree(part.dir, ignore_errors=True)
+            except Exception as error:  # stop the rest; raise the first failure afterwards
+                failure = failure or error
+            if isinstance(part, ExporterProcess):
+                shutil.rmtree(part.dir, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> Stack:
         return self.start()
@@ -338,6 +344,8 @@ class Stack:
         if self.prometheus:
             lines.append(f"{'storage':<13} {self.prometheus.dir / 'data'}   "
                          f"(retention {self.options.retention})")
+        logs = [p.log_path for p in (self.exporter, self.prometheus, self.alertmanager) if p]
+        lines += [f"{'log':<13} {path}" for path in logs]
         return "\n".join(lines)
 
     def wait_for_scrape(self, job: str = EXPORTER_JOB, timeout: float = 30.0) -> None:

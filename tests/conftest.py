@@ -11,6 +11,7 @@ import pytest
 from harness.exporter import ExporterProcess
 from harness.postgres import PostgresServer
 from harness.redis import RedisServer
+from harness.stack import Stack, StackOptions
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -60,3 +61,20 @@ def breakable_redis() -> Iterator[RedisServer]:
     """A throwaway Redis that the test may stop, pause or restart."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+def make_stack() -> Iterator[Callable[..., Stack]]:
+    """Start whole stacks (harness.stack.Stack: exporter, Prometheus, Alertmanager, webhook)
+    that are stopped when the test ends: ``make_stack(scrape_interval="1s", ...)`` takes the
+    fields of StackOptions."""
+    started: list[Stack] = []
+
+    def start(**options: Any) -> Stack:
+        stack = Stack(StackOptions(**options))
+        started.append(stack)
+        return stack.start()
+
+    yield start
+    for stack in reversed(started):
+        stack.stop()

@@ -11,7 +11,7 @@ import pytest
 
 from alerts.notification_time import Settings, alert_named, for_seconds, notification_time
 from harness.metrics_endpoint import MetricsEndpoint
-from harness.stack import ScrapeTarget, Stack, StackOptions
+from harness.stack import ScrapeTarget
 from tests.support import eventually, exporter_config
 
 pytestmark = pytest.mark.slow
@@ -24,54 +24,51 @@ SHORT = Settings(probe_interval=1, scrape_interval=1, evaluation_interval=1, gro
 SLACK = 10.0
 
 
-def short_stack(config: dict) -> Stack:
-    return Stack(StackOptions(exporter_config=config, scrape_interval="1s",
-                              evaluation_interval="1s", for_scale=FOR_SCALE, group_wait="1s",
-                              group_interval="1s", repeat_interval="1h"))
-
-
-def test_a_stopped_redis_pages_once_and_the_recovery_resolves_it(breakable_redis) -> None:
+def test_a_stopped_redis_pages_once_and_the_recovery_resolves_it(breakable_redis,
+                                                                 make_stack) -> None:
     config = exporter_config(redis=[{"name": "cache", "url": breakable_redis.url()}])
-    with short_stack(config) as stack:
-        assert stack.prometheus is not None and stack.webhook is not None
-        eventually(lambda: stack.prometheus.query('wedsync_up{component="redis"} == 1'),
-                   timeout=20, message="Prometheus never saw Redis up")
+    stack = make_stack(exporter_config=config, scrape_interval="1s", evaluation_interval="1s",
+                       for_scale=FOR_SCALE, group_wait="1s", group_interval="1s",
+                       repeat_interval="1h")
+    assert stack.prometheus is not None and stack.webhook is not None
+    eventually(lambda: stack.prometheus.query('wedsync_up{component="redis"} == 1'),
+               timeout=20, message="Prometheus never saw Redis up")
 
-        faulted = time.time()
-        breakable_redis.stop()
-        page = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="firing")
-        detected = page.received_at - faulted
+    faulted = time.time()
+    breakable_redis.stop()
+    page = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="firing")
+    detected = page.received_at - faulted
 
-        assert page.receiver == "pager"
-        [alert] = page.alerts
-        labels = alert["labels"]
-        assert (labels["component"], labels["target"], labels["severity"]) == (
-            "redis", "cache", "critical")
-        wedding_day = labels["wedding_day"] == "true"
-        expected = notification_time(alert_named("WedSyncRedisDown"), wedding_day, SHORT)
-        # Never before for: has passed, never much later than the computed worst case.
-        assert detected >= for_seconds(alert_named("WedSyncRedisDown"), wedding_day, FOR_SCALE)
-        assert detected <= expected.worst + SLACK
+    assert page.receiver == "pager"
+    [alert] = page.alerts
+    labels = alert["labels"]
+    assert (labels["component"], labels["target"], labels["severity"]) == (
+        "redis", "cache", "critical")
+    wedding_day = labels["wedding_day"] == "true"
+    expected = notification_time(alert_named("WedSyncRedisDown"), wedding_day, SHORT)
+    # Never before for: has passed, never much later than the computed worst case.
+    assert detected >= for_seconds(alert_named("WedSyncRedisDown"), wedding_day, FOR_SCALE)
+    assert detected <= expected.worst + SLACK
 
-        recovered = time.time()
-        breakable_redis.start()
-        resolved = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="resolved")
-        print(f"\nfault to page {detected:.1f} s (computed for these settings: best "
-              f"{expected.best:.0f} s, worst {expected.worst:.0f} s, wedding_day="
-              f"{labels['wedding_day']}); recovery to resolved "
-              f"{resolved.received_at - recovered:.1f} s")
+    recovered = time.time()
+    breakable_redis.start()
+    resolved = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="resolved")
+    print(f"\nfault to page {detected:.1f} s (computed for these settings: best "
+          f"{expected.best:.0f} s, worst {expected.worst:.0f} s, wedding_day="
+          f"{labels['wedding_day']}); recovery to resolved "
+          f"{resolved.received_at - recovered:.1f} s")
 
-        # Exactly once: one firing and one resolved notification, in the same group, and
-        # nothing else reached the pager.
-        redis_notes = stack.webhook.notifications(alertname="WedSyncRedisDown")
-        assert [n.status for n in redis_notes] == ["firing", "resolved"]
-        assert resolved.group_key == page.group_key
-        assert stack.webhook.notifications(receiver="pager") == redis_notes
+    # Exactly once: one firing and one resolved notification, in the same group, and
+    # nothing else reached the pager.
+    redis_notes = stack.webhook.notifications(alertname="WedSyncRedisDown")
+    assert [n.status for n in redis_notes] == ["firing", "resolved"]
+    assert resolved.group_key == page.group_key
+    assert stack.webhook.notifications(receiver="pager") == redis_notes
 
 
 def not_saturday_timezone() -> str:
-    """A time zone where today is not a Saturday, so that the exporter itself does not declare
-    a wedding day (it would, fail-safe or not, and the test sets the day by its own target)."""
+    """A time zone where today is not a Saturday: there the exporter itself does not declare a
+    wedding day, and the test sets the day with a target of its own."""
     for name in ("Europe/London", "Etc/GMT+12", "Etc/GMT-14"):
         if datetime.now(ZoneInfo(name)).weekday() != 5:
             return name
@@ -79,41 +76,39 @@ def not_saturday_timezone() -> str:
 
 
 def test_a_fault_across_midnight_both_ways_stays_one_page_until_it_resolves(
-        breakable_redis) -> None:
+        breakable_redis, make_stack) -> None:
     calendar = MetricsEndpoint("wedsync_wedding_day 0\n").start()
     config = exporter_config(redis=[{"name": "cache", "url": breakable_redis.url()}],
                              timezone=not_saturday_timezone())
-    # for: 5m -> 3 s, 1m -> 1 s, keep_firing_for 6m -> 4 s.
-    options = StackOptions(exporter_config=config, scrape_interval="1s",
+    try:
+        # for: 5m -> 3 s, 1m -> 1 s, keep_firing_for 6m -> 4 s.
+        stack = make_stack(exporter_config=config, scrape_interval="1s",
                            evaluation_interval="1s", for_scale=0.01, group_wait="1s",
                            group_interval="1s", repeat_interval="1h",
                            extra_targets=[ScrapeTarget("calendar", calendar.address)])
-    try:
-        with Stack(options) as stack:
-            assert stack.prometheus is not None and stack.webhook is not None
-            eventually(lambda: stack.prometheus.query('wedsync_up{component="redis"} == 1'),
-                       timeout=20, message="Prometheus never saw Redis up")
-            breakable_redis.stop()
-            page = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="firing")
-            assert page.alerts[0]["labels"]["wedding_day"] == "false"
+        assert stack.prometheus is not None and stack.webhook is not None
+        eventually(lambda: stack.prometheus.query('wedsync_up{component="redis"} == 1'),
+                   timeout=20, message="Prometheus never saw Redis up")
+        breakable_redis.stop()
+        page = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="firing")
+        assert page.alerts[0]["labels"]["wedding_day"] == "false"
 
-            def firing_days() -> set[str]:
-                return {a["labels"]["wedding_day"] for a in stack.firing("WedSyncRedisDown")}
+        def firing_days() -> set[str]:
+            return {a["labels"]["wedding_day"] for a in stack.firing("WedSyncRedisDown")}
 
-            for day, value in (("true", 1), ("false", 0)):  # Friday to Saturday to Sunday
-                calendar.set_text(f"wedsync_wedding_day {value}\n")
-                eventually(lambda day=day: firing_days() == {day}, timeout=30,
-                           message=f"the {day} variant never took over alone")
-            breakable_redis.start()
-            resolved = stack.webhook.wait_for(60, alertname="WedSyncRedisDown",
-                                              status="resolved")
-            notes = stack.webhook.notifications(alertname="WedSyncRedisDown")
-            # Every notification belongs to the one group the first page opened, and none
-            # said "resolved" before Redis came back.
-            assert {n.group_key for n in notes} == {page.group_key}
-            assert [n.status for n in notes][-1] == "resolved"
-            assert all(n.status == "firing" for n in notes[:-1])
-            assert notes[-1] is resolved
-            assert stack.webhook.notifications(receiver="pager") == notes
+        for day, value in (("true", 1), ("false", 0)):  # Friday to Saturday to Sunday
+            calendar.set_text(f"wedsync_wedding_day {value}\n")
+            eventually(lambda day=day: firing_days() == {day}, timeout=30,
+                       message=f"the {day} variant never took over alone")
+        breakable_redis.start()
+        resolved = stack.webhook.wait_for(60, alertname="WedSyncRedisDown", status="resolved")
+        notes = stack.webhook.notifications(alertname="WedSyncRedisDown")
+        # Every notification belongs to the one group the first page opened, and none said
+        # "resolved" before Redis came back.
+        assert {n.group_key for n in notes} == {page.group_key}
+        assert [n.status for n in notes][-1] == "resolved"
+        assert all(n.status == "firing" for n in notes[:-1])
+        assert notes[-1] is resolved
+        assert stack.webhook.notifications(receiver="pager") == notes
     finally:
         calendar.stop()
