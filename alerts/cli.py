@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         if args.for_scale <= 0:
             parser.error("--for-scale must be greater than 0")
+        if args.for_scale != 1.0 and args.out.resolve() == build.RULES_DIR.resolve():
+            parser.error("scaled rules are for test stacks: write them elsewhere with --out")
         for path in build.write(args.out, args.for_scale):
             print(path)
         # The docs describe the committed rules, not a scaled copy for a test stack.

@@ -82,6 +82,11 @@ def test_for_scale_shortens_for_and_keep_firing_for_but_no_expression(tmp_path: 
     refused = subprocess.run([sys.executable, "-m", "alerts", "build", "--out", str(tmp_path),
                               "--for-scale", "0"], cwd=REPO, capture_output=True, text=True)
     assert refused.returncode == 2 and "--for-scale must be greater than 0" in refused.stderr
+    # Scaled rules never overwrite the committed ones.
+    refused = subprocess.run([sys.executable, "-m", "alerts", "build", "--for-scale", "0.5"],
+                             cwd=REPO, capture_output=True, text=True)
+    assert refused.returncode == 2 and "write them elsewhere with --out" in refused.stderr
+    assert build.differences() == []
 
 
 def test_promtool_accepts_every_rule_file_without_lint_warnings() -> None:

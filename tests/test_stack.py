@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,7 @@ from alerts import durations
 from harness.metrics_endpoint import MetricsEndpoint
 from harness.redis import RedisServer
 from harness.stack import ScrapeTarget, Stack, StackOptions
+from harness.webhook import WebhookReceiver
 from tests.support import eventually, exporter_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,3 +154,29 @@ def test_scrape_targets_parse_from_the_command_line_form() -> None:
                                                                       "/m")
     with pytest.raises(ValueError):
         ScrapeTarget.parse("127.0.0.1:9100")
+
+
+def test_the_webhook_receiver_records_notifications_and_refuses_what_is_not_one() -> None:
+    with WebhookReceiver() as webhook:
+        note = {"receiver": "pager", "status": "firing", "groupKey": "{}:{alertname=\"X\"}",
+                "alerts": [{"labels": {"alertname": "X"}, "status": "firing"}]}
+        request = urllib.request.Request(f"{webhook.url}/pager", data=json.dumps(note).encode(),
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+        bad = urllib.request.Request(f"{webhook.url}/pager", data=b"{not json", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bad, timeout=5)
+        assert refused.value.code == 400
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{webhook.url}/other", timeout=5)
+        assert missing.value.code == 404
+        with urllib.request.urlopen(f"{webhook.url}/notifications", timeout=5) as answer:
+            listed = json.load(answer)
+        assert [(n["receiver"], n["path"]) for n in listed] == [("pager", "/pager")]
+        [recorded] = webhook.notifications(alertname="X")
+        assert (recorded.receiver, recorded.status, recorded.alertnames()) == (
+            "pager", "firing", {"X"})
+        assert webhook.wait_for(1, receiver="pager") == recorded
+        with pytest.raises(TimeoutError, match="no notification"):
+            webhook.wait_for(0.2, receiver="ticket")
