@@ -152,7 +152,9 @@ def prometheus_config(options: StackOptions, rule_dir: Path, addresses: dict[str
     config["global"]["scrape_interval"] = options.scrape_interval
     config["global"]["evaluation_interval"] = options.evaluation_interval
     # A scrape may not take longer than its interval.
-    config["global"]["scrape_timeout"] = options.scrape_interval
+    timeout = config["global"].get("scrape_timeout", "10s")
+    if durations.seconds(timeout) > durations.seconds(options.scrape_interval):
+        config["global"]["scrape_timeout"] = options.scrape_interval
     config["rule_files"] = [str(rule_dir / "*.yml")]
     config["alerting"]["alertmanagers"] = [
         {"static_configs": [{"targets": [addresses[ALERTMANAGER_JOB]]}]}]
@@ -358,7 +360,7 @@ class Stack:
             time.sleep(0.2)
         raise TimeoutError(f"Prometheus did not scrape job {job} within {timeout}s")
 
-    def wait_until_alerting(self, timeout: float = 60.0) -> None:
+    def wait_until_alerting(self, timeout: float = 120.0) -> None:
         """Wait until the Watchdog's notification has come through Prometheus and Alertmanager
         to the webhook: from then on a fault is timed from a pipeline that works (Prometheus
         needs a few seconds after start before it sends its first alerts)."""
