@@ -32,7 +32,9 @@ What it does with the repo's configs:
   Watchdog's notification has arrived, i.e. when the whole alerting pipeline works;
 - ``prometheus/prometheus.yml``: the scrape and evaluation intervals are replaced, the targets
   of jobs ``wedsync-exporter``, ``prometheus`` and ``alertmanager`` point at the processes
-  started here, and ``extra_targets`` are added as jobs of their own. Prometheus keeps
+  started here, an ``extra_targets`` entry with the name of another job of the file takes that
+  job's place, other jobs of the file are left out, and the remaining ``extra_targets`` are
+  added as jobs of their own. Prometheus keeps
   ``retention`` (35 days by default: the 30-day SLO window stays whole) and accepts remote
   write (k6);
 - ``prometheus/alertmanager.yml``: routes, grouping and inhibitions are kept. With
@@ -158,13 +160,19 @@ def prometheus_config(options: StackOptions, rule_dir: Path, addresses: dict[str
     config["rule_files"] = [str(rule_dir / "*.yml")]
     config["alerting"]["alertmanagers"] = [
         {"static_configs": [{"targets": [addresses[ALERTMANAGER_JOB]]}]}]
+    extra = {target.job: target for target in options.extra_targets}
     jobs = []
     for job in config["scrape_configs"]:
         name = job["job_name"]
-        if name not in addresses:
-            raise ValueError(f"prometheus.yml has job {name!r}, which the stack does not start")
-        jobs.append({**job, "static_configs": [{"targets": [addresses[name]]}]})
-    for target in options.extra_targets:
+        if name in addresses:
+            jobs.append({**job, "static_configs": [{"targets": [addresses[name]]}]})
+        elif name in extra:
+            # A job of the file (e.g. a peer exporter) pointed at what the caller runs.
+            target = extra.pop(name)
+            jobs.append({**job, "metrics_path": target.metrics_path,
+                         "static_configs": [{"targets": [target.address]}]})
+        # Any other job of the file scrapes something this stack does not run: left out.
+    for target in extra.values():
         jobs.append({"job_name": target.job, "metrics_path": target.metrics_path,
                      "static_configs": [{"targets": [target.address]}]})
     config["scrape_configs"] = jobs

@@ -21,7 +21,7 @@ import yaml
 from alerts import durations
 from harness.metrics_endpoint import MetricsEndpoint
 from harness.redis import RedisServer
-from harness.stack import ScrapeTarget, Stack, StackOptions
+from harness.stack import ScrapeTarget, Stack, StackOptions, prometheus_config
 from harness.webhook import WebhookReceiver
 from tests.support import eventually, exporter_config
 
@@ -180,3 +180,23 @@ def test_the_webhook_receiver_records_notifications_and_refuses_what_is_not_one(
         assert webhook.wait_for(1, receiver="pager") == recorded
         with pytest.raises(TimeoutError, match="no notification"):
             webhook.wait_for(0.2, receiver="ticket")
+
+
+def test_the_prometheus_config_keeps_the_repo_jobs_and_swaps_only_their_addresses(
+        tmp_path: Path) -> None:
+    options = StackOptions(scrape_interval="1s", evaluation_interval="1s", extra_targets=[
+        ScrapeTarget("node", "127.0.0.1:9100"), ScrapeTarget("k6", "127.0.0.1:6565", "/m")])
+    addresses = {"wedsync-exporter": "127.0.0.1:1", "prometheus": "127.0.0.1:2",
+                 "alertmanager": "127.0.0.1:3"}
+    config = prometheus_config(options, tmp_path, addresses)
+    jobs = {j["job_name"]: (j["static_configs"][0]["targets"], j.get("metrics_path"))
+            for j in config["scrape_configs"]}
+    assert jobs == {"wedsync-exporter": (["127.0.0.1:1"], None),
+                    "prometheus": (["127.0.0.1:2"], None),
+                    "alertmanager": (["127.0.0.1:3"], None),
+                    "node": (["127.0.0.1:9100"], "/metrics"), "k6": (["127.0.0.1:6565"], "/m")}
+    assert config["global"] == {"scrape_interval": "1s", "scrape_timeout": "1s",
+                                "evaluation_interval": "1s"}
+    assert config["rule_files"] == [str(tmp_path / "*.yml")]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "127.0.0.1:3"]
