@@ -13,6 +13,7 @@ from harness.exporter import ExporterProcess
 from harness.postgres import PostgresServer
 from harness.redis import RedisServer
 from harness.sandbox import SandboxServer
+from harness.stack import Stack, StackOptions
 from tests.support import CANARY_ANON_KEY, CANARY_PASSWORD, PROBE_EMAIL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,3 +101,20 @@ def wedsync_database(pg_server: PostgresServer, wedsync_template: str,
     pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE {wedsync_template}')
     yield name
     pg_server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make_stack() -> Iterator[Callable[..., Stack]]:
+    """Start whole stacks (harness.stack.Stack: exporter, Prometheus, Alertmanager, webhook)
+    that are stopped when the test ends: ``make_stack(scrape_interval="1s", ...)`` takes the
+    fields of StackOptions."""
+    started: list[Stack] = []
+
+    def start(**options: Any) -> Stack:
+        stack = Stack(StackOptions(**options))
+        started.append(stack)
+        return stack.start()
+
+    yield start
+    for stack in reversed(started):
+        stack.stop()
