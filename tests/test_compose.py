@@ -31,7 +31,8 @@ def test_compose_validates_against_the_compose_spec_schema() -> None:
     checker = shutil.which("check-jsonschema") or str(Path(sys.executable).parent /
                                                        "check-jsonschema")
     result = subprocess.run([checker, "--builtin-schema", "vendor.compose-spec",
-                             str(REPO / "compose.yaml")], capture_output=True, text=True)
+                             str(REPO / "compose.yaml"), str(REPO / "compose.supabase.yaml")],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
