@@ -20,9 +20,11 @@ class PrometheusServer(ManagedProcess):
     prefix = "wedsync-prom-"
 
     def __init__(self, config: dict[str, Any], rule_files: list[Path] | None = None,
-                 port: int | None = None, retention: str = "2h") -> None:
+                 port: int | None = None, retention: str = "2h",
+                 extra_args: list[str] | None = None) -> None:
         super().__init__(port)
         self.retention = retention
+        self.extra_args = list(extra_args or [])
         config = dict(config)
         if rule_files:
             copied = []
@@ -40,7 +42,7 @@ class PrometheusServer(ManagedProcess):
                 f"--storage.tsdb.retention.time={self.retention}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-remote-write-receiver", "--web.enable-lifecycle",
-                "--log.level=warn"]
+                "--log.level=warn", *self.extra_args]
 
     def ready_url(self) -> str:
         return f"{self.url}/-/ready"

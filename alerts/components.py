@@ -1,0 +1,236 @@
+"""Alerts about the platform's components: down, stale, slow, saturated, insecure, drifting.
+
+Thresholds on wedding days are tighter and ``for:`` shorter where the harm is immediate
+(``wedding_days=Timing(...)``); planning alerts (``urgency="later"``) always go to the ticket
+receiver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alerts.model import Alert, Group, Recording, Severity, Timing
+
+# --- recorded ratios the alerts (and dashboards) share ------------------------------------------
+DB_CONNECTIONS = "wedsync:db_connections:ratio"
+REDIS_MEMORY = "wedsync:redis_memory:ratio"
+CACHE_HIT = "wedsync:redis_hit:ratio_rate10m"
+CACHE_LOOKUPS = "wedsync:redis_lookups:rate10m"
+
+RECORDINGS: tuple[Recording, ...] = (
+    Recording(DB_CONNECTIONS,
+              "sum by (target) (wedsync_db_connections)\n"
+              "/ on (target)\n"
+              "max by (target) (wedsync_db_max_connections)"),
+    # maxmemory 0 means "no limit": such targets have no ratio.
+    Recording(REDIS_MEMORY,
+              "max by (target) (wedsync_redis_memory_used_bytes)\n"
+              "/ on (target)\n"
+              "max by (target) (wedsync_redis_memory_max_bytes > 0)"),
+    Recording(CACHE_LOOKUPS,
+              "sum by (target) (rate(wedsync_redis_keyspace_hits_total[10m]))\n"
+              "+ on (target)\n"
+              "sum by (target) (rate(wedsync_redis_keyspace_misses_total[10m]))"),
+    Recording(CACHE_HIT,
+              "sum by (target) (rate(wedsync_redis_keyspace_hits_total[10m]))\n"
+              f"/ on (target)\n{CACHE_LOOKUPS}"),
+)
+
+
+# --- one "down" alert per component ---------------------------------------------------------------
+@dataclass(frozen=True)
+class DownPolicy:
+    """How a component's "down" alert behaves."""
+
+    component: str
+    title: str
+    # How the summary names one target: "A database target", "An external service".
+    noun: str
+    severity: Severity
+    wedding_for: str
+    other_for: str
+
+
+# Essential components page (DESIGN.md: database, auth, realtime, redis, api); external
+# services are non-essential: a ticket on other days, a page on wedding days.
+DOWN: tuple[DownPolicy, ...] = (
+    DownPolicy("database", "Database", "A database target", "critical", "1m", "5m"),
+    DownPolicy("auth", "Auth", "An Auth target", "critical", "1m", "5m"),
+    DownPolicy("realtime", "Realtime", "A Realtime target", "critical", "1m", "5m"),
+    DownPolicy("redis", "Redis", "A Redis target", "critical", "1m", "5m"),
+    DownPolicy("api", "API", "An API target", "critical", "1m", "5m"),
+    DownPolicy("external", "ExternalService", "An external service", "warning", "2m", "10m"),
+)
+
+
+def down_alert(policy: DownPolicy) -> Alert:
+    """WedSync<Component>Down: the component's probe fails."""
+    return Alert(
+        name=f"WedSync{policy.title}Down",
+        expr=f'wedsync_up{{component="{policy.component}"}} == 0',
+        severity=policy.severity, category="down",
+        summary=f"{policy.noun} fails its probe.",
+        description=(
+            f"The exporter's probe of {policy.component} target {{{{ $labels.target }}}} "
+            "fails (see wedsync_probe_failures_total for the reason)."),
+        wedding_days=Timing(policy.wedding_for), other_days=Timing(policy.other_for))
+
+
+def _alert(name: str, expr: str, severity: Severity, category: str, summary: str,
+           description: str, other: Timing, wedding: Timing | None = None,
+           component: str | None = None, urgency: str = "now") -> Alert:
+    labels = {"component": component} if component else {}
+    return Alert(name=name, expr=expr, severity=severity, category=category, summary=summary,
+                 description=description, other_days=other, wedding_days=wedding,
+                 urgency=urgency, labels=labels)  # type: ignore[arg-type]
+
+
+PROBE_ALERTS: tuple[Alert, ...] = (
+    _alert("WedSyncProbeResultsStale",
+           "time() - wedsync_probe_last_success_timestamp_seconds > 120\n"
+           "unless on (component, target)\nwedsync_up == 0",
+           "warning", "freshness", "Cached probe results are not being refreshed.",
+           "The last successful probe of {{ $labels.component }} target {{ $labels.target }} "
+           "is {{ $value | humanizeDuration }} old, yet the probe reports no failure: the "
+           "exporter serves stale results.",
+           Timing("5m"), Timing("2m")),
+    _alert("WedSyncProbesOverrunning",
+           "increase(wedsync_probe_overruns_total[15m]) > 2",
+           "warning", "freshness", "Probe runs are skipped because earlier runs overrun.",
+           "{{ $labels.component }} target {{ $labels.target }} skipped "
+           "{{ $value | printf \"%.0f\" }} probe runs in 15 minutes because the previous run "
+           "was still going.",
+           Timing("5m")),
+)
+
+DATABASE_ALERTS: tuple[Alert, ...] = (
+    _alert("WedSyncDatabaseConnectionsHigh", f"{DB_CONNECTIONS} > $threshold",
+           "warning", "saturation", "Database connections are close to max_connections.",
+           "{{ $labels.target }} uses {{ $value | humanizePercentage }} of max_connections.",
+           Timing("10m", 0.8), Timing("5m", 0.7), component="database"),
+    _alert("WedSyncDatabaseLongTransaction", "wedsync_db_longest_transaction_seconds > 300",
+           "warning", "saturation", "A database transaction has been open for over 5 minutes.",
+           "The oldest open transaction on {{ $labels.target }} has been open for "
+           "{{ $value | humanizeDuration }}; it holds locks and stops vacuum.",
+           Timing("2m"), Timing("1m"), component="database"),
+    _alert("WedSyncDatabaseReplicationLag", "wedsync_db_replication_lag_seconds > $threshold",
+           "warning", "freshness", "Database replication lags behind.",
+           "Replication on {{ $labels.target }} lags {{ $value | humanizeDuration }}: reads "
+           "from replicas show old Core Fields.",
+           Timing("5m", 30), Timing("2m", 10), component="database"),
+    _alert("WedSyncDatabaseSlow",
+           "histogram_quantile(0.95,\n"
+           "  sum by (target, le) (rate(wedsync_db_roundtrip_seconds_bucket[10m]))\n"
+           ") > 0.05",
+           "warning", "latency", "Database round trips are slower than 50 ms at p95.",
+           "The p95 of the probe's round trip to {{ $labels.target }} is "
+           "{{ $value | humanizeDuration }} over 10 minutes (objective: 50ms).",
+           Timing("15m"), Timing("5m"), component="database"),
+    _alert("WedSyncTablesWithoutRLS", "wedsync_db_tables_without_rls > 0",
+           "critical", "security", "API-exposed tables have Row Level Security disabled.",
+           "{{ $value }} tables in schema {{ $labels.schema }} on {{ $labels.target }} have "
+           "RLS disabled: the API exposes every row of them to any signed-in user.",
+           Timing("5m"), component="database"),
+    _alert("WedSyncDatabaseDeadlocks", "increase(wedsync_db_deadlocks_total[15m]) > 0",
+           "warning", "errors", "The database detects deadlocks.",
+           "{{ $labels.target }} detected {{ $value | printf \"%.0f\" }} deadlocks in the last "
+           "15 minutes.", Timing("0s"), component="database", urgency="later"),
+    _alert("WedSyncSlowStatementsRising",
+           "wedsync_db_slow_statements > 0\nand\ndelta(wedsync_db_slow_statements[1h]) > 0",
+           "warning", "latency", "More statements are slow than an hour ago.",
+           "{{ $labels.target }} has {{ $value }} statements whose mean time is above the slow "
+           "threshold, more than an hour ago.",
+           Timing("30m"), component="database", urgency="later"),
+)
+
+REDIS_ALERTS: tuple[Alert, ...] = (
+    _alert("WedSyncRedisMemoryHigh", f"{REDIS_MEMORY} > $threshold",
+           "warning", "saturation", "Redis memory is close to maxmemory.",
+           "{{ $labels.target }} uses {{ $value | humanizePercentage }} of maxmemory.",
+           Timing("10m", 0.9), Timing("5m", 0.85), component="redis"),
+    _alert("WedSyncRedisEvictions", "increase(wedsync_redis_evicted_keys_total[15m]) > 0",
+           "warning", "saturation", "Redis evicts keys to stay under maxmemory.",
+           "{{ $labels.target }} evicted {{ $value | printf \"%.0f\" }} keys in the last 15 "
+           "minutes.", Timing("15m"), component="redis", urgency="later"),
+    # At least one lookup every 10 s: a handful of misses on an idle cache is not a problem.
+    _alert("WedSyncCacheHitRatioLow",
+           f"{CACHE_HIT} < 0.85\nand on (target)\n{CACHE_LOOKUPS} > 0.1",
+           "warning", "latency", "The cache hit ratio is below 85%.",
+           "Only {{ $value | humanizePercentage }} of lookups on {{ $labels.target }} hit the "
+           "cache over 10 minutes.",
+           Timing("15m"), Timing("5m"), component="redis"),
+)
+
+SERVICE_ALERTS: tuple[Alert, ...] = (
+    _alert("WedSyncRealtimeRoundtripSlow",
+           "histogram_quantile(0.99,\n"
+           "  sum by (target, le) (rate(wedsync_realtime_broadcast_roundtrip_seconds_bucket"
+           "[10m]))\n) > 0.1",
+           "warning", "latency", "Realtime broadcasts take longer than 100 ms at p99.",
+           "The p99 broadcast round trip on {{ $labels.target }} is "
+           "{{ $value | humanizeDuration }} over 10 minutes (objective: 100ms).",
+           Timing("15m"), Timing("5m"), component="realtime"),
+    _alert("WedSyncAuthSlow",
+           'avg_over_time(wedsync_probe_duration_seconds{component="auth"}[5m]) > $threshold',
+           "warning", "latency", "Supabase Auth answers slowly.",
+           "Auth target {{ $labels.target }} took {{ $value | humanizeDuration }} on average "
+           "over 5 minutes to answer its health check.",
+           Timing("10m", 1.0), Timing("5m", 0.5), component="auth"),
+    _alert("WedSyncTLSCertificateExpiring",
+           "wedsync_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400",
+           "warning", "security", "A TLS certificate expires within 14 days.",
+           "The certificate of {{ $labels.component }} target {{ $labels.target }} expires in "
+           "{{ $value | humanizeDuration }}.", Timing("15m"), urgency="later"),
+)
+
+INGESTION_ALERTS: tuple[Alert, ...] = (
+    _alert("WedSyncIngestionRejecting",
+           "sum by (reason) (increase(wedsync_ingest_rejected_total[10m])) > 10",
+           "warning", "data", "Ingestion rejects request timings.",
+           "Ingestion rejected {{ $value | printf \"%.0f\" }} events or requests in 10 minutes "
+           "(reason: {{ $labels.reason }}); the SLOs do not see them.",
+           Timing("10m"), component="api", urgency="later"),
+    _alert("WedSyncIngestionFolding",
+           "sum by (label) (increase(wedsync_ingest_folded_total[1h])) > 0",
+           "warning", "data", "Ingestion folds label values into other.",
+           "{{ $value | printf \"%.0f\" }} events had their {{ $labels.label }} folded into "
+           "`other` in the last hour: the label's cap is reached.",
+           Timing("15m"), component="api", urgency="later"),
+    # The SLO ratios are 0/0 without events and never fire: silence needs its own alert.
+    _alert("WedSyncIngestionSilent",
+           "(\n  time() - max(wedsync_ingest_last_event_timestamp_seconds) > 600\n"
+           "  or on ()\n  absent(wedsync_ingest_last_event_timestamp_seconds)\n)\n"
+           'and on ()\nmax(wedsync_up{component="api"}) == 1',
+           "warning", "data", "No request timings arrive although the API is up.",
+           "The API answers its health check, but ingestion has accepted no request timing "
+           "for over 10 minutes: the API SLOs are blind.",
+           Timing("15m"), Timing("5m"), component="api"),
+    _alert("WedSyncCustomQueryFailing", "wedsync_custom_query_success == 0",
+           "warning", "data", "A scheduled SQL query fails.",
+           "Query {{ $labels.query }} fails; its metrics are missing (the built-in weddings "
+           "query feeds wedding-day mode, which then fails safe to \"wedding day\").",
+           Timing("15m"), Timing("5m")),
+    _alert("WedSyncArchitectureFindings",
+           "sum by (check) (\n"
+           '  wedsync_validation_findings{severity=~"error|critical", '
+           'check!="rls_disabled_in_public"}\n) > 0',
+           "warning", "security", "Architecture validation reports errors.",
+           "Validation check {{ $labels.check }} reports {{ $value }} findings of severity "
+           "error or critical.", Timing("30m"), urgency="later"),
+    _alert("WedSyncDeployGateOverridden",
+           "increase(wedsync_deploy_gate_overrides_total[1h]) > 0",
+           "info", "data", "Someone overrode the wedding-day deploy gate.",
+           "The deploy gate was overridden {{ $value | printf \"%.0f\" }} times in the last "
+           "hour; the override reason is in the exporter's log.",
+           Timing("0s"), urgency="later"),
+)
+
+
+def groups() -> tuple[Group, ...]:
+    """The component rule groups."""
+    return (
+        Group("wedsync-components-recordings", recordings=RECORDINGS),
+        Group("wedsync-components", alerts=(
+            *(down_alert(p) for p in DOWN), *PROBE_ALERTS, *DATABASE_ALERTS, *REDIS_ALERTS,
+            *SERVICE_ALERTS, *INGESTION_ALERTS)),
+    )

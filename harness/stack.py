@@ -1,0 +1,365 @@
+"""The whole stack on one machine: exporter, Prometheus, Alertmanager, a recording webhook, and
+optionally the sandbox — from local binaries, with the repo's own configs, on free loopback ports
+with temporary storage.
+
+Use it from Python (tests, dashboards, drills)::
+
+    from harness.stack import Stack, StackOptions, ScrapeTarget
+
+    options = StackOptions(
+        exporter_config=my_config,            # a dict; default: exporter/example.yaml
+        scrape_interval="1s", evaluation_interval="1s",
+        for_scale=0.02,                       # every for:/keep_firing_for: x0.02 (5m -> 6s)
+        group_wait="1s", group_interval="1s", repeat_interval="1h",
+        extra_targets=[ScrapeTarget("node", "127.0.0.1:9100")],
+    )
+    with Stack(options) as stack:             # starts everything, waits until each answers
+        print(stack.describe())               # where each part listens
+        stack.prometheus.query("up")          # harness.prometheus.PrometheusServer
+        stack.wait_for_scrape()               # the exporter has been scraped once
+        note = stack.webhook.wait_for(alertname="WedSyncRedisDown", status="firing")
+    # everything is stopped (by PID) and its temporary files removed here
+
+or from a shell: ``wedsync-stack up`` (``python -m harness up --help``), which prints the same
+description and stops everything on Ctrl-C or SIGTERM.
+
+What it does with the repo's configs:
+
+- rules: ``alerts.build`` writes ``prometheus/rules/*.yml`` again into a temporary directory,
+  with ``for:`` and ``keep_firing_for:`` multiplied by ``for_scale`` (windows inside
+  expressions stay as they are). They are loaded once Prometheus has scraped the exporter, so
+  that start-up is not mistaken for an outage. With the webhook, ``start()`` returns once the
+  Watchdog's notification has arrived, i.e. when the whole alerting pipeline works;
+- ``prometheus/prometheus.yml``: the scrape and evaluation intervals are replaced, the targets
+  of jobs ``wedsync-exporter``, ``prometheus`` and ``alertmanager`` point at the processes
+  started here, and ``extra_targets`` are added as jobs of their own. Prometheus keeps
+  ``retention`` (35 days by default: the 30-day SLO window stays whole) and accepts remote
+  write (k6);
+- ``prometheus/alertmanager.yml``: routes, grouping and inhibitions are kept. With
+  ``webhook=True`` (default) every receiver (pager, ticket, default, watchdog) is replaced by a
+  webhook to the recording receiver at ``<webhook>/<receiver name>``, so tests see who would
+  have been told; ``group_wait``/``group_interval``/``repeat_interval`` replace those of every
+  route when given.
+
+The sandbox is optional and pluggable: pass any object with ``start()``, ``stop()`` and
+``exporter_sections()`` (see ``SandboxPlugin``); it starts first, and the sections it returns
+(e.g. ``auth``, ``realtime``, ``api`` targets pointing at it) replace those of the exporter's
+config. ``wedsync-stack up --sandbox`` takes it from ``harness.sandbox.stack_plugin()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import yaml
+
+from alerts import build as rule_build
+from alerts import durations
+from alerts.monitoring import WATCHDOG
+from harness.alertmanager import AlertmanagerServer
+from harness.exporter import ExporterProcess
+from harness.ports import free_port
+from harness.prometheus import PrometheusServer
+from harness.webhook import WebhookReceiver
+
+REPO = Path(__file__).resolve().parent.parent
+PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
+ALERTMANAGER_CONFIG = REPO / "prometheus" / "alertmanager.yml"
+EXAMPLE_EXPORTER_CONFIG = REPO / "exporter" / "example.yaml"
+
+EXPORTER_JOB = "wedsync-exporter"
+PROMETHEUS_JOB = "prometheus"
+ALERTMANAGER_JOB = "alertmanager"
+
+
+@runtime_checkable
+class SandboxPlugin(Protocol):
+    """What the stack needs of the sandbox (or any service started before the exporter)."""
+
+    def start(self) -> object:
+        """Start serving (return when ready)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop and clean up."""
+        ...
+
+    def exporter_sections(self) -> dict[str, Any]:
+        """Exporter config sections to use instead of the configured ones (e.g. ``auth``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """An extra scrape job: ``address`` is HOST:PORT."""
+
+    job: str
+    address: str
+    metrics_path: str = "/metrics"
+
+    @classmethod
+    def parse(cls, text: str) -> ScrapeTarget:
+        """``JOB=HOST:PORT`` or ``JOB=HOST:PORT/path``."""
+        job, sep, rest = text.partition("=")
+        if not sep or not job or ":" not in rest:
+            raise ValueError(f"{text!r} is not JOB=HOST:PORT[/path]")
+        address, slash, path = rest.partition("/")
+        return cls(job, address, f"/{path}" if slash else "/metrics")
+
+
+@dataclass
+class StackOptions:
+    """Everything a test or a person may change about the stack; defaults are production's."""
+
+    exporter_config: dict[str, Any] | None = None
+    exporter_env: dict[str, str] = field(default_factory=dict)
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    for_scale: float = 1.0
+    group_wait: str | None = None
+    group_interval: str | None = None
+    repeat_interval: str | None = None
+    retention: str = "35d"
+    # How often Prometheus re-sends a firing alert (--rules.alert.resend-delay); None: twice
+    # the evaluation interval, at most Prometheus' default of 1m.
+    resend_delay: str | None = None
+    extra_targets: list[ScrapeTarget] = field(default_factory=list)
+    webhook: bool = True
+    sandbox: SandboxPlugin | None = None
+    exporter_port: int | None = None
+    prometheus_port: int | None = None
+    alertmanager_port: int | None = None
+    webhook_port: int | None = None
+
+
+def example_exporter_config() -> dict[str, Any]:
+    """exporter/example.yaml as a dict (its ${VAR} references are resolved by the exporter)."""
+    return dict(yaml.safe_load(EXAMPLE_EXPORTER_CONFIG.read_text()))
+
+
+def prometheus_config(options: StackOptions, rule_dir: Path, addresses: dict[str, str]
+                      ) -> dict[str, Any]:
+    """prometheus/prometheus.yml with this stack's intervals, rules and addresses."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["global"]["scrape_interval"] = options.scrape_interval
+    config["global"]["evaluation_interval"] = options.evaluation_interval
+    # A scrape may not take longer than its interval.
+    config["global"]["scrape_timeout"] = options.scrape_interval
+    config["rule_files"] = [str(rule_dir / "*.yml")]
+    config["alerting"]["alertmanagers"] = [
+        {"static_configs": [{"targets": [addresses[ALERTMANAGER_JOB]]}]}]
+    jobs = []
+    for job in config["scrape_configs"]:
+        name = job["job_name"]
+        if name not in addresses:
+            raise ValueError(f"prometheus.yml has job {name!r}, which the stack does not start")
+        jobs.append({**job, "static_configs": [{"targets": [addresses[name]]}]})
+    for target in options.extra_targets:
+        jobs.append({"job_name": target.job, "metrics_path": target.metrics_path,
+                     "static_configs": [{"targets": [target.address]}]})
+    config["scrape_configs"] = jobs
+    return dict(config)
+
+
+def _route_timings(route: dict[str, Any], options: StackOptions, root: bool) -> None:
+    for key in ("group_wait", "group_interval", "repeat_interval"):
+        value = getattr(options, key)
+        if value is not None and (root or key in route):
+            route[key] = value
+    for child in route.get("routes", []):
+        _route_timings(child, options, root=False)
+
+
+def alertmanager_config(options: StackOptions, webhook_url: str | None) -> dict[str, Any]:
+    """prometheus/alertmanager.yml with this stack's timings and, optionally, every receiver
+    sent to the recording webhook."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    _route_timings(config["route"], options, root=True)
+    if webhook_url:
+        receivers = []
+        for receiver in config["receivers"]:
+            integrations = [c for key, value in receiver.items() if key.endswith("_configs")
+                            for c in value]
+            send_resolved = all(c.get("send_resolved", True) for c in integrations)
+            receivers.append({"name": receiver["name"], "webhook_configs": [
+                {"url": f"{webhook_url}/{receiver['name']}", "send_resolved": send_resolved}]})
+        config["receivers"] = receivers
+    return dict(config)
+
+
+class Stack:
+    """The exporter, Prometheus, Alertmanager, a webhook receiver and optionally the sandbox."""
+
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        if self.options.for_scale <= 0:
+            raise ValueError("for_scale must be greater than 0")
+        self.dir = Path(tempfile.mkdtemp(prefix="wedsync-stack-"))
+        self.rule_dir = self.dir / "rules"
+        self.webhook: WebhookReceiver | None = None
+        self.exporter: ExporterProcess | None = None
+        self.prometheus: PrometheusServer | None = None
+        self.alertmanager: AlertmanagerServer | None = None
+        self.sandbox: SandboxPlugin | None = self.options.sandbox
+        self._started: list[Any] = []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> Stack:
+        """Start every part (sandbox, webhook, exporter, Alertmanager, Prometheus) and wait until
+        each answers; on any failure stop what was started and raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        options = self.options
+        if self.sandbox is not None:
+            self.sandbox.start()
+            self._started.append(self.sandbox)
+        webhook_url = None
+        if options.webhook:
+            self.webhook = WebhookReceiver(options.webhook_port).start()
+            self._started.append(self.webhook)
+            webhook_url = self.webhook.url
+        self.rule_dir.mkdir()
+
+        exporter_config = copy.deepcopy(options.exporter_config or example_exporter_config())
+        if self.sandbox is not None:
+            exporter_config.update(self.sandbox.exporter_sections())
+        self.exporter = ExporterProcess(exporter_config, env=options.exporter_env,
+                                        port=options.exporter_port)
+        self._started.append(self.exporter)
+        self.exporter.start()
+
+        self.alertmanager = AlertmanagerServer(alertmanager_config(options, webhook_url),
+                                               port=options.alertmanager_port)
+        self._started.append(self.alertmanager)
+        self.alertmanager.start()
+
+        prometheus_port = options.prometheus_port or free_port()
+        addresses = {EXPORTER_JOB: f"127.0.0.1:{self.exporter.port}",
+                     PROMETHEUS_JOB: f"127.0.0.1:{prometheus_port}",
+                     ALERTMANAGER_JOB: f"127.0.0.1:{self.alertmanager.port}"}
+        self.prometheus = PrometheusServer(
+            prometheus_config(options, self.rule_dir, addresses), port=prometheus_port,
+            retention=options.retention,
+            extra_args=[f"--rules.alert.resend-delay={self.resend_delay()}"])
+        self._started.append(self.prometheus)
+        self.prometheus.start()
+        self._load_rules()
+        if self.webhook is not None:
+            self.wait_until_alerting()
+
+    def _load_rules(self) -> None:
+        """Write the rules and reload Prometheus once it has scraped the exporter: before the
+        first scrape (Prometheus waits ~5 s for discovery) every "absent" rule would fire, and
+        a scaled-down for: would page about start-up itself. A reload makes Prometheus
+        rediscover Alertmanager (~5 s), and alerts it sends meanwhile are dropped; the short
+        resend delay sends them again soon after."""
+        assert self.prometheus is not None
+        self.wait_for_scrape()
+        rule_build.write(self.rule_dir, self.options.for_scale)
+        request = urllib.request.Request(f"{self.prometheus.url}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+        wanted = {g.name for f in rule_build.RULE_FILES for g in f.groups}
+        deadline = time.monotonic() + 30
+        while {g["name"] for g in self.prometheus.api("rules")["groups"]} != wanted:
+            if time.monotonic() > deadline:
+                raise RuntimeError("Prometheus did not load the rules; log:\n"
+                                   + self.prometheus.logs())
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop everything this stack started (newest first) and remove its temporary files."""
+        while self._started:
+            part = self._started.pop()
+            try:
+                if hasattr(part, "cleanup"):
+                    part.cleanup()
+                else:
+                    part.stop()
+            finally:
+                if isinstance(part, ExporterProcess):
+                    shutil.rmtree(part.dir, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def resend_delay(self) -> str:
+        """--rules.alert.resend-delay for this stack's Prometheus."""
+        if self.options.resend_delay is not None:
+            return self.options.resend_delay
+        twice = 2 * durations.seconds(self.options.evaluation_interval)
+        return durations.text(min(twice, 60.0))
+
+    # --- for the people and programs using it ----------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        """Where each part listens."""
+        out: dict[str, str] = {}
+        if self.exporter:
+            out["exporter"] = self.exporter.url
+        if self.prometheus:
+            out["prometheus"] = self.prometheus.url
+        if self.alertmanager:
+            out["alertmanager"] = self.alertmanager.url
+        if self.webhook:
+            out["webhook"] = self.webhook.url
+        urls = getattr(self.sandbox, "urls", None)
+        if callable(urls):
+            out.update({f"sandbox {name}": url for name, url in urls().items()})
+        return out
+
+    def describe(self) -> str:
+        """A few lines saying where each part listens, for people."""
+        notes = {
+            "exporter": "/metrics, /api/system/health, /",
+            "prometheus": "remote write: /api/v1/write",
+            "alertmanager": "",
+            "webhook": "GET /notifications lists what Alertmanager sent",
+        }
+        lines = [f"{name:<13} {url}" + (f"   ({notes[name]})" if notes.get(name) else "")
+                 for name, url in self.urls().items()]
+        lines.append(f"{'rules':<13} {self.rule_dir}   (for: x{self.options.for_scale:g})")
+        if self.prometheus:
+            lines.append(f"{'storage':<13} {self.prometheus.dir / 'data'}   "
+                         f"(retention {self.options.retention})")
+        return "\n".join(lines)
+
+    def wait_for_scrape(self, job: str = EXPORTER_JOB, timeout: float = 30.0) -> None:
+        """Wait until Prometheus has scraped ``job`` successfully."""
+        assert self.prometheus is not None, "the stack is not started"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.prometheus.query(f'up{{job="{job}"}} == 1'):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"Prometheus did not scrape job {job} within {timeout}s")
+
+    def wait_until_alerting(self, timeout: float = 60.0) -> None:
+        """Wait until the Watchdog's notification has come through Prometheus and Alertmanager
+        to the webhook: from then on a fault is timed from a pipeline that works (Prometheus
+        needs a few seconds after start before it sends its first alerts)."""
+        assert self.webhook is not None, "the stack runs without the webhook receiver"
+        self.webhook.wait_for(timeout, alertname=WATCHDOG)
+
+    def firing(self, alertname: str | None = None) -> list[dict[str, Any]]:
+        """Alerts Prometheus has firing now (GET /api/v1/alerts)."""
+        assert self.prometheus is not None, "the stack is not started"
+        alerts = self.prometheus.api("alerts")["alerts"]
+        return [a for a in alerts if a["state"] == "firing"
+                and (alertname is None or a["labels"].get("alertname") == alertname)]
