@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,24 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
     sandbox_server.clear_faults()
     yield sandbox_server
     sandbox_server.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def wedsync_template(pg_server: PostgresServer, schema_sql: str) -> str:
+    """A template database holding the reference schema (with RLS on) and pg_stat_statements,
+    from which tests clone a fresh database each."""
+    pg_server.execute("CREATE DATABASE wedsync_template")
+    pg_server.execute(schema_sql, dbname="wedsync_template")
+    pg_server.execute("CREATE EXTENSION pg_stat_statements", dbname="wedsync_template")
+    return "wedsync_template"
+
+
+@pytest.fixture
+def wedsync_database(pg_server: PostgresServer, wedsync_template: str,
+                     request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh copy of the reference schema in its own database (its name); dropped after."""
+    name = "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+    pg_server.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE {wedsync_template}')
+    yield name
+    pg_server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,6 +3,7 @@ from references or files, and a refusal to start on a bad config."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,13 @@ def test_exporter_refuses_to_start_on_a_bad_config(tmp_path: Path, text: str,
     import socket
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_ingestion_and_validation_sections_are_strict() -> None:
+    with pytest.raises(ConfigError, match=re.escape(
+            "ingestion.performance_logs.database: no database target named 'replica'")):
+        parse_config("ingestion: {performance_logs: {enabled: true, database: replica}}", {})
+    with pytest.raises(ConfigError, match=re.escape("unknown key 'routes' at ingestion.")):
+        parse_config("ingestion: {label_caps: {routes: 5}}", {})
+    with pytest.raises(ConfigError, match=re.escape("validation.thresholds.cache_hit_ratio")):
+        parse_config("validation: {thresholds: {cache_hit_ratio: 2}}", {})

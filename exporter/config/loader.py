@@ -326,6 +326,10 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
     tokens = model.Tokens(**{kind: keep(_secret(tokens_raw, kind, "tokens"))
                              for kind in ("admin", "ingest", "deploy")})
     queries = _queries(tree, databases)
+    tail_database = ((tree.get("ingestion") or {}).get("performance_logs") or {}).get("database")
+    if tail_database and tail_database not in {r["name"] for r in tree.get("database") or []}:
+        raise ConfigError(f"config error at ingestion.performance_logs.database: no database "
+                          f"target named {tail_database!r}")
     log = tree.get("log") or {}
     status_page = tree.get("status_page") or {}
     validation = tree.get("validation") or {}

@@ -325,8 +325,13 @@ CONFIG_SCHEMA: Schema = {
                                                    "/api/clients/:id."},
                 "label_caps": strict(
                     {"route": {"type": "integer", "minimum": 1, "default": 500,
-                               "description": "Distinct routes before folding into other."}},
-                    "Caps on distinct label values.",
+                               "description": "Distinct routes before folding into other."},
+                     "series": {"type": "integer", "minimum": 1, "default": 2000,
+                                "description": "Distinct route x method x status_class "
+                                               "series before new ones fold their route "
+                                               "into other (keeps /metrics bounded)."}},
+                    "Caps on distinct label values (methods and status classes are a fixed "
+                    "set).",
                 ),
                 "performance_logs": strict(
                     {
@@ -336,7 +341,13 @@ CONFIG_SCHEMA: Schema = {
                                      "description": "Database target holding the table."},
                         "interval": duration("How often to read new rows.", "5s"),
                         "batch_size": {"type": "integer", "minimum": 1, "default": 5000,
-                                       "description": "Most rows read per pass."},
+                                       "description": "Most rows read per query."},
+                        "settle": duration("Margin for created_at values set by application "
+                                           "clocks rather than by the inserting "
+                                           "transaction.", "10s"),
+                        "max_lag": duration("Longest a transaction may stay open and still "
+                                            "have its rows counted (bounds re-reading).",
+                                            "15m"),
                     },
                     "Second source: rows the platform logs to PostgreSQL.",
                 ),
@@ -348,6 +359,32 @@ CONFIG_SCHEMA: Schema = {
                 "enabled": {"type": "boolean", "default": True,
                             "description": "Run architecture validation in the background."},
                 "interval": duration("How often the background run happens.", "5m"),
+                "timeout": duration("Longest one validation may take.", "20s"),
+                "thresholds": strict(
+                    {
+                        "connection_usage": {
+                            "type": "number", "minimum": 0, "maximum": 1, "default": 0.8,
+                            "description": "Share of max_connections in use above which "
+                                           "connection_usage_high is reported."},
+                        "cache_hit_ratio": {
+                            "type": "number", "minimum": 0, "maximum": 1, "default": 0.99,
+                            "description": "Buffer cache hit ratio below which "
+                                           "cache_hit_ratio_low is reported."},
+                        "cache_min_blocks": {
+                            "type": "integer", "minimum": 0, "default": 10000,
+                            "description": "Block reads and hits needed before the cache "
+                                           "hit ratio is judged."},
+                        "redis_hit_ratio": {
+                            "type": "number", "minimum": 0, "maximum": 1, "default": 0.95,
+                            "description": "Redis keyspace hit ratio below which "
+                                           "redis_hit_ratio_low is reported."},
+                        "redis_min_lookups": {
+                            "type": "integer", "minimum": 0, "default": 1000,
+                            "description": "Key lookups needed before the Redis hit ratio "
+                                           "is judged."},
+                    },
+                    "Thresholds of the performance checks.",
+                ),
                 "required_tables": {"type": "array", "items": {"type": "string"},
                                     "description": "Tables the platform must have "
                                                    "(default: user_profiles, suppliers, "

@@ -1,10 +1,19 @@
-"""Renders /metrics in the background when the store changed, so a scrape only sends bytes."""
+"""Renders /metrics in the background when the store changed, so a scrape only sends bytes.
+
+The registry's families (gauges and counters, a few hundred series) go through
+prometheus-client's ``generate_latest``. Histograms are written by their own fast formatter in
+slices of ``SLICE`` series, handing the event loop back between slices, and a large text is
+gzipped in a worker thread (zlib releases the GIL), so a full rendering with the request
+histogram at its caps never holds the loop for more than about a millisecond at a time. The
+period stretches when rendering gets expensive so that it stays a small share of one core.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import generate_latest
@@ -12,6 +21,12 @@ from prometheus_client import generate_latest
 from exporter.metrics.store import MetricStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Series per slice: about 0.3 ms of formatting on these machines.
+SLICE = 100
+# Below this size gzip takes well under a millisecond: not worth a thread hop.
+INLINE_GZIP_BYTES = 64 * 1024
+# Rendering may take at most this share of the time between renderings.
+RENDER_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -29,17 +44,57 @@ class Renderer:
     def __init__(self, store: MetricStore, period: float = 0.25) -> None:
         self.store = store
         self.period = period
+        self._last_cost = 0.0
         self.current = self._render()
         self._task: asyncio.Task[None] | None = None
 
+    def _slices(self) -> Iterator[str]:
+        """The histogram text, one slice of series at a time."""
+        for histogram in self.store.histograms():
+            series = histogram.snapshot()
+            if not series:
+                continue
+            yield histogram.header
+            for start in range(0, len(series), SLICE):
+                yield "".join(s.render() for s in series[start:start + SLICE])
+
+    def _finish(self, parts: list[bytes], version: int, gzipped: bytes | None,
+                cost: float) -> Rendered:
+        plain = b"".join(parts)
+        if gzipped is None:
+            gzipped = gzip.compress(plain, 5, mtime=0)
+        self._last_cost = cost
+        self.store.set("wedsync_metrics_render_duration_seconds", (), cost, bump=False)
+        return Rendered(plain=plain, gzipped=gzipped, version=version)
+
     def _render(self) -> Rendered:
+        """Render everything at once (start-up and reloads)."""
         started = time.perf_counter()
         version = self.store.version
-        plain = generate_latest(self.store.registry)
-        rendered = Rendered(plain=plain, gzipped=gzip.compress(plain, 5, mtime=0), version=version)
-        self.store.set("wedsync_metrics_render_duration_seconds", (),
-                       time.perf_counter() - started, bump=False)
-        return rendered
+        parts = [generate_latest(self.store.registry)]
+        parts += [text.encode() for text in self._slices()]
+        return self._finish(parts, version, None, time.perf_counter() - started)
+
+    async def _render_sliced(self) -> Rendered:
+        """Render with the event loop handed back between slices; cost counts CPU only."""
+        cost = 0.0
+        started = time.perf_counter()
+        version = self.store.version
+        parts = [generate_latest(self.store.registry)]
+        for text in self._slices():
+            parts.append(text.encode())
+            cost += time.perf_counter() - started
+            await asyncio.sleep(0)
+            started = time.perf_counter()
+        size = sum(len(p) for p in parts)
+        gzipped = None
+        if size > INLINE_GZIP_BYTES:
+            plain = b"".join(parts)
+            cost += time.perf_counter() - started
+            gzipped = await asyncio.to_thread(gzip.compress, plain, 5, mtime=0)
+            started = time.perf_counter()
+            parts = [plain]
+        return self._finish(parts, version, gzipped, cost + time.perf_counter() - started)
 
     def refresh(self) -> Rendered:
         """Render now if anything changed since the last rendering."""
@@ -49,8 +104,11 @@ class Renderer:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.period)
-            self.refresh()
+            # Stretch the period when rendering is expensive (a histogram at its caps under
+            # sustained ingestion) so that rendering stays a small share of one core.
+            await asyncio.sleep(max(self.period, self._last_cost / RENDER_SHARE))
+            if self.store.version != self.current.version:
+                self.current = await self._render_sliced()
 
     def start(self) -> None:
         """Start re-rendering in the background."""

@@ -2,8 +2,9 @@
 
 The store is a prometheus-client collector whose ``collect`` only reads (scraping changes
 nothing). Gauges and mirrored server counters are plain values keyed by label tuples; histograms
-are prometheus-client ``Histogram`` children. Every change bumps ``version`` so the renderer can
-tell when /metrics must be rendered again.
+are ``LabelledHistogram``s (exporter/metrics/histogram.py: cheap to observe, rendered to text by
+the renderer in slices rather than through the registry). Every change bumps ``version`` so the
+renderer can tell when /metrics must be rendered again.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.catalogue import FAMILIES, Family
+from exporter.metrics.histogram import LabelledHistogram
 
 prometheus_client.disable_created_metrics()
 
@@ -43,13 +45,10 @@ class MetricStore(Collector):
         }
         self._owned: dict[Owner, set[tuple[str, tuple[str, ...]]]] = {}
         self.registry = CollectorRegistry(auto_describe=False)
-        self._histograms: dict[str, Histogram] = {}
-        for fam in self.families.values():
-            if fam.kind == "histogram":
-                self._histograms[fam.name] = Histogram(
-                    fam.name, fam.help, labelnames=fam.labels, buckets=fam.buckets,
-                    registry=self.registry,
-                )
+        self._histograms: dict[str, LabelledHistogram] = {
+            fam.name: LabelledHistogram(fam.name, fam.help, fam.labels, fam.buckets)
+            for fam in self.families.values() if fam.kind == "histogram"
+        }
         self.registry.register(self)
         self.version = 0
         # Names of families defined by the configuration (queries' own metrics).
@@ -129,7 +128,7 @@ class MetricStore(Collector):
         positions = {fam.labels.index(k): v for k, v in match.items()}
         if fam.kind == "histogram":
             hist = self._histograms[name]
-            for key in list(hist._metrics):
+            for key in hist.label_values():
                 if all(key[i] == v for i, v in positions.items()):
                     hist.remove(*key)
                     self.version += 1
@@ -144,9 +143,14 @@ class MetricStore(Collector):
         self._histograms[name].labels(*self._key(name, labels)).observe(value)
         self.version += 1
 
-    def histogram(self, name: str) -> Histogram:
-        """The prometheus-client histogram behind ``name`` (for hot paths that observe a lot)."""
+    def histogram(self, name: str) -> LabelledHistogram:
+        """The histogram behind ``name`` (for hot paths that observe a lot; after observing
+        directly, bump ``version`` so the change is rendered)."""
         return self._histograms[name]
+
+    def histograms(self) -> list[LabelledHistogram]:
+        """Every histogram family (the renderer writes them after the registry's text)."""
+        return list(self._histograms.values())
 
     def replace_owned(self, owner: Owner, samples: Iterable[Sample]) -> None:
         """Set ``samples`` and drop whatever ``owner`` set last time but not now."""

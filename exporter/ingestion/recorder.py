@@ -1,0 +1,208 @@
+"""The ingestion pipeline: check, normalise, cap, record; every event is accounted for.
+
+One ``Ingestion`` per metric store, shared by the HTTP route and the performance_logs tailer
+(``ingestion_for(store)``) so both sources obey the same caps. It outlives reloads, like the
+store: a reload only changes its settings.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from exporter.clock import Clock, utc_now
+from exporter.config.model import Config
+from exporter.ingestion.caps import LabelCaps
+from exporter.ingestion.check import check_event
+from exporter.ingestion.contract import REASONS
+from exporter.ingestion.routes import OTHER, RouteNormaliser, method_label
+from exporter.ingestion.settings import IngestionSettings
+from exporter.ingestion.window import SlidingSummary
+from exporter.metrics.histogram import Series
+from exporter.metrics.store import MetricStore
+
+DURATION = "wedsync_http_request_duration_seconds"
+EVENTS = "wedsync_ingest_events_total"
+REJECTED = "wedsync_ingest_rejected_total"
+FOLDED = "wedsync_ingest_folded_total"
+LAST_EVENT = "wedsync_ingest_last_event_timestamp_seconds"
+FOLDABLE = ("route", "method")
+_ROUTE_FOLDED, _METHOD_FOLDED = 1, 2
+# Raw (endpoint, method, status) triples remembered with their series; starts afresh when full.
+TARGET_MEMO_SIZE = 20_000
+_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
+
+
+@dataclass
+class Outcome:
+    """What became of a batch: how many were accepted, and which were rejected and why."""
+
+    accepted: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+
+def _recent(timestamp: str, horizon: float, horizon_text: str) -> bool:
+    """False only for a parseable timestamp older than ``horizon`` (others count as now)."""
+    # UTC stamps in the usual layout compare as text: a later second is recent, no parsing.
+    if timestamp[10:11] == "T" and timestamp[-1:] == "Z" and timestamp[:19] > horizon_text:
+        return True
+    try:
+        return datetime.fromisoformat(timestamp).timestamp() > horizon
+    except (ValueError, OverflowError):
+        return True
+
+
+class Ingestion:
+    """Records request timings from any source into the histogram and the 5-minute summary."""
+
+    def __init__(self, store: MetricStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self.histogram = store.histogram(DURATION)
+        self.window = SlidingSummary(clock=clock)
+        self.settings = IngestionSettings()
+        self.normaliser = RouteNormaliser()
+        self.caps = LabelCaps(self.settings.route_cap, self.settings.series_cap)
+        self._config: Config | None = None
+        # Raw (endpoint, method, status) -> target, for endpoints that repeat exactly.
+        self._targets: dict[tuple[Any, Any, Any], tuple[Series, int]] = {}
+        # Admitted (route, method, status_class) -> target.
+        self._admitted: dict[tuple[str, str, str], tuple[Series, int]] = {}
+        # Tailer positions by database target, kept across reloads (see tail.py).
+        self.tail_positions: dict[str, Any] = {}
+        for result in ("accepted", "rejected"):
+            store.zero(EVENTS, {"result": result})
+        for reason in REASONS:
+            store.zero(REJECTED, {"reason": reason})
+        for label in FOLDABLE:
+            store.zero(FOLDED, {"label": label})
+
+    def configure(self, config: Config) -> IngestionSettings:
+        """Adopt the settings of ``config`` (cheap when it is the one already adopted)."""
+        if config is self._config:
+            return self.settings
+        new = IngestionSettings.from_section(config.section("ingestion"))
+        old = self.settings
+        if new.route_templates != old.route_templates:
+            self.normaliser = RouteNormaliser(new.route_templates)
+        self.caps.resize(new.route_cap, new.series_cap)
+        self._targets.clear()
+        self._admitted.clear()
+        self.settings, self._config = new, config
+        return new
+
+    def _target(self, endpoint: str, method: str, status: int | float) -> tuple[Series, int]:
+        """The series an event goes to, and which of its labels were folded (bit flags)."""
+        route = self.normaliser.normalise(endpoint)
+        method_value = method_label(method)
+        wanted = (route, method_value, _STATUS_CLASSES[int(status) // 100])
+        target = self._admitted.get(wanted)
+        if target is None:
+            labels, route_folded = self.caps.admit(*wanted)
+            flags = (_ROUTE_FOLDED if route_folded else 0) | (
+                _METHOD_FOLDED if method_value == OTHER else 0)
+            target = (self.histogram.labels(*labels), flags)
+            if not route_folded:  # bounded by the caps
+                self._admitted[wanted] = target
+        if len(self._targets) >= TARGET_MEMO_SIZE:
+            self._targets.clear()
+        self._targets[(endpoint, method, status)] = target
+        return target
+
+    def record(self, events: Sequence[Any], *, offset: int = 0,
+               times: Sequence[float | None] | None = None,
+               now: float | None = None) -> Outcome:
+        """Record ``events`` (errors carry ``offset + index``); ``times`` are event times in
+        Unix seconds where known (tailed rows), else each event's optional timestamp."""
+        now = self.clock() if now is None else now
+        horizon = now - self.window.window
+        # The horizon's second, plus one: text after it is surely later.
+        horizon_text = datetime.fromtimestamp(int(horizon) + 1, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        outcome = Outcome()
+        errors = outcome.errors
+        targets = self._targets
+        window_times: list[float] = []
+        server_errors = 0
+        folded = [0, 0, 0, 0]
+        for index, event in enumerate(events):
+            problem = check_event(event)
+            if problem is not None:
+                errors.append((offset + index, *problem))
+                continue
+            status = event["status_code"]
+            elapsed = event["response_time_ms"]
+            target = targets.get((event["endpoint"], event["method"], status))
+            if target is None:
+                target = self._target(event["endpoint"], event["method"], status)
+            series, flags = target
+            series.observe(elapsed / 1000.0)
+            folded[flags] += 1
+            if times is not None:
+                moment = times[index]
+                if moment is not None and moment <= horizon:
+                    continue
+            elif "timestamp" in event and not _recent(event["timestamp"], horizon,
+                                                      horizon_text):
+                continue
+            window_times.append(elapsed)
+            if status >= 500:
+                server_errors += 1
+        outcome.accepted = len(events) - len(errors)
+        self._account(outcome, folded, now)
+        if window_times:
+            self.window.add(window_times, server_errors, now)
+        return outcome
+
+    def _account(self, outcome: Outcome, folded: list[int], now: float) -> None:
+        store = self.store
+        if outcome.accepted:
+            store.inc(EVENTS, {"result": "accepted"}, outcome.accepted)
+            store.set(LAST_EVENT, (), now)
+        if outcome.errors:
+            store.inc(EVENTS, {"result": "rejected"}, len(outcome.errors))
+            by_reason: dict[str, int] = {}
+            for _, reason, _ in outcome.errors:
+                by_reason[reason] = by_reason.get(reason, 0) + 1
+            for reason, n in by_reason.items():
+                store.inc(REJECTED, {"reason": reason}, n)
+        route_folds = folded[_ROUTE_FOLDED] + folded[_ROUTE_FOLDED | _METHOD_FOLDED]
+        method_folds = folded[_METHOD_FOLDED] + folded[_ROUTE_FOLDED | _METHOD_FOLDED]
+        if route_folds:
+            store.inc(FOLDED, {"label": "route"}, route_folds)
+        if method_folds:
+            store.inc(FOLDED, {"label": "method"}, method_folds)
+
+    def reject_request(self, reason: str, events: int = 0) -> None:
+        """Count a whole request refused (and the events in it, where they were counted)."""
+        self.store.inc(REJECTED, {"reason": reason})
+        if events:
+            self.store.inc(EVENTS, {"result": "rejected"}, events)
+
+    def performance_summary(self) -> dict[str, float] | None:
+        """Average and p95 response time (ms) and error rate over the last 5 minutes, or
+        None when nothing arrived in that time (the health document's performance_metrics)."""
+        return self.window.summary()
+
+    async def close(self) -> None:
+        """Nothing to release: ingestion holds no connections."""
+        return None
+
+
+_BY_STORE: weakref.WeakKeyDictionary[MetricStore, Ingestion] = weakref.WeakKeyDictionary()
+
+
+def ingestion_for(store: MetricStore, clock: Clock = utc_now) -> Ingestion:
+    """The one Ingestion of ``store`` (created on first use, on the exporter's clock, so that
+    a test that puts the clock on a Saturday in June sees its events in the summary)."""
+    ingestion = _BY_STORE.get(store)
+    if ingestion is None:
+        ingestion = _BY_STORE[store] = Ingestion(store, clock=lambda: clock().timestamp())
+    return ingestion

@@ -1,0 +1,80 @@
+"""``POST /api/architecture/validate`` (admin token, 10/minute by default).
+
+Body ``{"component": ..., "validation_type": ...}``; any known component with any known type
+is a valid question (a pair with nothing to check answers valid with an info note); an unknown
+one is a 400 that lists the known ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exporter.service import add_routes
+from exporter.validation.findings import COMPONENTS, VALIDATION_TYPES, Finding, answer
+from exporter.validation.runner import Validator
+from exporter.validation.settings import ValidationSettings
+from exporter.web.security import json_error
+
+if TYPE_CHECKING:
+    from exporter.service import Service
+
+PATH = "/api/architecture/validate"
+
+
+def _known() -> str:
+    return (f"components: {', '.join(COMPONENTS)}; validation types: "
+            f"{', '.join(VALIDATION_TYPES)}")
+
+
+def parse_question(document: Any) -> tuple[str, str]:
+    """(component, validation_type) from the body, or ValueError naming the problem."""
+    if not isinstance(document, dict):
+        raise ValueError('expected {"component": ..., "validation_type": ...}; ' + _known())
+    component, kind = document.get("component"), document.get("validation_type")
+    if component not in COMPONENTS:
+        raise ValueError(f"unknown component {component!r}; known {_known()}")
+    if kind not in VALIDATION_TYPES:
+        raise ValueError(f"unknown validation_type {kind!r}; known {_known()}")
+    return component, kind
+
+
+async def validate(request: web.Request, service: Service) -> web.Response:
+    """Answer one validation question."""
+    checked = service.guard.check(request, "validation", ("admin",))
+    if isinstance(checked, web.Response):
+        return checked
+    try:
+        document = await request.json()
+    except ValueError:
+        return json_error(400, 'the body is not valid JSON; expected {"component": ..., '
+                               '"validation_type": ...}')
+    try:
+        component, kind = parse_question(document)
+    except ValueError as exc:
+        return json_error(400, str(exc))
+    runtime = service.runtime
+    if runtime is None:
+        return json_error(503, "the exporter is starting; try again in a second")
+    settings = ValidationSettings.from_section(service.config.section("validation"))
+    try:
+        findings = await asyncio.wait_for(
+            Validator(runtime, settings).validate(component, kind), settings.timeout)
+    except TimeoutError:
+        findings = [Finding(None, "error",
+                            f"validation did not finish within {settings.timeout:g}s",
+                            "Check that the component answers; validation.timeout sets the "
+                            "limit.")]
+    return web.json_response(answer(findings))
+
+
+@add_routes
+def add_validation_routes(app: web.Application, service: Service) -> None:
+    """Register the validation route."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return await validate(request, service)
+
+    app.router.add_post(PATH, handle)
