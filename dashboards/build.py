@@ -24,6 +24,7 @@ from dashboards import (
     overview,
     realtime_auth,
     redis_cache,
+    reference,
 )
 from dashboards.settings import BOARDS, Board
 
@@ -52,22 +53,34 @@ def render() -> dict[str, str]:
             for board, model in documents().items()}
 
 
+def documentation() -> str:
+    """docs/dashboards.md with its generated section as the code says."""
+    return reference.updated(reference.DOCUMENT.read_text(), documents())
+
+
 def write(directory: Path = DASHBOARDS_DIR) -> list[Path]:
-    """Write every dashboard into ``directory``; the paths written."""
+    """Write every dashboard into ``directory`` (and, for the repo's own folder, the generated
+    section of docs/dashboards.md); the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render().items():
         path = directory / name
         path.write_text(text)
         written.append(path)
+    if directory == DASHBOARDS_DIR:
+        reference.DOCUMENT.write_text(documentation())
+        written.append(reference.DOCUMENT)
     return written
 
 
 def differences(directory: Path = DASHBOARDS_DIR) -> list[str]:
-    """Dashboard files in ``directory`` that differ from ``render()`` (or should not be there)."""
+    """Dashboard files in ``directory`` that differ from ``render()`` (or should not be there);
+    for the repo's own folder, docs/dashboards.md too."""
     wanted = render()
     found = {p.name for p in directory.glob("*.json")}
     out = [name for name, text in wanted.items()
            if not (directory / name).exists() or (directory / name).read_text() != text]
     out += sorted(found - set(wanted))
+    if directory == DASHBOARDS_DIR and reference.DOCUMENT.read_text() != documentation():
+        out.append("docs/dashboards.md")
     return out

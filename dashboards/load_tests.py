@@ -116,6 +116,6 @@ def dashboard() -> core.Dashboard:
     return make(LOAD_TESTS, "One k6 wedding-day run (pick its testid, which wedsync-loadtest "
                 "printed when it started): load, latency, failures and checks per scenario, "
                 "and Realtime propagation.", grid, [
-                    variables.single("testid", "Run (testid)", REQUESTS),
+                    variables.single("testid", "Run (testid)", REQUESTS, descending=True),
                     variables.label("scenario", "Scenario", f"k6_iterations_total{{{RUN}}}"),
                 ])

@@ -71,7 +71,7 @@ def safety(grid: Grid) -> None:
         (stat("Pages firing",
               "Critical alerts firing now: each one pages the on-call engineer.", "short",
               [Query(_firing("critical"))], steps=rising((1, BAD)), background=True,
-              graph=False, links=[links.runbook("WedSyncWatchdog")]), 4),
+              graph=False), 4),
         (stat("Warnings firing",
               "Warning alerts firing now: tickets on ordinary days, pages on wedding days.",
               "short", [Query(_firing("warning"))], steps=rising((1, WARN)),

@@ -40,14 +40,15 @@ def label(name: str, title: str, metric: str, label_name: str | None = None) -> 
     return variable
 
 
-def single(name: str, title: str, metric: str, label_name: str | None = None) -> core.Template:
-    """One value of ``label_name`` at a time (e.g. one load-test run), newest first."""
+def single(name: str, title: str, metric: str, label_name: str | None = None,
+           descending: bool = False) -> core.Template:
+    """One value of ``label_name`` at a time (one load-test run, one SLO); ``descending``
+    puts the alphabetically last first (testids embed their start time: newest first)."""
     query = f"label_values({metric}, {label_name or name})"
-    variable = core.Template(name=name, label=title, query=query, type="query",
-                             dataSource=dict(DATASOURCE_REF), includeAll=False, multi=False,
-                             refresh=core.REFRESH_ON_TIME_RANGE_CHANGE,
-                             sort=core.SORT_ALPHA_DESC)
-    return variable
+    return core.Template(name=name, label=title, query=query, type="query",
+                         dataSource=dict(DATASOURCE_REF), includeAll=False, multi=False,
+                         refresh=core.REFRESH_ON_TIME_RANGE_CHANGE,
+                         sort=core.SORT_ALPHA_DESC if descending else core.SORT_ALPHA_ASC)
 
 
 def custom(name: str, title: str, values: Sequence[str], default: str) -> core.Template:
