@@ -14,10 +14,10 @@ from dashboards.panels import link
 from dashboards.settings import OVERVIEW, TAG, Board
 
 
-def to_board(board: Board, why: str = "", with_variables: bool = False) -> core.DashboardLink:
+def to_board(board: Board, why: str = "") -> core.DashboardLink:
     """A panel link to another dashboard, keeping the time range."""
     title = board.title.split(" / ", 1)[-1]
-    return link(title, board.path, tooltip=why or f"Open {title}", include_vars=with_variables)
+    return link(title, board.path, tooltip=why or f"Open {title}")
 
 
 def runbook(alert: str) -> core.DashboardLink:

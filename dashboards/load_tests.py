@@ -38,8 +38,8 @@ def overview(grid: Grid) -> None:
               "short", [Query(promql.sum_rate(REQUESTS, RUN, window=promql.RANGE,
                                               function="increase"))],
               graph=False, decimals=0), 6),
-        (stat("Checks passing", "Share of k6 checks that passed (the worst scenario). The k6 "
-              f"threshold: over {CHECKS:.0%}.", "percentunit",
+        (stat("Checks passing", "Share of k6 checks that passed, for the worst check of the "
+              f"run. The k6 threshold: over {CHECKS:.0%}.", "percentunit",
               [Query(f"min(k6_checks_rate{{{RUN}}})")],
               steps=falling((CHECKS, GOOD)), decimals=2), 6),
         (stat("Dropped iterations", "Iterations k6 could not start because it ran out of VUs: "

@@ -75,12 +75,11 @@ def value_map(*entries: tuple[float, str, str]) -> list[core.StatValueMappings]:
     return [core.StatValueMappings(*items)]
 
 
-def link(title: str, url: str, tooltip: str = "", keep_time: bool = True,
-         include_vars: bool = False) -> core.DashboardLink:
+def link(title: str, url: str, tooltip: str = "", keep_time: bool = True
+         ) -> core.DashboardLink:
     """A link from a panel or a dashboard to a URL (another dashboard, a runbook)."""
     return core.DashboardLink(type="link", title=title, uri=url, tooltip=tooltip or title,
-                              keepTime=keep_time, includeVars=include_vars,
-                              icon="external link")
+                              keepTime=keep_time, includeVars=False, icon="external link")
 
 
 def _targets(queries: Sequence[Query]) -> list[core.Target]:
@@ -228,8 +227,3 @@ def alert_list(title: str, description: str, datasource_name: str, *,
     # The list reads the rules of the datasource named in its options, not the panel's.
     common["dataSource"] = None
     return AlertList(**common, unit="none", datasource_name=datasource_name)
-
-
-def row(title: str) -> core.RowPanel:
-    """A row header spanning the grid."""
-    return core.RowPanel(title=title)
