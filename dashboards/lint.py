@@ -166,6 +166,9 @@ def datasource_problems(model: dict[str, Any]) -> Iterator[str]:
     if not variable or variable.get("type") != "datasource" \
             or variable.get("query") != DATASOURCE_TYPE:
         yield f"no ${DATASOURCE_VARIABLE} variable of type datasource for {DATASOURCE_TYPE}"
+    for name, other in variables(model).items():
+        if other["type"] == "query" and other.get("datasource") != DATASOURCE_REF:
+            yield f"variable ${name} does not query the datasource variable"
 
 
 def problems(model: dict[str, Any]) -> list[str]:

@@ -183,6 +183,10 @@ MISTAKES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         type="graph"), "not one of Grafana's React panels"),
     "fixed datasource": (lambda d: panel_named(d, "Weddings today").update(
         datasource={"type": "prometheus", "uid": DATASOURCE_UID}), "datasource variable"),
+    "variable on a fixed datasource": (lambda d: d["templating"]["list"].append({
+        "type": "query", "name": "job", "query": "label_values(up, job)",
+        "datasource": {"type": "prometheus", "uid": DATASOURCE_UID}}),
+        "does not query the datasource variable"),
     "rate over a gauge": (_set_expr("Weddings today", "rate(wedsync_weddings[$__rate_interval])"),
                           "not a counter"),
     "fixed rate window": (_set_expr("Weddings today", "rate(wedsync_probe_runs_total[5m])"),
