@@ -1,0 +1,191 @@
+"""Wedding day overview (the home dashboard): in ten seconds, are today's weddings safe? Then
+which part is not, one click away; and the wedding pack's business numbers below."""
+
+from __future__ import annotations
+
+from grafanalib import core
+
+from dashboards import links, promql, thresholds
+from dashboards.board import make
+from dashboards.layout import Grid
+from dashboards.panels import (
+    BAD,
+    GOOD,
+    INFO,
+    WARN,
+    Query,
+    alert_list,
+    falling,
+    rising,
+    stat,
+    state_timeline,
+    timeseries,
+    value_map,
+)
+from dashboards.settings import (
+    API,
+    DATABASE,
+    DATASOURCE_NAME,
+    EXPORTER,
+    OVERVIEW,
+    REALTIME_AUTH,
+    REDIS,
+)
+
+STATUS_WORDS = value_map((0, "Healthy", GOOD), (1, "Degraded", WARN), (2, "Critical", BAD))
+STATUS_STEPS = rising((1, WARN), (2, BAD))
+REQUESTS = "wedsync_http_request_duration_seconds"
+ROUNDTRIP = "wedsync_realtime_broadcast_roundtrip_seconds"
+
+
+def _firing(severity: str) -> str:
+    # The Watchdog (severity info) always fires; it is not a problem to look at.
+    return f'count(ALERTS{{alertstate="firing", severity="{severity}"}}) or vector(0)'
+
+
+def safety(grid: Grid) -> None:
+    """The first screen: statuses, the day, the weddings, what fires, the SLIs."""
+    grid.row("Are today's weddings safe?")
+    grid.line(
+        (stat("Overall status",
+              "The worst status among the essential components (database, Auth, Realtime, "
+              "Redis, API); external services make it at most Degraded. Each component shows "
+              "its worst target. The same rule as the health document's overall_status.",
+              "none", [Query(promql.overall_status())], steps=STATUS_STEPS,
+              mappings=STATUS_WORDS, background=True, graph=False, no_value="Unknown",
+              links=[links.to_board(EXPORTER, "Is the exporter itself well?")]), 4),
+        (stat("Wedding day?",
+              "1 on a wedding day (a Saturday, or a day with weddings, in the platform's time "
+              "zone). When the exporter cannot tell (the weddings query fails or the exporter "
+              "is down) the rules count it as a wedding day, and so does this panel.",
+              "none", [Query("wedsync:wedding_day:active")],
+              steps=rising((1, "purple"), base=INFO), background=True, graph=False,
+              mappings=value_map((0, "Ordinary day", INFO), (1, "Wedding day", "purple")),
+              links=[links.runbook("WedSyncSLOBurnWeddingDay")]), 4),
+        (stat("Weddings today",
+              "Weddings dated today in the platform's time zone (the wedding pack's weddings "
+              "query, refreshed every minute).", "short",
+              [Query('wedsync_weddings{window="today"}')], graph=False), 4),
+        (stat("Weddings tomorrow", "Weddings dated tomorrow in the platform's time zone.",
+              "short", [Query('wedsync_weddings{window="tomorrow"}')], graph=False), 4),
+        (stat("Pages firing",
+              "Critical alerts firing now: each one pages the on-call engineer.", "short",
+              [Query(_firing("critical"))], steps=rising((1, BAD)), background=True,
+              graph=False), 4),
+        (stat("Warnings firing",
+              "Warning alerts firing now: tickets on ordinary days, pages on wedding days.",
+              "short", [Query(_firing("warning"))], steps=rising((1, WARN)),
+              background=True, graph=False), 4),
+        height=5)
+    grid.line(
+        (stat("API p95 latency",
+              "95th percentile of API request time over all routes (ingested request "
+              "timings). Objective: 95% under 200 ms; on wedding-day operations 500 ms.",
+              "s", [Query(promql.quantile(0.95, REQUESTS))],
+              steps=rising((thresholds.API_P95, WARN), (thresholds.WEDDING_DAY_OPS_P95, BAD)),
+              links=[links.to_board(API, "Latency by route")]), 4),
+        (stat("API p99 latency",
+              "99th percentile of API request time over all routes. Objective: 99% under 1 s.",
+              "s", [Query(promql.quantile(0.99, REQUESTS))],
+              steps=rising((thresholds.API_P99, BAD)),
+              links=[links.to_board(API, "Latency by route")]), 4),
+        (stat("API error rate",
+              "Share of API requests answered 5xx. Objective: under 0.1% (99.9% available); "
+              "0 while requests arrive without errors, no data while none arrive.",
+              "percentunit",
+              [Query(promql.ratio(
+                  promql.sum_rate(f"{REQUESTS}_count", 'status_class="5xx"'),
+                  promql.sum_rate(f"{REQUESTS}_count")))],
+              steps=rising((thresholds.API_ERROR_BUDGET, BAD)), decimals=3,
+              links=[links.to_board(API, "Errors by status class"),
+                     links.runbook("WedSyncSLOBurnRate1h")]), 4),
+        (stat("Realtime round trip p99",
+              "99th percentile of the Realtime broadcast round trip (the probe's own echo): "
+              "how long a Core Fields change takes to reach the other side. Objective: 99% "
+              "under 100 ms.", "s", [Query(promql.quantile(0.99, ROUNDTRIP))],
+              steps=rising((thresholds.REALTIME_P99, BAD)),
+              links=[links.to_board(REALTIME_AUTH, "Round-trip distribution"),
+                     links.runbook("WedSyncRealtimeRoundtripSlow")]), 4),
+        (stat("Error budget left (30 days)",
+              "Share of each SLO's 30-day error budget still unspent (negative: overspent). "
+              "On wedding days there is no budget to spend: any sustained loss pages.",
+              "percentunit",
+              [Query("slo:period_error_budget_remaining:ratio", "{{slo}}")],
+              steps=falling((0, WARN), (0.25, GOOD)), graph=False, decimals=1,
+              links=[links.to_board(API, "Burn rates and budgets")]), 8),
+        height=5)
+    component_links = [links.to_board(board) for board in (DATABASE, REDIS, REALTIME_AUTH, API)]
+    grid.line(
+        (state_timeline("Component status",
+                        "Each component's worst target over time: Healthy, Degraded (slower "
+                        "than its degraded threshold) or Critical (failing, or slower than "
+                        "its critical threshold).", "none",
+                        [Query(promql.status_number(), "{{component}}")],
+                        steps=STATUS_STEPS, mappings=STATUS_WORDS, links=component_links), 12),
+        (alert_list("Firing and pending alerts",
+                    "Prometheus' alerts, most important first (the Watchdog always fires: it "
+                    "proves the pipeline works). Needs the provisioned datasource's alerting "
+                    "view (manageAlerts).", DATASOURCE_NAME,
+                    links=[links.to_board(EXPORTER, "Is the exporter itself well?")]), 12),
+        height=8)
+
+
+def wedding_pack(grid: Grid) -> None:
+    """The wedding pack: the business side of the day from the platform's tables."""
+    grid.row("Wedding pack")
+    grid.line(
+        (stat("Weddings in the next 7 days", "Weddings dated today and the 6 days after.",
+              "short", [Query('wedsync_weddings{window="next_7d"}')], graph=False), 4),
+        (stat("Core Fields changed (5 min)",
+              "Core Fields (date, venue, guest count, timeline) whose last change was in the "
+              "last 5 minutes: couples and suppliers at work.", "short",
+              [Query('wedsync_core_field_updates{window="5m"}')]), 4),
+        (stat("Core Fields changed (1 h)",
+              "Core Fields whose last change was in the last hour.", "short",
+              [Query('wedsync_core_field_updates{window="1h"}')]), 4),
+        (stat("Forms submitted", "Forms couples submitted in the dashboard's time range.",
+              "short", [Query(promql.sum_rate("wedsync_form_submissions_total",
+                                              window=promql.RANGE, function="increase"))],
+              graph=False, decimals=0), 4),
+        (stat("Invitations sent", "Supplier invitations sent in the dashboard's time range.",
+              "short", [Query(promql.sum_rate("wedsync_supplier_invitations_sent_total",
+                                              window=promql.RANGE, function="increase"))],
+              graph=False, decimals=0), 4),
+        (stat("Invitations accepted",
+              "Supplier invitations accepted in the dashboard's time range.", "short",
+              [Query(promql.sum_rate("wedsync_supplier_invitations_accepted_total",
+                                     window=promql.RANGE, function="increase"))],
+              graph=False, decimals=0), 4),
+        height=5)
+    hourly = (("wedsync_form_submissions_total", "forms submitted"),
+              ("wedsync_supplier_invitations_sent_total", "invitations sent"),
+              ("wedsync_supplier_invitations_accepted_total", "invitations accepted"))
+    grid.line(
+        (timeseries("Wedding activity per hour",
+                    "Forms submitted and supplier invitations sent and accepted, per hour "
+                    "(rates of the wedding pack's counters).", "short",
+                    [Query(f"{promql.sum_rate(name)} * 3600", legend)
+                     for name, legend in hourly],
+                    links=[links.to_board(EXPORTER, "Are the wedding pack's queries running?")]),
+         12),
+        (stat("Active couples and suppliers",
+              "Couples with a wedding from today on; suppliers with an accepted invitation "
+              "from a couple marrying in the next 7 days, or who joined in the last 30 days.",
+              "short", [Query("wedsync_active_couples", "couples"),
+                        Query("wedsync_active_suppliers", "suppliers")]), 6),
+        (stat("Invitations accepted (all time)",
+              "Share of all supplier invitations ever sent that were accepted.",
+              "percentunit",
+              [Query("sum(wedsync_supplier_invitations_accepted_total)\n/\n"
+                     "sum(wedsync_supplier_invitations_sent_total)")], decimals=1), 6),
+        height=8)
+
+
+def dashboard() -> core.Dashboard:
+    """The overview dashboard."""
+    grid = Grid()
+    safety(grid)
+    wedding_pack(grid)
+    return make(OVERVIEW, "Are today's weddings safe? Statuses, the day, what fires, the "
+                "SLIs, and the wedding pack. Start here; every panel links to its detail.",
+                grid)

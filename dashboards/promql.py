@@ -1,0 +1,92 @@
+"""PromQL for panels, written so that the mistakes the lints look for are hard to make.
+
+``rate``/``increase`` refuse a metric that is not a counter (a gauge's rate is meaningless);
+every rate runs over Grafana's ``$__rate_interval`` unless a caller asks for another window on
+purpose; ``ratio`` keeps a share at 0 instead of "no data" when nothing bad has happened yet.
+Which names are counters comes from ``exporter.catalogue`` and ``loadtests.metrics``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from exporter.catalogue import FAMILIES
+from loadtests.metrics import COUNTERS as K6_COUNTERS
+from loadtests.metrics import PREFIX as K6_PREFIX
+
+RATE_INTERVAL = "$__rate_interval"
+RANGE = "$__range"
+
+
+@cache
+def counter_names() -> frozenset[str]:
+    """Exposed names whose samples only grow: counters, and histograms' buckets, counts, sums."""
+    names = {f.name for f in FAMILIES if f.kind == "counter"}
+    names |= {n for f in FAMILIES if f.kind == "histogram" for n in f.exposed_names}
+    names |= {f"{K6_PREFIX}{name}_total" for name in K6_COUNTERS}
+    return frozenset(names)
+
+
+def selector(metric: str, matchers: str = "") -> str:
+    """``metric{matchers}`` (``metric`` alone without matchers)."""
+    return f"{metric}{{{matchers}}}" if matchers else metric
+
+
+def rate(metric: str, matchers: str = "", window: str = RATE_INTERVAL,
+         function: str = "rate") -> str:
+    """``rate(metric{matchers}[window])``; ``function`` may be ``increase``."""
+    if metric not in counter_names():
+        raise ValueError(f"{metric} is not a counter: {function}() over it means nothing")
+    return f"{function}({selector(metric, matchers)}[{window}])"
+
+
+def by(labels: tuple[str, ...]) -> str:
+    """`` by (a, b) `` for an aggregation, or nothing."""
+    return f" by ({', '.join(labels)})" if labels else ""
+
+
+def sum_rate(metric: str, matchers: str = "", labels: tuple[str, ...] = (),
+             window: str = RATE_INTERVAL, function: str = "rate") -> str:
+    """``sum by (labels) (rate(...))``."""
+    return f"sum{by(labels)} ({rate(metric, matchers, window, function)})"
+
+
+def quantile(q: float, histogram: str, matchers: str = "", labels: tuple[str, ...] = ()
+             ) -> str:
+    """The ``q`` quantile of a catalogue histogram, per ``labels``."""
+    buckets = sum_rate(f"{histogram}_bucket", matchers, (*labels, "le"))
+    return f"histogram_quantile({q:g}, {buckets})"
+
+
+def ratio(bad: str, total: str) -> str:
+    """``bad / total`` for two expressions aggregated by the same labels.
+
+    A bad-event series only exists once a bad event happened, so ``bad`` alone would turn a
+    perfect hour into "no data"; ``or total * 0`` makes it a real 0 wherever there is traffic.
+    """
+    return f"(\n  {bad}\n  or\n  {total} * 0\n)\n/\n{total}"
+
+
+# DESIGN.md: essential components decide overall_status; `external` makes it at most degraded.
+# (The exporter's default `components.essential`; a test keeps the two equal.)
+ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api")
+NON_ESSENTIAL = "external"
+STATUS_NUMBERS: tuple[tuple[int, str], ...] = ((0, "healthy"), (1, "degraded"), (2, "critical"))
+
+
+def status_number(matchers: str = "", labels: tuple[str, ...] = ("component",)) -> str:
+    """The worst target's status per ``labels``: 0 healthy, 1 degraded, 2 critical.
+
+    ``wedsync_component_status`` is 1 for a target's current status and 0 for the others, so
+    the largest of ``critical * 2`` and ``degraded`` is the status's number."""
+    def status(name: str) -> str:
+        return selector("wedsync_component_status",
+                        ", ".join(m for m in (matchers, f'status="{name}"') if m))
+    return f"max{by(labels)} (\n  {status('critical')} * 2\n  or\n  {status('degraded')}\n)"
+
+
+def overall_status() -> str:
+    """The worst essential component's status; external services count as at most degraded."""
+    essential = status_number('component=~"' + "|".join(ESSENTIAL) + '"')
+    external = status_number(f'component="{NON_ESSENTIAL}"')
+    return f"max (\n{essential}\n  or\n  clamp_max({external}, 1)\n)"
