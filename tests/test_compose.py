@@ -136,3 +136,20 @@ def test_the_setup_script_creates_every_secret_and_a_complete_env(tmp_path: Path
 @pytest.mark.parametrize("instruction", ["USER wedsync", "HEALTHCHECK", "EXPOSE 9847"])
 def test_the_exporter_image_runs_as_a_user_with_a_healthcheck(instruction: str) -> None:
     assert instruction in (REPO / "Dockerfile").read_text()
+
+
+def test_grafana_mounts_its_provisioning_where_the_provider_looks() -> None:
+    provider = yaml.safe_load(
+        (REPO / "grafana" / "provisioning" / "dashboards" / "wedsync.yml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    mounts = dict(reversed(v.split(":")[:2]) for v in SERVICES["grafana"]["volumes"]
+                  if v.startswith("./"))
+    assert mounts[path] == "./grafana/dashboards"
+    assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
+    home = SERVICES["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(path + "/")
+    assert (REPO / "grafana" / "dashboards" / home.rsplit("/", 1)[1]).exists()
+    datasources = yaml.safe_load(
+        (REPO / "grafana" / "provisioning" / "datasources" / "wedsync.yml").read_text())
+    for source in datasources["datasources"]:
+        assert source["url"].split("//")[1].split(":")[0] in SERVICES
