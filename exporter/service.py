@@ -169,12 +169,22 @@ class Service:
 
     # --- background -----------------------------------------------------------------------
     async def _measure_loop_lag(self, period: float = 0.5) -> None:
+        """Export the worst lag seen since the last rendering of /metrics.
+
+        The gauge is written without marking the store changed: a lag reading alone must not
+        make the renderer work twice a second on an otherwise idle exporter (that would cost
+        more CPU than every scrape together). It goes out with the next rendering, which any
+        probe result triggers.
+        """
         loop = asyncio.get_running_loop()
+        worst, rendered = 0.0, self.renderer.current.version
         while True:
             expected = loop.time() + period
             await asyncio.sleep(period)
-            self.store.set("wedsync_event_loop_lag_seconds", (),
-                           max(0.0, loop.time() - expected))
+            if self.renderer.current.version != rendered:
+                worst, rendered = 0.0, self.renderer.current.version
+            worst = max(worst, loop.time() - expected)
+            self.store.set("wedsync_event_loop_lag_seconds", (), worst, bump=False)
 
     # --- running as a process -------------------------------------------------------------
     async def run_forever(self) -> None:
