@@ -73,12 +73,14 @@ class OwnStack:
         self.redis: RedisServer | None = None
         self.sandbox: SandboxServer | None = None
         self.stack: Stack | None = None
+        self.target: Target | None = None
         self._ingest_token = secrets.token_urlsafe(24)
 
     def start(self) -> Target:
         """Start every part; on failure stop what started and raise."""
         try:
-            return self._start()
+            self.target = self._start()
+            return self.target
         except BaseException:
             self.stop()
             raise
@@ -162,6 +164,7 @@ class OwnStack:
 
     def stop(self) -> None:
         """Stop everything (the stack first, then the servers) and delete their files."""
+        self.target = None
         if self.stack is not None:
             self.stack.stop()  # the sandbox, as its plugin, stops with it
             self.stack = None
