@@ -26,7 +26,7 @@ from drill.apis import Alertmanager, APIError, Prometheus, get_json, status_of
 from drill.faults import AlertMatch, Fault
 from drill.injection import InjectionError, Injector, injector_for
 from drill.target import Target
-from drill.timing import Promise, burn_promise, component_promise
+from drill.timing import Promise, component_promise, fault_promise
 from drill.verdict import Evidence, judge
 from drill.watch import Watcher, summarise_for_json
 from loadtests.runner import RunError, RunSettings, public_url
@@ -223,9 +223,9 @@ def promise_for(prometheus: Prometheus, target: Target, plan: Plan, detection_al
         except APIError:
             share = None
         if share is None or not math.isfinite(share) or share <= 0:
-            share = fault.share(plan.params) or 1.0
+            share = None  # the fault's own share (its parameter)
         history = _history(prometheus, slo, injected, target.timing.evaluation_interval)
-        return burn_promise(slo, share, day, target.timing, history)
+        return fault_promise(fault, plan.params, day, target.timing, history, share)
     name = detection_alert or fault.detecting[0].name
     try:
         return component_promise(name, day, target.timing, fault.hangs)

@@ -28,6 +28,7 @@ from typing import Any
 from alerts import durations
 from alerts.notification_time import Settings, alert_named, for_seconds, notification_time
 from alerts.slo import SLOS, TIERS, Tier
+from drill.faults import Fault
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ FAST = Timing("fast", probe_interval=1, probe_timeout=0.9, scrape_interval=1,
               repeat_interval=3600, report_interval=1, query_interval=1)
 TIMINGS = {t.name: t for t in (FAST, PRODUCTION)}
 PAGER_GROUP_WAIT = 15.0  # prometheus/alertmanager.yml, the pager routes
+# SLIs fed by the exporter's own probes; the others come from the API's posted timings.
+PROBED_SLOS = frozenset({"realtime-propagation"})
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,20 @@ class Promise:
     worst: float
     parts: dict[str, float]
 
+    @property
+    def detect_best(self) -> float:
+        """Fault to the alert firing in Prometheus, best case (the page less group_wait)."""
+        return self.best - self.parts["group_wait"]
+
+    @property
+    def detect_worst(self) -> float:
+        return self.worst - self.parts["group_wait"]
+
     def to_json(self) -> dict[str, Any]:
         return {"alert": self.alert, "best_seconds": round(self.best, 1),
                 "worst_seconds": round(self.worst, 1),
+                "detect_best_seconds": round(self.detect_best, 1),
+                "detect_worst_seconds": round(self.detect_worst, 1),
                 "parts": {k: round(v, 1) for k, v in self.parts.items()}}
 
 
@@ -146,11 +160,35 @@ def burn_promise(slo: str, share: float, wedding_day: bool, timing: Timing,
         return None
     crossing, tier = best
     wait = group_wait_of(timing)
-    # The SLI comes from the API's batched timings or from a probe: the slower of the two feeds.
-    feed = max(timing.report_interval, timing.probe_interval)
+    if slo in PROBED_SLOS:
+        feed = timing.probe_interval
+    else:
+        # The API's batched timings; and a rate needs a second sample of a new 5xx series.
+        feed = timing.report_interval + timing.scrape_interval
     parts = {"crossing": crossing, "group_wait": wait, "feed_interval": feed,
              "scrape_interval": timing.scrape_interval,
              "evaluation_interval": 2 * timing.evaluation_interval}
     return Promise(tier.alert, crossing + wait,
                    crossing + wait + feed + timing.scrape_interval
                    + 2 * timing.evaluation_interval, parts)
+
+
+def fault_promise(fault: Fault, params: dict[str, float], wedding_day: bool, timing: Timing,
+                  history: float = math.inf, share: float | None = None) -> Promise | None:
+    """The promise for a fault of the catalogue (None: nothing would page)."""
+    if fault.slos:
+        bad = share if share is not None else fault.share(params)
+        return burn_promise(fault.slos[0], bad or 1.0, wedding_day, timing, history)
+    if not fault.detecting:
+        return None
+    return component_promise(fault.detecting[0].name, wedding_day, timing, fault.hangs)
+
+
+def dashboard_worst(fault: Fault, timing: Timing) -> float:
+    """Worst seconds from the fault until a dashboard shows it: the next probe (its timeout if
+    it hangs) and scrape; for the API's SLIs the batched timings, two scrapes (a rate needs two
+    samples) and the recording rule's evaluation."""
+    if fault.slos and fault.service == "api":
+        return timing.report_interval + 2 * timing.scrape_interval + timing.evaluation_interval
+    hang = timing.probe_timeout if fault.hangs else 0.0
+    return timing.probe_interval + hang + timing.scrape_interval
