@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from alerts.slo import SLOS
 from drill import analysis, charts, report
 from drill.apis import Alertmanager, APIError, Prometheus, get_json, status_of
 from drill.faults import AlertMatch, Fault
@@ -213,19 +212,11 @@ def promise_for(prometheus: Prometheus, target: Target, plan: Plan, detection_al
     wedding_day = _wedding_day(prometheus, injected)
     day = True if wedding_day is None else wedding_day  # the rules fail safe the same way
     if fault.slos:
-        slo = fault.slos[0]
-        spec = next(s for s in SLOS if s.name == slo)
-        end = times.recovered_at or times.load_ended_at
-        window = max(1, int(end - injected))
-        share = None
-        try:
-            share = prometheus.scalar(spec.ratio(f"{window}s"), end)
-        except APIError:
-            share = None
-        if share is None or not math.isfinite(share) or share <= 0:
-            share = None  # the fault's own share (its parameter)
-        history = _history(prometheus, slo, injected, target.timing.evaluation_interval)
-        return fault_promise(fault, plan.params, day, target.timing, history, share)
+        # The share the fault was told to fail (every request's timing counts, the health
+        # probe's too, so the real share is a little lower: the promise errs on the early side).
+        history = _history(prometheus, fault.slos[0], injected,
+                           target.timing.evaluation_interval)
+        return fault_promise(fault, plan.params, day, target.timing, history)
     name = detection_alert or fault.detecting[0].name
     try:
         return component_promise(name, day, target.timing, fault.hangs)
