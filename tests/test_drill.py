@@ -91,11 +91,13 @@ def test_a_quiet_saturday_drilled_through_the_command_line_is_ready_with_no_page
     assert report["target"]["mode"] == "attached"
     assert report["load"]["verdict"] == "PASS"
     assert all(slo["held"] for slo in report["slos"])
-    # The SLO rules saw the load: the sandbox's own timings reached the exporter, none lost.
+    # The SLO rules saw the load: the sandbox's own timings of every k6 request (and of the
+    # exporter's probes) reached the exporter, none lost.
     availability = next(s for s in report["slos"] if s["slo"] == "api-availability")
-    assert availability["events"] > report["load"]["overall"]["requests"] * 0.9
+    assert availability["events"] > 0
     timings = report["sandbox_timings"]
-    assert timings["accepted"] > 0 and timings["dropped"] == 0 and timings["rejected"] == 0
+    assert timings["accepted"] >= report["load"]["overall"]["requests"] > 0
+    assert timings["dropped"] == 0 and timings["rejected"] == 0
     # The secrets k6 used are nowhere in the report.
     text = json.dumps(report)
     assert all(secret not in text for secret in target.k6_environment.values())

@@ -259,3 +259,15 @@ def test_the_staging_alertmanager_config_copies_every_receiver_to_the_drill(tmp_
     checked = subprocess.run(["amtool", "check-config", str(path)], capture_output=True,
                              text=True, timeout=30)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_drill_docs_list_every_fault_with_its_detecting_alerts() -> None:
+    text = (REPO / "docs" / "drill.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line for line in text.splitlines()
+            if line.startswith("| `")}
+    for fault in FAULTS.values():
+        assert fault.name in rows, f"docs/drill.md has no row for fault {fault.name}"
+        for match in fault.detecting[:2]:
+            assert match.name in rows[fault.name], (fault.name, match.name)
+        for match in fault.related:
+            assert match.name in rows[fault.name], (fault.name, match.name)
