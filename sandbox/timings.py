@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator
@@ -49,6 +50,14 @@ SHUTDOWN_FLUSH_SECONDS = 3.0
 # Answers after which the same events are tried again: the exporter is away, busy or not yet
 # configured with the token. Other 4xx answers are final for that batch (counted as rejected).
 RETRY_STATUSES = frozenset({401, 403, 408, 429, 500, 502, 503, 504})
+
+
+def _event(item: tuple[str, str, float, int, float]) -> dict[str, Any]:
+    """The ingestion event of one queued request (docs/ingestion.md)."""
+    route, method, seconds, status, at = item
+    stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
+    return {"endpoint": route, "method": method, "response_time_ms": round(seconds * 1000, 3),
+            "status_code": status, "timestamp": stamp.replace("+00:00", "Z")}
 
 
 def public_url(url: str) -> str:
@@ -81,7 +90,9 @@ class TimingReporter:
         self.batch = batch
         self.max_pending = max_pending
         self.timeout = timeout
-        self._pending: deque[dict[str, Any]] = deque()
+        # (route, method, seconds, status, unix time) per request: the event is built when it
+        # is posted, off the request path.
+        self._pending: deque[tuple[str, str, float, int, float]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -98,11 +109,8 @@ class TimingReporter:
         if record.service not in REPORTED_SERVICES:
             return
         self.counts["observed"] += 1
-        self._pending.append({
-            "endpoint": record.route, "method": record.method,
-            "response_time_ms": round(record.seconds * 1000, 3), "status_code": record.status,
-            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z")})
+        self._pending.append((record.route, record.method, record.seconds, record.status,
+                              time.time()))
         self._trim()
         if len(self._pending) >= self.batch:
             self._wake.set()
@@ -164,7 +172,7 @@ class TimingReporter:
                                                                  len(self._pending)))]
             self._in_flight = len(events)
             try:
-                outcome = await self._post(events)
+                outcome = await self._post([_event(item) for item in events])
             except asyncio.CancelledError:
                 self._pending.extendleft(reversed(events))  # counted below as not sent
                 raise
@@ -182,6 +190,7 @@ class TimingReporter:
             self.counts["rejected"] += outcome.rejected
 
     async def _post(self, events: list[dict[str, Any]]) -> PostOutcome:
+        """One POST of ``events``: what the exporter accepted and rejected, or why to retry."""
         assert self._session is not None, "start() the reporter first"
         self.counts["posts"] += 1
         body = orjson.dumps({"events": events})
