@@ -20,6 +20,7 @@ import yaml
 
 from alerts import durations
 from drill.alertmanager_config import teed_config
+from drill.apis import APIError
 from drill.faults import FAULTS, OWN_POSTGRES, OWN_REDIS, fault_named, parse_params
 from drill.notifications import NotificationSource, ReceiverSource, RemoteSource, listening_receiver
 from drill.own_stack import OwnStack
@@ -263,6 +264,6 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": _run, "alertmanager-config": _alertmanager_config}
     try:
         return commands[args.command](args)
-    except (UsageError, DrillError, ValueError) as error:
+    except (UsageError, DrillError, APIError, ValueError) as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return USAGE
