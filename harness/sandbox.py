@@ -21,14 +21,16 @@ class SandboxServer(ManagedProcess):
 
     def __init__(self, *, anon_key: str = "sandbox-anon-key", probe_email: str = "",
                  probe_password: str = "", jwt_secret: str = "", database_url: str = "",
-                 port: int | None = None) -> None:
+                 port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.anon_key = anon_key
         self.probe_email = probe_email or "probe@wedsync.test"
         self.probe_password = probe_password
+        # ``env`` adds other SANDBOX_* settings, e.g. SANDBOX_TIMINGS_URL and
+        # SANDBOX_INGEST_TOKEN to report the API's request timings to an exporter.
         super().__init__(port, {
             "SANDBOX_ANON_KEY": anon_key, "SANDBOX_PROBE_EMAIL": self.probe_email,
             "SANDBOX_PROBE_PASSWORD": probe_password, "SANDBOX_JWT_SECRET": jwt_secret,
-            "SANDBOX_DATABASE_URL": database_url})
+            "SANDBOX_DATABASE_URL": database_url, **(env or {})})
         self.log_path = self.dir / "sandbox.log"
 
     def command(self) -> list[str]:
@@ -88,6 +90,11 @@ class SandboxServer(ManagedProcess):
                                                   "apikey": self.anon_key})
         with urllib.request.urlopen(request, timeout=10) as answer:
             return str(json.load(answer)["access_token"])
+
+    def timings(self) -> dict[str, Any]:
+        """The request-timing reporter's counts (``GET /_sandbox/timings``)."""
+        with urllib.request.urlopen(f"{self.url}/_sandbox/timings", timeout=10) as answer:
+            return dict(json.load(answer))
 
     def realtime_connections(self) -> int:
         """WebSockets open on the Realtime stand-in right now."""

@@ -55,6 +55,10 @@ class Notification:
 class WebhookReceiver:
     """An HTTP server on a free loopback port that records every POSTed notification."""
 
+    # The address it listens on; a drill against a compose or staging Alertmanager sets another
+    # (e.g. "0.0.0.0") before start() so that Alertmanager can reach it.
+    host = "127.0.0.1"
+
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         # Re-entrant: a wait_for predicate may itself call notifications().
@@ -98,7 +102,7 @@ class WebhookReceiver:
             def log_message(self, *_: object) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="webhook-receiver")
         self._thread.start()

@@ -166,9 +166,9 @@ async def _stand_in_header(_: web.Request, response: web.StreamResponse) -> None
 
 def route_modules() -> list[ModuleType]:
     """The modules whose ``register(app, context)`` adds routes (import order = route order)."""
-    from sandbox import api, auth, control, realtime, wedsync_api
+    from sandbox import api, auth, control, realtime, timings, wedsync_api
 
-    return [control, auth, realtime, api, wedsync_api]
+    return [control, auth, realtime, api, wedsync_api, timings]
 
 
 def build_app(settings: Settings, faults: FaultBoard | None = None) -> web.Application:

@@ -113,3 +113,26 @@ def in_process_exporter(config: dict[str, Any], env: dict[str, str] | None = Non
             await service.stop()
 
     return running()
+
+
+def headless_chromium(profile: str) -> Any:
+    """A Selenium driver for Debian's headless Chromium with a fresh profile directory (the
+    caller quits it and removes the directory); None where Chromium or its driver is missing."""
+    import shutil
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return None
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.set_page_load_timeout(20)
+    return driver

@@ -1,0 +1,185 @@
+"""The stack a drill starts itself: a throwaway PostgreSQL (reference schema, today's weddings),
+a throwaway Redis, the sandbox reporting its API timings to the exporter, and the harness stack
+(exporter, Prometheus, Alertmanager, the recording webhook) — all on free loopback ports.
+
+Because the drill started the PostgreSQL and the Redis, it may pause and stop them; it never
+touches any other server. Weddings dated today (in the exporter's time zone) make the day a
+wedding day whatever the calendar says, so the drill rehearses a Saturday: tighter thresholds,
+shorter ``for:``, and warnings that page.
+
+The exporter runs ``exporter/example.yaml`` unchanged except for the probe timeout (shortened
+with the fast intervals) and the ingestion rate limit; everything else comes in through the
+example's own ``${WEDSYNC_…}`` variables, secrets included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerts import durations
+from drill.injection import OwnServers
+from drill.notifications import ReceiverSource
+from drill.target import OWN_STACK, Target
+from drill.timing import FAST, Timing
+from harness.ports import free_port
+from harness.postgres import PostgresServer
+from harness.redis import RedisServer
+from harness.sandbox import SandboxServer
+from harness.stack import Stack, StackOptions, example_exporter_config
+from loadtests.runner import realtime_url_for
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = REPO / "sandbox" / "schema.sql"
+DATABASE = "wedsync"
+INGESTION_PATH = "/api/system/metrics"
+
+
+def _duration(seconds: float | None) -> str | None:
+    return None if seconds is None else durations.text(seconds)
+
+
+class SandboxPlugin:
+    """The sandbox as the harness stack's plugin: started before the exporter."""
+
+    def __init__(self, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+
+    def start(self) -> SandboxPlugin:
+        self.sandbox.start()
+        return self
+
+    def stop(self) -> None:
+        self.sandbox.cleanup()
+
+    def exporter_sections(self) -> dict[str, Any]:
+        # The example's auth, realtime and api targets read their URLs from the environment.
+        return {}
+
+    def urls(self) -> dict[str, str]:
+        return {"api": self.sandbox.url, "control": f"{self.sandbox.url}/_sandbox/faults"}
+
+
+class OwnStack:
+    """``with OwnStack(FAST) as target:`` everything a drill needs, stopped afterwards."""
+
+    def __init__(self, timing: Timing = FAST, weddings_today: int = 40) -> None:
+        self.timing = timing
+        self.weddings_today = weddings_today
+        self.postgres: PostgresServer | None = None
+        self.redis: RedisServer | None = None
+        self.sandbox: SandboxServer | None = None
+        self.stack: Stack | None = None
+        self.target: Target | None = None
+        self._ingest_token = secrets.token_urlsafe(24)
+
+    def start(self) -> Target:
+        """Start every part; on failure stop what started and raise."""
+        try:
+            self.target = self._start()
+            return self.target
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Target:
+        timing = self.timing
+        self.postgres = PostgresServer(stat_statements=False).start()
+        self._load_schema(self.postgres)
+        self.redis = RedisServer()
+        self.redis.start()
+
+        exporter_port = free_port()
+        anon_key = secrets.token_hex(16)
+        probe_password = secrets.token_urlsafe(16)
+        self.sandbox = SandboxServer(anon_key=anon_key, probe_password=probe_password, env={
+            "SANDBOX_TIMINGS_URL": f"http://127.0.0.1:{exporter_port}{INGESTION_PATH}",
+            "SANDBOX_INGEST_TOKEN": self._ingest_token,
+            "SANDBOX_TIMINGS_INTERVAL": f"{timing.report_interval:g}"})
+        config = example_exporter_config()
+        config["probe_defaults"] = {**config["probe_defaults"],
+                                    "timeout": durations.text(timing.probe_timeout)}
+        # The sandbox posts every report interval; the default 100/minute is for a real API.
+        config["rate_limits"] = {**config["rate_limits"], "ingestion": "6000/minute"}
+        if timing.query_interval is not None:
+            config["queries"] = {
+                name: {**query, "interval": durations.text(timing.query_interval),
+                       "timeout": durations.text(timing.probe_timeout)}
+                for name, query in config["queries"].items()}
+        environment = {
+            "WEDSYNC_DATABASE_URL": self.postgres.dsn(dbname=DATABASE),
+            "WEDSYNC_REDIS_URL": self.redis.url(),
+            "WEDSYNC_AUTH_URL": self.sandbox.auth_url,
+            "WEDSYNC_REALTIME_URL": self.sandbox.realtime_url,
+            "WEDSYNC_API_URL": self.sandbox.api_url,
+            "SUPABASE_ANON_KEY": anon_key,
+            "WEDSYNC_INGEST_TOKEN": self._ingest_token,
+            "WEDSYNC_PROBE_INTERVAL_SECONDS": f"{timing.probe_interval:g}",
+        }
+        options = StackOptions(
+            exporter_config=config, exporter_env=environment,
+            scrape_interval=durations.text(timing.scrape_interval),
+            evaluation_interval=durations.text(timing.evaluation_interval),
+            for_scale=timing.for_scale, group_wait=_duration(timing.group_wait),
+            group_interval=_duration(timing.group_interval),
+            repeat_interval=_duration(timing.repeat_interval),
+            sandbox=SandboxPlugin(self.sandbox), exporter_port=exporter_port)
+        self.stack = Stack(options).start()
+        assert self.stack.prometheus and self.stack.alertmanager and self.stack.exporter
+        assert self.stack.webhook is not None
+        return Target(
+            mode=OWN_STACK, prometheus_url=self.stack.prometheus.url,
+            alertmanager_url=self.stack.alertmanager.url, exporter_url=self.stack.exporter.url,
+            base_url=self.sandbox.url, realtime_url=realtime_url_for(self.sandbox.url),
+            notifications=ReceiverSource(self.stack.webhook), timing=timing,
+            sandbox_url=self.sandbox.url,
+            own=OwnServers(redis=self.redis, postgres=self.postgres),
+            k6_environment={"ANON_KEY": anon_key, "API_TOKEN": self.sandbox.access_token()})
+
+    def _load_schema(self, server: PostgresServer) -> None:
+        """The reference schema, and today's weddings (in the exporter's time zone)."""
+        server.execute(f"CREATE DATABASE {DATABASE}")
+        server.execute(SCHEMA.read_text(), dbname=DATABASE)
+        if self.weddings_today <= 0:
+            return
+        zone = ZoneInfo(str(example_exporter_config().get("timezone", "Europe/London")))
+        today = dt.datetime.now(zone).date().isoformat()
+        count = int(self.weddings_today)
+        server.execute(
+            f"INSERT INTO couples (id) SELECT gen_random_uuid() FROM generate_series(1, {count});"
+            f"INSERT INTO weddings (couple_id, wedding_date, venue) "
+            f"SELECT id, DATE '{today}', 'Drill venue' FROM couples", dbname=DATABASE)
+
+    def describe(self) -> str:
+        """Where each part listens, for people."""
+        lines = self.stack.describe().splitlines() if self.stack else []
+        if self.postgres:
+            lines.append(f"{'postgres':<13} 127.0.0.1:{self.postgres.port}   (the drill's own)")
+        if self.redis:
+            lines.append(f"{'redis':<13} 127.0.0.1:{self.redis.port}   (the drill's own)")
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        """Stop everything (the stack first, then the servers) and delete their files."""
+        self.target = None
+        if self.stack is not None:
+            self.stack.stop()  # the sandbox, as its plugin, stops with it
+            self.stack = None
+        elif self.sandbox is not None:
+            self.sandbox.cleanup()
+        self.sandbox = None
+        if self.redis is not None:
+            self.redis.cleanup()
+            self.redis = None
+        if self.postgres is not None:
+            self.postgres.cleanup()
+            self.postgres = None
+
+    def __enter__(self) -> Target:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

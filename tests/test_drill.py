@@ -1,0 +1,174 @@
+"""The wedding-day drill end to end, on one stack of the drill's own (real exporter, Prometheus,
+Alertmanager, webhook receiver, sandbox reporting its API timings, throwaway PostgreSQL and
+Redis; fast intervals): a quiet Saturday through the command line against the running stack is
+READY with no page; stopping Redis pages exactly once, resolves, and the report (JSON, PNG
+charts, HTML in headless Chromium) says so; an API failing 2% of requests is NOT READY for the
+availability SLO.
+
+The drills share the stack and run in file order: the one with API errors goes last, because
+its errors stay in the burn-rate windows (5 minutes to 3 days) after it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from drill.faults import API_ERROR_PATHS, fault_named
+from drill.injection import SandboxFault
+from drill.own_stack import OwnStack
+from drill.run import Outcome, Plan, run_drill
+from drill.target import Target
+from drill.timing import FAST
+from loadtests.model import load_model
+from tests.support import headless_chromium
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+REPO = Path(__file__).resolve().parent.parent
+DRILL_BUDGET = 45.0  # seconds a drill may take with the fast intervals (the issue's budget)
+# Inject 4 s into an 18 s load, mend 6 s later: enough for detection, page and resolution.
+SCHEDULE = {"at": 4.0, "fault_duration": 6.0, "load_duration": 18.0, "resolve_timeout": 30.0}
+
+
+@pytest.fixture(scope="module")
+def own_stack() -> Iterator[OwnStack]:
+    stack = OwnStack(FAST)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def target(own_stack: OwnStack) -> Target:
+    assert own_stack.target is not None
+    return own_stack.target
+
+
+def drill(target: Target, out: Path, fault: str) -> Outcome:
+    started = time.monotonic()
+    outcome = run_drill(target, Plan(fault=fault_named(fault), out=out, **SCHEDULE),
+                        say=lambda _: None)
+    took = time.monotonic() - started
+    assert took <= DRILL_BUDGET, f"the drill took {took:.0f} s"
+    return outcome
+
+
+def test_a_quiet_saturday_drilled_through_the_command_line_is_ready_with_no_page(
+        own_stack: OwnStack, tmp_path: Path) -> None:
+    target = own_stack.target
+    assert target is not None
+    assert own_stack.stack is not None and own_stack.stack.webhook is not None
+    command = [
+        sys.executable, "-m", "drill", "run", "--prometheus-url", target.prometheus_url,
+        "--alertmanager-url", str(target.alertmanager_url),
+        "--exporter-url", str(target.exporter_url), "--base-url", target.base_url,
+        "--sandbox-url", str(target.sandbox_url),
+        "--notifications-url", f"{own_stack.stack.webhook.url}/notifications",
+        "--duration", "15s", "--probe-interval", "1s", "--scrape-interval", "1s",
+        "--evaluation-interval", "1s", "--group-wait", "1s", "--report-interval", "1s",
+        "--out", str(tmp_path), "--drill-id", "quiet-saturday"]
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **target.k6_environment})
+    took = time.monotonic() - started
+    report = json.loads((tmp_path / "quiet-saturday" / "report.json").read_text())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert took <= DRILL_BUDGET
+    assert report["verdict"] == "READY" and report["reasons"] == []
+    assert report["headline"].startswith("READY: no page")
+    assert report["pages"]["during_drill"] == []
+    assert report["target"]["mode"] == "attached"
+    assert report["load"]["verdict"] == "PASS"
+    assert all(slo["held"] for slo in report["slos"])
+    # The SLO rules saw the load: the sandbox's own timings of every k6 request (and of the
+    # exporter's probes) reached the exporter, none lost.
+    availability = next(s for s in report["slos"] if s["slo"] == "api-availability")
+    assert availability["events"] > 0
+    timings = report["sandbox_timings"]
+    assert timings["accepted"] >= report["load"]["overall"]["requests"] > 0
+    assert timings["dropped"] == 0 and timings["rejected"] == 0
+    # The secrets k6 used are nowhere in the report.
+    text = json.dumps(report)
+    assert all(secret not in text for secret in target.k6_environment.values())
+
+
+def test_a_stopped_redis_pages_exactly_once_resolves_and_the_report_says_so(
+        target: Target, tmp_path: Path) -> None:
+    outcome = drill(target, tmp_path, "redis-stop")
+    report = outcome.report
+    fault, detection = report["fault"], report["detection"]
+    assert fault["errors"] == []
+
+    [redis] = [a for a in report["alerts"] if a["alertname"] == "WedSyncRedisDown"]
+    assert redis["fired_offset_seconds"] > fault["injected_offset_seconds"]
+    assert redis["resolved_offset_seconds"] > fault["recovered_offset_seconds"]
+    assert redis["explained_by_fault"] and redis["receivers"] == ["pager"]
+
+    assert detection["alert"] == "WedSyncRedisDown"
+    assert 0 < detection["dashboard_seconds"] <= detection["detect_seconds"]
+    assert detection["detect_seconds"] <= detection["page_seconds"]
+    assert detection["page_seconds"] <= detection["promise"]["worst_seconds"] + 10
+    assert detection["resolve_seconds"] > 0 and detection["all_clear_seconds"] > 0
+
+    pages = report["pages"]
+    [page] = pages["during_drill"]
+    assert page["for_fault"] and page["description"] == (
+        "WedSyncRedisDown{component=redis,target=cache}")
+    assert page["resolved_at"] is not None
+    assert pages["duplicated"] == [] and not pages["missed"] and pages["unexpected"] == []
+
+    assert report["load"]["verdict"] in ("PASS", "FAIL")
+    assert set(report["load"]["scenarios"]) == set(load_model().scenarios)
+    assert report["exporter"]["healthy"]
+
+    for chart in report["charts"]:
+        image = matplotlib.image.imread(outcome.directory / chart["file"])
+        assert image.shape[0] > 100 and image.shape[1] > 400
+        ink = (image[..., :3] < 0.9).any(axis=2).mean()  # share of pixels that are not white
+        assert ink > 0.02, f"{chart['file']} is nearly blank"
+
+    profile = tempfile.mkdtemp(prefix="wedsync-drill-chromium-")
+    driver = headless_chromium(profile)
+    if driver is None:
+        pytest.skip("Debian chromium and chromium-driver are not installed")
+    try:
+        driver.get(outcome.html_path.as_uri())
+        shown = driver.execute_script(
+            "return {verdict: document.getElementById('verdict').innerText,"
+            " images: Array.from(document.images).map(i => i.complete && i.naturalWidth)}")
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    assert shown["verdict"] == report["headline"]
+    assert shown["verdict"].startswith(report["verdict"])
+    assert len(shown["images"]) == 4 and all(width > 400 for width in shown["images"])
+
+
+def test_an_api_failing_two_percent_of_requests_is_not_ready_for_the_availability_slo(
+        target: Target, tmp_path: Path) -> None:
+    assert target.sandbox_url is not None
+    failing = SandboxFault(target.sandbox_url, "api",
+                           {"error_rate": 0.02, "error_paths": list(API_ERROR_PATHS)})
+    failing.inject()
+    try:
+        report = drill(target, tmp_path, "none").report
+    finally:
+        failing.recover()
+    assert report["verdict"] == "NOT READY"
+    assert "api-availability" in report["headline"]
+    [held] = [r for r in report["reasons"] if r["rule"] == "slo-not-held"]
+    assert "SLO api-availability not held" in held["text"]
+    availability = next(s for s in report["slos"] if s["slo"] == "api-availability")
+    assert 0.01 < availability["error_ratio"] < 0.03
+    assert not availability["held"]
