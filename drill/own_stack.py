@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts import durations
@@ -28,7 +27,7 @@ from drill.timing import FAST, Timing
 from harness.ports import free_port
 from harness.postgres import PostgresServer
 from harness.redis import RedisServer
-from harness.sandbox import SandboxServer
+from harness.sandbox import SandboxServer, StackSandbox
 from harness.stack import Stack, StackOptions, example_exporter_config
 from loadtests.runner import realtime_url_for
 
@@ -40,27 +39,6 @@ INGESTION_PATH = "/api/system/metrics"
 
 def _duration(seconds: float | None) -> str | None:
     return None if seconds is None else durations.text(seconds)
-
-
-class SandboxPlugin:
-    """The sandbox as the harness stack's plugin: started before the exporter."""
-
-    def __init__(self, sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-
-    def start(self) -> SandboxPlugin:
-        self.sandbox.start()
-        return self
-
-    def stop(self) -> None:
-        self.sandbox.cleanup()
-
-    def exporter_sections(self) -> dict[str, Any]:
-        # The example's auth, realtime and api targets read their URLs from the environment.
-        return {}
-
-    def urls(self) -> dict[str, str]:
-        return {"api": self.sandbox.url, "control": f"{self.sandbox.url}/_sandbox/faults"}
 
 
 class OwnStack:
@@ -126,7 +104,7 @@ class OwnStack:
             for_scale=timing.for_scale, group_wait=_duration(timing.group_wait),
             group_interval=_duration(timing.group_interval),
             repeat_interval=_duration(timing.repeat_interval),
-            sandbox=SandboxPlugin(self.sandbox), exporter_port=exporter_port)
+            sandbox=StackSandbox(self.sandbox, sections=False), exporter_port=exporter_port)
         self.stack = Stack(options).start()
         assert self.stack.prometheus and self.stack.alertmanager and self.stack.exporter
         assert self.stack.webhook is not None

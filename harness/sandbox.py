@@ -4,6 +4,7 @@ port, with its HTTP fault controls."""
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import urllib.request
 from pathlib import Path
@@ -100,3 +101,67 @@ class SandboxServer(ManagedProcess):
         """WebSockets open on the Realtime stand-in right now."""
         with urllib.request.urlopen(f"{self.url}/_sandbox/realtime", timeout=10) as answer:
             return int(json.load(answer)["connections"])
+
+
+class StackSandbox:
+    """The sandbox in the stack harness's sandbox slot (``StackOptions(sandbox=…)``).
+
+    Started before the exporter; ``exporter_sections()`` points the exporter's auth, realtime
+    and api targets at it, with the anon key and the probe user's password handed over in
+    files (secrets never go into the exporter's config). ``sections=False`` leaves the
+    targets to the exporter's own config (e.g. read from its environment).
+    """
+
+    def __init__(self, server: SandboxServer | None = None, *, sign_in: bool = True,
+                 audit_log_interval: str | None = None, external: bool = False,
+                 sections: bool = True) -> None:
+        self.server = server or SandboxServer(anon_key=secrets.token_hex(16),
+                                              probe_password=secrets.token_urlsafe(16))
+        self.sign_in = sign_in
+        self.audit_log_interval = audit_log_interval
+        self.external = external
+        self.sections = sections
+
+    def _secret_file(self, name: str, value: str) -> str:
+        path = self.server.dir / name
+        path.write_text(value)
+        path.chmod(0o600)
+        return str(path)
+
+    def start(self) -> StackSandbox:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.cleanup()
+
+    def exporter_sections(self) -> dict[str, Any]:
+        """The exporter's auth, realtime and api targets (and an external one on request)."""
+        if not self.sections:
+            return {}
+        server = self.server
+        key_file = self._secret_file("anon-key", server.anon_key)
+        auth: dict[str, Any] = {"name": "supabase", "url": server.auth_url,
+                                "anon_key_file": key_file}
+        if self.sign_in and server.probe_password:
+            auth["sign_in"] = {"enabled": True, "email": server.probe_email, "password_file":
+                               self._secret_file("probe-password", server.probe_password)}
+        if self.audit_log_interval:
+            auth["audit_log"] = {"enabled": True, "interval": self.audit_log_interval}
+        sections: dict[str, Any] = {
+            "auth": [auth],
+            "realtime": [{"name": "supabase", "url": server.realtime_url,
+                          "anon_key_file": key_file}],
+            "api": [{"name": "health", "url": server.api_url}],
+        }
+        if self.external:
+            sections["external"] = [{"name": "status-page", "url": server.api_url}]
+        return sections
+
+    def urls(self) -> dict[str, str]:
+        return {"api": self.server.url, "faults": f"{self.server.url}/_sandbox/faults"}
+
+
+def stack_plugin() -> StackSandbox:
+    """The sandbox ``wedsync-stack up --sandbox`` starts (random anon key and probe password)."""
+    return StackSandbox()

@@ -225,6 +225,53 @@ def test_a_faster_burn_tier_silences_the_slower_ones_of_the_same_slo_only(record
                      ("WedSyncSLOBurnRate6h", "api-latency-200ms")]
 
 
+def test_a_faster_tier_joining_the_wedding_day_tier_updates_the_same_page(recorded) -> None:
+    server, webhook = recorded
+    common = {"category": "slo", "wedding_day": "true", "source": "exporter",
+              "slo": "api-availability", "severity": "critical"}
+    server.post_alerts([alert("WedSyncSLOBurnWeddingDay", started=-120, **common)])
+    first = webhook.wait_for(15, receiver="pager", status="firing")
+    # Errors go on: about 17 minutes later the 1h tier fires too (and silences the first).
+    server.post_alerts([alert("WedSyncSLOBurnWeddingDay", started=-120, **common),
+                        alert("WedSyncSLOBurnRate1h", **common)])
+    webhook.wait_for(15, alertname="WedSyncSLOBurnRate1h")
+    time.sleep(2.5)
+    pages = webhook.notifications(receiver="pager")
+    assert {n.group_key for n in pages} == {first.group_key}
+
+
+def test_slow_realtime_pages_once_on_a_wedding_day(recorded) -> None:
+    server, webhook = recorded
+    day = {"wedding_day": "true", "source": "exporter"}
+    server.post_alerts([
+        alert("WedSyncSLOBurnWeddingDay", severity="critical", category="slo",
+              slo="realtime-propagation", **day),
+        alert("WedSyncRealtimeRoundtripSlow", severity="warning", category="latency",
+              component="realtime", target="supabase", **day),
+    ])
+    webhook.wait_for(15, alertname="WedSyncSLOBurnWeddingDay")
+    time.sleep(2.5)
+    assert state(server, "WedSyncRealtimeRoundtripSlow")["state"] == "suppressed"
+    paged = [a["labels"]["alertname"] for n in webhook.notifications() for a in n.alerts]
+    assert paged == ["WedSyncSLOBurnWeddingDay"]
+
+
+def test_a_database_outage_pages_once_not_again_for_its_failing_queries(recorded) -> None:
+    server, webhook = recorded
+    day = {"wedding_day": "true", "source": "exporter"}
+    server.post_alerts([
+        alert("WedSyncDatabaseDown", severity="critical", category="down",
+              component="database", target="primary", **day),
+        alert("WedSyncCustomQueryFailing", severity="warning", category="data",
+              query="weddings", **day),
+    ])
+    webhook.wait_for(15, alertname="WedSyncDatabaseDown")
+    time.sleep(2.5)
+    assert state(server, "WedSyncCustomQueryFailing")["state"] == "suppressed"
+    paged = [a["labels"]["alertname"] for n in webhook.notifications() for a in n.alerts]
+    assert paged == ["WedSyncDatabaseDown"]
+
+
 def test_a_critical_alert_across_midnight_stays_one_page(recorded) -> None:
     server, webhook = recorded
     redis = {"alertname": "WedSyncRedisDown", "severity": "critical", "category": "down",

@@ -42,7 +42,7 @@ from dashboards.settings import DATABASE, LOAD_TESTS, Board
 from harness.postgres import PostgresServer
 from harness.prometheus import PrometheusServer
 from harness.redis import RedisServer
-from harness.sandbox import SandboxServer
+from harness.sandbox import SandboxServer, StackSandbox
 from harness.stack import Stack, StackOptions, example_exporter_config
 from loadtests.runner import RunSettings, realtime_url_for, run
 from tests.support import CANARY_ANON_KEY, CANARY_PASSWORD, PROBE_EMAIL, exporter_config
@@ -81,33 +81,6 @@ SELECT s.id, c.id, now() - interval '1 day',
        CASE WHEN row_number() OVER () = 1 THEN now() END
   FROM suppliers s CROSS JOIN (SELECT id FROM couples LIMIT 1) c;
 """
-
-
-class SandboxPlugin:
-    """The sandbox in the stack's sandbox slot, writing Auth's audit log to ``database_url``."""
-
-    def __init__(self, database_url: str) -> None:
-        self.server = SandboxServer(anon_key=CANARY_ANON_KEY, probe_email=PROBE_EMAIL,
-                                    probe_password=CANARY_PASSWORD, database_url=database_url)
-
-    def start(self) -> SandboxPlugin:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.cleanup()
-
-    def exporter_sections(self) -> dict[str, Any]:
-        sandbox = self.server
-        return {
-            "auth": [{"name": "supabase", "url": sandbox.auth_url, "anon_key": "${KEY}",
-                      "sign_in": {"enabled": True, "email": PROBE_EMAIL, "password": "${PW}"},
-                      "audit_log": {"enabled": True, "interval": "1s"}}],
-            "realtime": [{"name": "supabase", "url": sandbox.realtime_url,
-                          "anon_key": "${KEY}"}],
-            "api": [{"name": "health", "url": sandbox.api_url}],
-            "external": [{"name": "status-page", "url": sandbox.api_url}],
-        }
 
 
 @dataclass
@@ -167,11 +140,13 @@ def observed(tmp_path_factory) -> Iterator[Observed]:
         pg.execute("CREATE EXTENSION pg_stat_statements", dbname="wedsync")
         pg.execute(SEED, dbname="wedsync")
         dsn = pg.dsn(dbname="wedsync")
-        plugin = SandboxPlugin(dsn)
+        # The sandbox writes Auth's audit log into the database the exporter counts it from.
+        plugin = StackSandbox(SandboxServer(
+            anon_key=CANARY_ANON_KEY, probe_email=PROBE_EMAIL, probe_password=CANARY_PASSWORD,
+            database_url=dsn), audit_log_interval="1s", external=True)
         options = StackOptions(
             exporter_config=exporter_settings("DSN", redis.url()),
-            exporter_env={"DSN": dsn, "KEY": CANARY_ANON_KEY, "PW": CANARY_PASSWORD,
-                          "INGEST": INGEST_TOKEN},
+            exporter_env={"DSN": dsn, "INGEST": INGEST_TOKEN},
             scrape_interval=f"{SCRAPE_SECONDS:g}s", evaluation_interval=f"{SCRAPE_SECONDS:g}s",
             for_scale=0.02, webhook=False, sandbox=plugin)
         start = time.time()

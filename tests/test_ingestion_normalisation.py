@@ -145,3 +145,20 @@ def test_the_remembered_skeleton_gives_the_same_route_as_segment_by_segment(part
     expected = expected if len(expected) <= MAX_ROUTE_LENGTH else "other"
     if "?" not in path and "#" not in path and "://" not in path:
         assert first == expected
+
+
+def test_a_new_route_gets_its_5xx_series_at_zero_so_its_first_error_counts() -> None:
+    # rate() counts a series only from its second sample: a 5xx series born with the first
+    # error would hide that error from the availability SLO.
+    from exporter.ingestion.recorder import DURATION, Ingestion
+    from exporter.metrics.store import MetricStore
+
+    store = MetricStore()
+    ingestion = Ingestion(store)
+    ingestion.record([{"endpoint": "/api/clients/42", "method": "GET", "response_time_ms": 12,
+                       "status_code": 200}])
+    errors = store.histogram(DURATION).get(("/api/clients/:id", "GET", "5xx"))
+    assert errors is not None and errors.count == 0
+    ingestion.record([{"endpoint": "/api/clients/7", "method": "GET", "response_time_ms": 40,
+                       "status_code": 503}])
+    assert errors.count == 1

@@ -38,13 +38,14 @@ def listening(url: str) -> bool:
 
 def test_stack_up_prints_where_each_part_listens_and_stops_everything_on_ctrl_c(
         tmp_path: Path) -> None:
+    # With --sandbox, the stand-in Auth, Realtime and API are started first and probed.
     extra = MetricsEndpoint("wedsync_harness_extra_target 1\n").start()
     config = tmp_path / "exporter.yaml"
     config.write_text(yaml.safe_dump(exporter_config()))
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "up", "--config", str(config), "--scrape-interval",
          "1s", "--evaluation-interval", "1s", "--for-scale", "0.05", "--group-wait", "1s",
-         "--group-interval", "1s", "--target", f"extra={extra.address}"],
+         "--group-interval", "1s", "--target", f"extra={extra.address}", "--sandbox"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines: list[str] = []
@@ -68,6 +69,10 @@ def test_stack_up_prints_where_each_part_listens_and_stops_everything_on_ctrl_c(
 
         eventually(lambda: query('up{job="extra"} == 1'), timeout=20,
                    message="the extra target was never scraped")
+        sandbox_url = re.search(r"^sandbox api\s+(http://\S+)", "\n".join(lines), re.M)[1]
+        eventually(lambda: len(query(
+            'wedsync_up{component=~"auth|realtime|api"} == 1')) == 3, timeout=20,
+            message="the sandbox's Auth, Realtime and API were not all probed up")
         with urllib.request.urlopen(f"{urls['prometheus']}/api/v1/status/flags") as answer:
             flags = json.load(answer)["data"]
         # Prometheus prints 35d as "5w": at least 35 days keeps the 30-day SLO window whole.
@@ -81,7 +86,7 @@ def test_stack_up_prints_where_each_part_listens_and_stops_everything_on_ctrl_c(
         assert process.wait(30) == 0
         rest = process.stdout.read()
         assert rest.strip().endswith("stopped")
-        for url in urls.values():
+        for url in [*urls.values(), sandbox_url]:
             assert not listening(url), f"{url} still answers after the stack stopped"
         assert not rule_dir.exists()
     finally:

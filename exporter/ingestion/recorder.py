@@ -112,10 +112,19 @@ class Ingestion:
             target = (self.histogram.labels(*labels), flags)
             if not route_folded:  # bounded by the caps
                 self._admitted[wanted] = target
+                self._zero_errors(route, method_value)
         if len(self._targets) >= TARGET_MEMO_SIZE:
             self._targets.clear()
         self._targets[(endpoint, method, status)] = target
         return target
+
+    def _zero_errors(self, route: str, method: str) -> None:
+        """Create the route's 5xx series at zero when the route is first seen: ``rate()``
+        counts a series only from its second sample, so a series born with the route's first
+        error would hide that error from the availability SLO."""
+        labels, folded = self.caps.admit(route, method, "5xx")
+        if not folded:
+            self.histogram.labels(*labels)
 
     def record(self, events: Sequence[Any], *, offset: int = 0,
                times: Sequence[float | None] | None = None,
