@@ -76,7 +76,8 @@ def test_rows_already_there_at_start_are_not_counted(dsn: str) -> None:
     assert tail.run_pass() == 0
     assert tail.recorded() == 2
     histogram = tail.store.histogram("wedsync_http_request_duration_seconds")
-    assert [(s.key, s.count) for s in histogram.snapshot()] == [
+    # (A route's 5xx series is created at zero with the route; only counted series matter.)
+    assert [(s.key, s.count) for s in histogram.snapshot() if s.count] == [
         (("/api/clients/:id", "GET", "2xx"), 2)]
 
 
