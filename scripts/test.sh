@@ -51,7 +51,9 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 # --- tests -------------------------------------------------------------------------------------
 report=$(mktemp)
 set +e
-.venv/bin/python -m pytest --junitxml="$report" "$@"
+# Two workers: most tests wait on real servers, so two at once halve the wall time (every
+# test uses its own free ports and throwaway servers). WEDSYNC_TEST_WORKERS=0 runs them serially.
+.venv/bin/python -m pytest -n "${WEDSYNC_TEST_WORKERS:-2}" --junitxml="$report" "$@"
 code=$?
 set -e
 # "No tests ran" is a failure, whatever pytest's exit code says.
