@@ -115,9 +115,10 @@ def in_process_exporter(config: dict[str, Any], env: dict[str, str] | None = Non
     return running()
 
 
-def headless_chromium(profile: str) -> Any:
+def headless_chromium(profile: str, phone_width: int | None = None) -> Any:
     """A Selenium driver for Debian's headless Chromium with a fresh profile directory (the
-    caller quits it and removes the directory); None where Chromium or its driver is missing."""
+    caller quits it and removes the directory), optionally emulating a phone ``phone_width``
+    CSS pixels wide; None where Chromium or its driver is missing."""
     import shutil
 
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
@@ -131,8 +132,11 @@ def headless_chromium(profile: str) -> Any:
     for flag in ("--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}"):
+                 "--disable-quic", f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    if phone_width:
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
+            "width": phone_width, "height": phone_width * 2, "pixelRatio": 3.0}})
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     driver.set_page_load_timeout(20)
     return driver

@@ -19,33 +19,21 @@ from tests.support import (
     SHARED_REDIS_URL,
     eventually,
     exporter_config,
+    headless_chromium,
 )
 
 ADMIN = "admin-token-for-status-page"
 SCREENSHOT = Path(tempfile.gettempdir()) / "wedsync-status-page.png"
-selenium = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("selenium.webdriver")
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.skip("Debian chromium and chromium-driver are not installed")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
     profile = tempfile.mkdtemp(prefix="wedsync-chromium-")
-    options = Options()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
     # A phone's screen: 390 CSS pixels wide, as an iPhone 12-15.
-    options.add_experimental_option("mobileEmulation", {
-        "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}})
-    driver = selenium.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.set_page_load_timeout(20)
+    driver = headless_chromium(profile, phone_width=390)
+    if driver is None:
+        pytest.skip("Debian chromium and chromium-driver are not installed")
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
