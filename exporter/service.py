@@ -16,6 +16,7 @@ from exporter import __version__
 from exporter.catalogue import component_of
 from exporter.clock import Clock, utc_now
 from exporter.config import Config, ConfigError, load_config
+from exporter.coverage import record_coverage
 from exporter.logs import REDACTOR
 from exporter.metrics.exposition import Renderer
 from exporter.metrics.store import MetricStore
@@ -84,6 +85,7 @@ class Service:
         runtime = Runtime(self.config, self.store, self.clock)
         runtime.build()
         self.runtime = runtime
+        record_coverage(self.config, self.store)
         self.renderer.refresh()
         return runtime
 

@@ -17,7 +17,14 @@ from aiohttp import web
 from exporter.logs import REDACTOR
 from exporter.service import add_routes
 from exporter.status import TargetState
-from exporter.summary import COMPONENT_OF_KEY, ComponentSummary, iso, milliseconds, summarise
+from exporter.summary import (
+    COMPONENT_OF_KEY,
+    ComponentSummary,
+    iso,
+    milliseconds,
+    not_monitored,
+    summarise,
+)
 from exporter.web.security import json_error
 
 if TYPE_CHECKING:
@@ -79,6 +86,8 @@ def health_document(service: Service, only: str | None = None) -> dict[str, Any]
     status, components = summarise(states, service.config.essential)
     return {
         "overall_status": status,
+        # Beside overall_status, which leaves unknown components out: what nobody checks.
+        "not_monitored": not_monitored(components),
         "checked_at": iso(service.clock()),
         "components": {s.key: component_document(s) for s in components
                        if only is None or s.key == only},

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from exporter.service import add_routes
-from exporter.summary import ComponentSummary, milliseconds, summarise
+from exporter.summary import (
+    COMPONENT_OF_KEY,
+    ComponentSummary,
+    milliseconds,
+    not_monitored,
+    summarise,
+)
 
 if TYPE_CHECKING:
     from exporter.service import Service
@@ -48,6 +54,16 @@ def _row(summary: ComponentSummary, now: datetime) -> str:
         checked=_ago(now, summary.checked_at))
 
 
+def not_monitored_note(keys: list[str]) -> str:
+    """The headline's second line when essential components are not monitored, else ''."""
+    if not keys:
+        return ""
+    names = ", ".join(LABELS[COMPONENT_OF_KEY[key]] for key in keys)
+    return (f'<div class="note" id="not-monitored" data-components="{" ".join(keys)}">'
+            f"Not monitored: {html.escape(names)}. The overall status does not cover "
+            f"{'it' if len(keys) == 1 else 'them'}.</div>")
+
+
 def refresh_seconds(service: Service) -> int:
     """As often as the fastest probe, but between 2 s and 60 s."""
     intervals = [t.interval for c in LABELS for t in service.config.targets(c)]
@@ -63,6 +79,7 @@ def render(service: Service) -> str:
     return TEMPLATE.substitute(
         title=html.escape(service.config.status_page_title),
         refresh=refresh_seconds(service), overall=status, overall_text=status.capitalize(),
+        not_monitored=not_monitored_note(not_monitored(components)),
         rows="\n".join(_row(s, now) for s in components),
         updated=now.strftime("%H:%M:%S"))
 
