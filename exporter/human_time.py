@@ -26,6 +26,12 @@ def duration_text(seconds: float) -> str:
     return " ".join(parts[:2])
 
 
+def elapsed_text(seconds: float) -> str:
+    """A measured duration: ``12.3 s`` under a minute (tenths matter there), else as
+    ``duration_text`` (``5 min 13 s``)."""
+    return f"{seconds:.1f} s" if seconds < 59.95 else duration_text(seconds)
+
+
 def clock_text(moment: datetime, now: datetime, zone_name: str) -> str:
     """``00:00 Europe/London`` (the next such time), with the day when it is a day or more
     away."""
@@ -36,7 +42,10 @@ def clock_text(moment: datetime, now: datetime, zone_name: str) -> str:
 
 
 def until_text(moment: datetime, now: datetime, zone_name: str) -> str:
-    """``until 00:00 Europe/London on Fri 04 Dec, in 18 h 36 min``."""
+    """``until 00:00 Europe/London, in 18 h 36 min`` (the day too when a day or more away,
+    or already past)."""
+    if moment < now:
+        return f"until {moment:%H:%M} {zone_name} on {moment:%a %d %b} (already past)"
     return (f"until {clock_text(moment, now, zone_name)}, "
             f"in {duration_text((moment - now).total_seconds())}")
 

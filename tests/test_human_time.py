@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporter.human_time import clock_text, duration_text, until_text
+from exporter.human_time import clock_text, duration_text, elapsed_text, until_text
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -31,3 +31,9 @@ def test_a_moment_a_day_or_more_away_names_its_day() -> None:
     now = datetime(2026, 6, 5, 22, 0, tzinfo=LONDON)
     assert clock_text(datetime(2026, 6, 7, 0, 0, tzinfo=LONDON), now, "Europe/London") == (
         "00:00 Europe/London on Sun 07 Jun")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(3.04, "3.0 s"), (59.9, "59.9 s"),
+                                               (312.4, "5 min 13 s"), (3600, "1 h")])
+def test_measured_durations_keep_tenths_under_a_minute_only(seconds: float, text: str) -> None:
+    assert elapsed_text(seconds) == text

@@ -25,7 +25,7 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +175,7 @@ def _print_check(answer: Answer, allowed: bool, reasons: list[str]) -> None:
             print(f"Blocked {_when(body)} at the earliest; ask again then.")
     override = body.get("override")
     if isinstance(override, dict):
-        print(f"Emergency override open until {override.get('expires_at')} "
+        print(f"Emergency override open {_expires(override.get('expires_at'))} "
               f"(by {override.get('by') or 'an admin'}): {override.get('reason')}")
         for reason in override.get("overridden_reasons") or []:
             print(f"  - overridden: {reason}")
@@ -186,6 +186,15 @@ def _print_check(answer: Answer, allowed: bool, reasons: list[str]) -> None:
               f"cannot see {'it' if len(missing) == 1 else 'them'}).")
     for warning in body.get("warnings") or []:
         print(f"Warning: {warning}")
+
+
+def _expires(expires_at: Any) -> str:
+    """"until 14:30 UTC, in 20 min" from the override's ISO time (as given if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(str(expires_at).replace("Z", "+00:00"))
+    except ValueError:
+        return f"until {expires_at}"
+    return until_text(moment.astimezone(UTC), datetime.now(UTC), "UTC")
 
 
 def _when(body: dict[str, Any]) -> str:
@@ -232,7 +241,7 @@ def end_override(args: argparse.Namespace) -> int:
 def _report(answer: Answer, success: int, done: str) -> int:
     if answer.status == success and isinstance(answer.body, dict):
         override = answer.body.get("override") or {}
-        until = f" (until {override.get('expires_at')})" if success == 201 else ""
+        until = f" ({_expires(override.get('expires_at'))})" if success == 201 else ""
         print(f"{done}: {override.get('reason')}{until}.")
         return DONE
     if 400 <= answer.status < 500:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from exporter.human_time import duration_text
 from exporter.service import add_routes
 from exporter.summary import (
     COMPONENT_OF_KEY,
@@ -40,7 +41,7 @@ def _ago(now: datetime, moment: datetime | None) -> str:
     if moment is None:
         return "not checked yet"
     seconds = max(0, int((now - moment).total_seconds()))
-    return f"checked {seconds} s ago" if seconds < 120 else f"checked {seconds // 60} min ago"
+    return f"checked {duration_text(seconds)} ago"
 
 
 def _row(summary: ComponentSummary, now: datetime) -> str:
