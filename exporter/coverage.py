@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from exporter.catalogue import COMPONENTS
 from exporter.metrics.store import Sample
+from exporter.summary import summarise
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -20,18 +20,15 @@ FAMILY = "wedsync_component_monitored"
 OWNER = ("coverage",)
 
 
-def unmonitored_essentials(config: Config) -> list[str]:
-    """Essential components (component labels, catalogue order) with no configured target."""
-    return [c for c in COMPONENTS if c in config.essential and not config.targets(c)]
-
-
 def record_coverage(config: Config, store: MetricStore) -> list[str]:
     """Set ``wedsync_component_monitored`` for every component, warn about the essential ones
-    nobody monitors, and return them."""
+    nobody monitors, and return them (component labels)."""
+    components = summarise({}, config.essential)[1]
     store.replace_owned(OWNER, [
-        Sample(FAMILY, {"component": c, "essential": str(c in config.essential).lower()},
-               1.0 if config.targets(c) else 0.0) for c in COMPONENTS])
-    missing = unmonitored_essentials(config)
+        Sample(FAMILY, {"component": s.component, "essential": str(s.essential).lower()},
+               1.0 if config.targets(s.component) else 0.0) for s in components])
+    missing = [s.component for s in components
+               if s.essential and not config.targets(s.component)]
     if missing:
         log.warning("essential components are not monitored", components=",".join(missing),
                     hint="configure a target for each (or take it out of components.essential); "

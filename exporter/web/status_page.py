@@ -18,7 +18,6 @@ from aiohttp import web
 from exporter.human_time import duration_text
 from exporter.service import add_routes
 from exporter.summary import (
-    COMPONENT_OF_KEY,
     ComponentSummary,
     milliseconds,
     not_monitored,
@@ -55,11 +54,12 @@ def _row(summary: ComponentSummary, now: datetime) -> str:
         checked=_ago(now, summary.checked_at))
 
 
-def not_monitored_note(keys: list[str]) -> str:
+def not_monitored_note(components: list[ComponentSummary]) -> str:
     """The headline's second line when essential components are not monitored, else ''."""
+    keys = not_monitored(components)
     if not keys:
         return ""
-    names = ", ".join(LABELS[COMPONENT_OF_KEY[key]] for key in keys)
+    names = ", ".join(LABELS[s.component] for s in components if s.key in keys)
     return (f'<div class="note" id="not-monitored" data-components="{" ".join(keys)}">'
             f"Not monitored: {html.escape(names)}. The overall status does not cover "
             f"{'it' if len(keys) == 1 else 'them'}.</div>")
@@ -80,7 +80,7 @@ def render(service: Service) -> str:
     return TEMPLATE.substitute(
         title=html.escape(service.config.status_page_title),
         refresh=refresh_seconds(service), overall=status, overall_text=status.capitalize(),
-        not_monitored=not_monitored_note(not_monitored(components)),
+        not_monitored=not_monitored_note(components),
         rows="\n".join(_row(s, now) for s in components),
         updated=now.strftime("%H:%M:%S"))
 
