@@ -1,4 +1,7 @@
-"""What a healthy stack must not do: page, ticket, or hold any alert but the Watchdog.
+"""What a healthy stack must not do: page, ticket, or fire any alert but the Watchdog.
+
+Pending alerts (a condition held for less than its ``for:``) are reported but are not noise:
+nothing has been sent, and with a scaled ``for:`` a condition that persists fires soon after.
 
 Used by the quiet-stack test (short settings) and ``bench/quiet_stack.py`` (production
 settings), so both judge quietness the same way.
@@ -20,8 +23,9 @@ WATCHDOG_RECEIVER = "watchdog"
 class Noise:
     """Everything a healthy stack said besides the Watchdog."""
 
-    notifications: list[str] = field(default_factory=list)  # "receiver: Alert, Alert"
-    alerts: list[str] = field(default_factory=list)  # "Alert (pending|firing)"
+    notifications: list[str] = field(default_factory=list)  # "receiver: Alert, Alert (status)"
+    alerts: list[str] = field(default_factory=list)  # "Alert (firing)"
+    pending: list[str] = field(default_factory=list)  # "Alert (pending)": not noise yet
 
     @property
     def quiet(self) -> bool:
@@ -34,9 +38,9 @@ class Noise:
         return [n for n in self.notifications if n.startswith("ticket:")]
 
     def __str__(self) -> str:
-        if self.quiet:
-            return "quiet: only the Watchdog"
-        return "; ".join(self.notifications + self.alerts)
+        said = "quiet: only the Watchdog" if self.quiet else "; ".join(
+            self.notifications + self.alerts)
+        return said + (f" (pending: {', '.join(self.pending)})" if self.pending else "")
 
 
 def _get(url: str) -> Any:
@@ -46,7 +50,7 @@ def _get(url: str) -> Any:
 
 def noise(prometheus_url: str, webhook_url: str) -> Noise:
     """Notifications the stack's webhook received from any receiver but the Watchdog's, and
-    alerts its Prometheus holds (pending or firing) other than the Watchdog, now."""
+    alerts its Prometheus fires (and holds pending) other than the Watchdog, now."""
     found = Noise()
     for note in _get(f"{webhook_url}/notifications"):
         if note["receiver"] != WATCHDOG_RECEIVER:
@@ -56,5 +60,6 @@ def noise(prometheus_url: str, webhook_url: str) -> Noise:
     for alert in _get(f"{prometheus_url}/api/v1/alerts")["data"]["alerts"]:
         name = alert["labels"].get("alertname")
         if name != WATCHDOG:
-            found.alerts.append(f"{name} ({alert['state']})")
+            held = found.alerts if alert["state"] == "firing" else found.pending
+            held.append(f"{name} ({alert['state']})")
     return found

@@ -117,7 +117,7 @@ def test_a_healthy_sandbox_stack_stays_quiet_and_its_tokens_work_without_being_s
     ``WedSyncProbeResultsStale``: 120 s without a successful probe plus 2 min x 0.05 = 6 s of
     ``for:`` on a wedding day (the seed rows put weddings on today). So the stack is watched
     for 126 s plus 10 s of evaluation and group_wait margin, during which nothing but the
-    Watchdog may even be pending. ``bench/quiet_stack.py`` runs the production settings for
+    Watchdog may fire or be sent. ``bench/quiet_stack.py`` runs the production settings for
     30 minutes.
     """
     slowest, watch = quiet_seconds()
@@ -172,7 +172,7 @@ def test_a_healthy_sandbox_stack_stays_quiet_and_its_tokens_work_without_being_s
         assert status == 423 and len(gate["reasons"]) == 1, gate
         assert "wedding day" in gate["reasons"][0]
 
-        # Quiet: nothing but the Watchdog, not even pending, and timings keep arriving.
+        # Quiet: nothing but the Watchdog fires or is sent, and timings keep arriving.
         deadline = time.monotonic() + watch
         while True:
             found = noise(prometheus, webhook)
