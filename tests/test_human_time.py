@@ -37,3 +37,11 @@ def test_a_moment_a_day_or_more_away_names_its_day() -> None:
                                                (312.4, "5 min 13 s"), (3600, "1 h")])
 def test_measured_durations_keep_tenths_under_a_minute_only(seconds: float, text: str) -> None:
     assert elapsed_text(seconds) == text
+
+
+def test_the_load_test_verdict_gives_its_length_in_minutes() -> None:
+    from loadtests.verdict import render
+
+    text = render({"testid": "t1", "verdict": "PASS", "profile": "soak",
+                   "duration_seconds": 1805.2, "overall": {}, "scenarios": {}})
+    assert text.splitlines()[1] == "profile soak, 30 min 6 s"
