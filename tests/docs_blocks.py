@@ -1,0 +1,159 @@
+"""The fenced code blocks of README.md and docs/, and how each shell block is run as a test.
+
+The convention (docs/architecture.md, "Documentation runs as tests"): a block's info string is
+its language, then optional words that say how a shell block (``sh``, ``bash``, ``shell``)
+is run:
+
+- no word: run as written, to the end; it must exit 0;
+- ``service``: it keeps running (the exporter, the stack): each command is started, checked
+  until ready (``ready=URL[,URL]`` answer 200, else every loopback URL it prints answers), and
+  stopped with Ctrl-C;
+- ``long``: a drill or load test longer than CI can afford: not run; the same document must
+  give a shorter variant of the same command in a block that is run;
+- ``ci``: the test command CI itself runs (``.ci/run``); the suite does not run itself;
+- ``illustration``: aimed at the user's own hosts (staging, ``<ref>.supabase.co``) or full of
+  placeholders: shown, never run.
+
+A block with a ``docker compose`` command runs ``docker compose … config`` instead of each one,
+where a Compose client exists. Every other fence names its language (``text`` for output and
+diagrams), so no shell block can hide in an unmarked fence.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHELL = frozenset({"sh", "bash", "shell"})
+ROLES = frozenset({"service", "long", "ci", "illustration"})
+FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)(?P<info>.*)$")
+LOOPBACK_PORT = re.compile(r"(?:127\.0\.0\.1|localhost):(\d{2,5})\b")
+
+
+def documents() -> list[Path]:
+    """README.md and every page under docs/."""
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced block of a document."""
+
+    document: Path
+    line: int  # 1-based line of the opening fence
+    language: str
+    words: tuple[str, ...]
+    attributes: dict[str, str] = field(hash=False)
+    text: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.document.relative_to(REPO)}:{self.line}"
+
+    @property
+    def is_shell(self) -> bool:
+        return self.language in SHELL
+
+    @property
+    def role(self) -> str:
+        """``run``, or the block's one role word."""
+        roles = [word for word in self.words if word in ROLES]
+        return roles[0] if roles else "run"
+
+    def commands(self) -> list[str]:
+        """The block's commands: continuation lines joined, blank and comment lines dropped."""
+        commands: list[str] = []
+        current = ""
+        for line in self.text.splitlines():
+            if not current and (not line.strip() or line.lstrip().startswith("#")):
+                continue
+            if line.rstrip().endswith("\\"):
+                current += line.rstrip()[:-1] + " "
+                continue
+            commands.append((current + line).strip())
+            current = ""
+        if current:
+            commands.append(current.strip())
+        return commands
+
+    def compose_commands(self) -> list[str]:
+        return [c for c in self.commands() if c.startswith("docker compose")]
+
+    def ready_urls(self) -> list[str]:
+        return [u for u in self.attributes.get("ready", "").split(",") if u]
+
+    def fixed_ports(self) -> set[int]:
+        """Loopback ports the block names: runs that name the same port take turns."""
+        return {int(port) for port in LOOPBACK_PORT.findall(
+            self.text + " " + " ".join(self.ready_urls()))}
+
+    def creates_venv(self) -> bool:
+        return "-m venv .venv" in self.text
+
+
+def _info(info: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    parts = info.split()
+    if not parts:
+        return "", (), {}
+    words = tuple(p for p in parts[1:] if "=" not in p)
+    attributes = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    return parts[0], words, attributes
+
+
+def blocks_of(document: Path) -> list[Block]:
+    """Every fenced block of ``document``, indented ones (inside list items) included."""
+    lines = document.read_text().splitlines()
+    found: list[Block] = []
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        indent, fence = len(opening["indent"]), opening["fence"]
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines) and not lines[j].strip().startswith(fence):
+            line = lines[j]
+            body.append(line[indent:] if line[:indent].strip() == "" else line)
+            j += 1
+        language, words, attributes = _info(opening["info"].strip())
+        found.append(Block(document, i + 1, language, words, attributes,
+                           "\n".join(body) + "\n"))
+        i = j + 1
+    return found
+
+
+def all_blocks() -> list[Block]:
+    return [block for document in documents() for block in blocks_of(document)]
+
+
+def shell_blocks() -> list[Block]:
+    return [block for block in all_blocks() if block.is_shell]
+
+
+def compose_config_command(command: str) -> str:
+    """``docker compose [global options] SUBCOMMAND …`` → the same with ``config --quiet``:
+    what Compose makes of the files, profiles and variables, without starting anything."""
+    words = shlex.split(command, comments=True)[2:]
+    kept: list[str] = []
+    with_value = {"--profile", "-f", "--file", "--env-file", "-p", "--project-name",
+                  "--project-directory"}
+    while words and words[0].startswith("-"):
+        flag = words.pop(0)
+        kept.append(flag)
+        if flag in with_value and words:
+            kept.append(words.pop(0))
+    return shlex.join(["docker", "compose", *kept, "config", "--quiet"])
+
+
+def program_of(command: str) -> str:
+    """The program and its subcommand (``wedsync-drill run``), leading variables left out:
+    what makes a short variant one of a long block."""
+    words = [w for w in shlex.split(command, comments=True) if not re.match(r"^\w+=", w)]
+    if words[:2] in (["python", "-m"], ["python3", "-m"]):
+        words = words[2:]
+    return " ".join(words[:2])

