@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 SHELL = frozenset({"sh", "bash", "shell"})
 ROLES = frozenset({"service", "long", "ci", "illustration"})
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)(?P<info>.*)$")
-LOOPBACK_PORT = re.compile(r"(?:127\.0\.0\.1|localhost):(\d{2,5})\b")
+LISTEN_PORT = re.compile(r"--listen[= ]\S*:(\d{2,5})\b")
+URL_PORT = re.compile(r"//[^/:\s]+:(\d{2,5})\b")
 
 
 def documents() -> list[Path]:
@@ -86,9 +87,11 @@ class Block:
         return [u for u in self.attributes.get("ready", "").split(",") if u]
 
     def fixed_ports(self) -> set[int]:
-        """Loopback ports the block names: runs that name the same port take turns."""
-        return {int(port) for port in LOOPBACK_PORT.findall(
-            self.text + " " + " ".join(self.ready_urls()))}
+        """The fixed ports the block listens on (``--listen``, ``ready=``): blocks that listen
+        on the same port take turns. (A port it only talks to, such as a scrape target, is
+        not one.)"""
+        ready = " ".join(self.ready_urls())
+        return {int(p) for p in LISTEN_PORT.findall(self.text) + URL_PORT.findall(ready)}
 
     def creates_venv(self) -> bool:
         return "-m venv .venv" in self.text
@@ -156,4 +159,6 @@ def program_of(command: str) -> str:
     words = [w for w in shlex.split(command, comments=True) if not re.match(r"^\w+=", w)]
     if words[:2] in (["python", "-m"], ["python3", "-m"]):
         words = words[2:]
-    return " ".join(words[:2])
+    if len(words) > 1 and not words[1].startswith("-"):
+        return f"{words[0]} {words[1]}"
+    return words[0] if words else ""

@@ -138,7 +138,8 @@ def run_to_the_end(script: str, cwd: Path, log: Path) -> tuple[int, str]:
         try:
             code = process.wait(RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
-            code = -1
+            pytest.fail(f"did not finish within {RUN_TIMEOUT:g} s:\n{script}\n---\n"
+                        f"{log.read_text(errors='replace')[-6000:]}")
         finally:
             _clean_up(process)
     return code, log.read_text(errors="replace")
@@ -291,3 +292,19 @@ def test_shell_blocks_use_known_words_only() -> None:
         assert len([w for w in block.words if w in ROLES]) <= 1, block.name
         if block.ready_urls():
             assert block.role == "service", f"{block.name}: ready= goes with service"
+
+
+def test_compose_commands_become_config_with_their_global_options() -> None:
+    assert compose_config_command("docker compose --profile local up -d  # data at once") == (
+        "docker compose --profile local config --quiet")
+    assert compose_config_command(
+        "docker compose -f compose.yaml -f compose.supabase.yaml up -d") == (
+        "docker compose -f compose.yaml -f compose.supabase.yaml config --quiet")
+    assert compose_config_command("docker compose --profile loadtest run --rm k6") == (
+        "docker compose --profile loadtest config --quiet")
+
+
+def test_a_long_run_is_matched_with_its_short_variant_by_program() -> None:
+    assert program_of("wedsync-drill run --fault redis-stop --at 4s") == "wedsync-drill run"
+    assert program_of("SANDBOX_PROBE_PASSWORD=pw python -m sandbox --listen x:1") == "sandbox"
+    assert program_of("python -m loadtests run --profile smoke") == "loadtests run"
