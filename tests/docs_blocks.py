@@ -10,6 +10,8 @@ is run:
   stopped with Ctrl-C;
 - ``long``: a drill or load test longer than CI can afford: not run; the same document must
   give a shorter variant of the same command in a block that is run;
+- ``during``: run to the end while the ``service`` block before it on the same page runs
+  (a client of the service: ``curl``, ``wedsync-deploy-gate``); the service's test runs it;
 - ``ci``: the test command CI itself runs (``.ci/run``); the suite does not run itself;
 - ``illustration``: aimed at the user's own hosts (staging, ``<ref>.supabase.co``) or full of
   placeholders: shown, never run.
@@ -23,12 +25,18 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SHELL = frozenset({"sh", "bash", "shell"})
-ROLES = frozenset({"service", "long", "ci", "illustration"})
+ROLES = frozenset({"service", "during", "long", "ci", "illustration"})
+# Commands that keep running until Ctrl-C: a block holding one must say `service`.
+SERVICE_COMMAND = re.compile(
+    r"^(?:\w+=\S*\s+)*(?:\S*/)?(?:wedsync-stack\s+up|wedsync-sandbox|wedsync-exporter(?!\s+check-config)"
+    r"|python3?\s+-m\s+(?:sandbox|harness\s+up|exporter(?!\s+check-config)))\b(?!.*\s--help)")
+TMP_PATH = re.compile(r"(?<![\w.])/tmp/[\w.-]+")
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)(?P<info>.*)$")
 LISTEN_PORT = re.compile(r"--listen[= ]\S*:(\d{2,5})\b")
 URL_PORT = re.compile(r"//[^/:\s]+:(\d{2,5})\b")
@@ -92,6 +100,21 @@ class Block:
         not one.)"""
         ready = " ".join(self.ready_urls())
         return {int(p) for p in LISTEN_PORT.findall(self.text) + URL_PORT.findall(ready)}
+
+    def fixed_paths(self) -> set[str]:
+        """Fixed files under /tmp the block names: blocks that name the same one take turns."""
+        return set(TMP_PATH.findall(self.text))
+
+    def keeps_running(self) -> list[str]:
+        """Its commands that run until Ctrl-C (not sent to the background with ``&``)."""
+        running = []
+        for command in self.commands():
+            code = re.split(r"\s#", command)[0].strip()  # the comment may say --help
+            if code.endswith("&") and not code.endswith("&&"):
+                continue
+            if any(SERVICE_COMMAND.match(part.strip()) for part in re.split(r"&&|;|\|\|", code)):
+                running.append(command)
+        return running
 
     def creates_venv(self) -> bool:
         return "-m venv .venv" in self.text
@@ -162,3 +185,37 @@ def program_of(command: str) -> str:
     if len(words) > 1 and not words[1].startswith("-"):
         return f"{words[0]} {words[1]}"
     return words[0] if words else ""
+
+
+def shell_units(text: str) -> list[str]:
+    """``text`` split into the complete commands a user would paste one at a time (a line,
+    its continuation lines, or a multi-line ``case``/``if``/loop), comment-only lines dropped;
+    ``bash -n`` decides where a command is complete."""
+    units: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current.append(line)
+        joined = "\n".join(current)
+        if line.rstrip().endswith("\\"):
+            continue
+        if subprocess.run(["bash", "-n", "-c", joined], capture_output=True).returncode == 0:
+            units.append(joined)
+            current = []
+    if current:
+        units.append("\n".join(current))
+    return units
+
+
+def checked_script(units: list[str]) -> str:
+    """A script that runs the commands in one shell, as typed, and stops at the first one that
+    exits non-zero, naming it (as ``-e`` would, but per command a user types: in
+    ``gate; echo "exit $?"`` the gate may say no)."""
+    parts = ["set -o pipefail"]
+    for number, unit in enumerate(units, 1):
+        first = unit.splitlines()[0].replace("'", "")[:120]
+        parts.append(f"{unit}\n__status=$?; if [ $__status -ne 0 ]; then echo "
+                     f"'docs test: command {number} exited non-zero: {first}' >&2; "
+                     f"exit $__status; fi")
+    return "\n".join(parts) + "\n"

@@ -35,9 +35,11 @@ from tests.docs_blocks import (
     ROLES,
     Block,
     all_blocks,
+    checked_script,
     compose_config_command,
     program_of,
     shell_blocks,
+    shell_units,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -76,18 +78,24 @@ def fresh_copy(destination: Path, link_venv: bool = True) -> Path:
 
 
 @contextlib.contextmanager
-def ports_taken_in_turn(ports: set[int]) -> Iterator[None]:
-    """Blocks naming the same fixed loopback port (9847, 54321) take turns, across workers and
-    checkouts on this machine, and wait for whoever else holds the port to let it go."""
+def taken_in_turn(blocks: list[Block]) -> Iterator[None]:
+    """Blocks that listen on the same fixed port (9847, 54321) or name the same file under
+    /tmp take turns, across workers and checkouts on this machine; a port is also waited for
+    until whoever else holds it lets it go."""
+    ports = sorted(set().union(*(b.fixed_ports() for b in blocks)))
+    paths = sorted(set().union(*(b.fixed_paths() for b in blocks)))
+    names = [f"port-{port}" for port in ports] + [
+        "file-" + re.sub(r"\W", "_", path) for path in paths]
     with contextlib.ExitStack() as stack:
-        for port in sorted(ports):
-            lock = stack.enter_context(open(f"/tmp/wedsync-doc-port-{port}.lock", "w"))
+        for name in names:
+            lock = stack.enter_context(open(f"/tmp/wedsync-doc-{name}.lock", "w"))
             fcntl.flock(lock, fcntl.LOCK_EX)
+        for port in ports:
             deadline = time.monotonic() + 60
             while _listening(port):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"port {port}, which the block names, stays in use by another "
-                                f"program")
+                    pytest.fail(f"port {port}, which the block listens on, stays in use by "
+                                f"another program")
                 time.sleep(0.5)
         yield
 
@@ -130,25 +138,31 @@ def _clean_up(process: subprocess.Popen[bytes]) -> None:
         process.wait(10)
 
 
-def run_to_the_end(script: str, cwd: Path, log: Path) -> tuple[int, str]:
+def run_to_the_end(block: Block, cwd: Path, log: Path) -> None:
+    """Run the block's commands in one shell, as typed; each must exit 0."""
+    units = [compose_config_command(" ".join(u.replace("\\\n", " ").split()))
+             if u.startswith("docker compose") else u for u in shell_units(block.text)]
+    script = checked_script(units)
     with log.open("wb") as out:
-        process = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd,
-                                   env=environment(), stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=environment(),
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             code = process.wait(RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"did not finish within {RUN_TIMEOUT:g} s:\n{script}\n---\n"
+            pytest.fail(f"{block.name} did not finish within {RUN_TIMEOUT:g} s:\n"
                         f"{log.read_text(errors='replace')[-6000:]}")
         finally:
             _clean_up(process)
-    return code, log.read_text(errors="replace")
+    output = log.read_text(errors="replace")
+    assert code == 0, f"{block.name} exited with {code}:\n{chr(10).join(units)}\n---\n" \
+                      f"{output[-6000:]}"
 
 
-def run_service(command: str, cwd: Path, log: Path, ready: list[str]) -> str:
-    """Start ``command``, wait until it is ready, stop it with Ctrl-C; its output. Ready:
-    every ``ready`` URL answers 200, else every loopback URL it printed answers (and it printed
-    nothing new for two seconds)."""
+@contextlib.contextmanager
+def service_running(command: str, cwd: Path, log: Path, ready: list[str]) -> Iterator[None]:
+    """Start ``command``, wait until it is ready, yield, then stop it with Ctrl-C: it must
+    stop cleanly. Ready: every ``ready`` URL answers 200, else every loopback URL it printed
+    answers and it printed nothing new for two seconds."""
     with log.open("wb") as out:
         process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=environment(),
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -174,14 +188,28 @@ def run_service(command: str, cwd: Path, log: Path, ready: list[str]) -> str:
                                 f"({', '.join(ready) or 'the URLs it printed'}):\n"
                                 f"{output[-4000:]}")
                 time.sleep(0.5)
+            yield
+            assert process.poll() is None, (
+                f"`{command}` ended by itself:\n{log.read_text(errors='replace')[-4000:]}")
             code = _stop(process)
             output = log.read_text(errors="replace")
             assert code is not None, f"`{command}` did not stop on Ctrl-C:\n{output[-4000:]}"
             assert code in (0, 130, -signal.SIGINT), (
                 f"`{command}` ended with {code} on Ctrl-C:\n{output[-4000:]}")
-            return output
         finally:
             _clean_up(process)
+
+
+def run_service_block(block: Block, during: list[Block], cwd: Path, log_dir: Path) -> None:
+    """Each command of a service block started, ready and stopped in turn; the ``during``
+    blocks run while its last command runs."""
+    commands = block.commands()
+    for number, command in enumerate(commands, 1):
+        with service_running(command, cwd, log_dir / f"service-{number}.log",
+                             block.ready_urls()):
+            if number == len(commands):
+                for client in during:
+                    run_to_the_end(client, cwd, log_dir / f"during-{client.line}.log")
 
 
 def compose_client() -> bool:
@@ -210,10 +238,8 @@ def readme_install(tmp_path_factory) -> dict[str, str]:
         copy = fresh_copy(root / "readme-install", link_venv=False)
         result = {"copy": str(copy), "error": ""}
         try:
-            with ports_taken_in_turn(INSTALL_BLOCK.fixed_ports()):
-                for command in INSTALL_BLOCK.commands():
-                    run_service(command, copy, root / "readme-install.log",
-                                INSTALL_BLOCK.ready_urls())
+            with taken_in_turn([INSTALL_BLOCK]):
+                run_service_block(INSTALL_BLOCK, [], copy, root)
         except (Exception, pytest.fail.Exception) as failure:  # recorded for every worker
             result["error"] = str(failure)
         result_file.write_text(json.dumps(result))
@@ -223,8 +249,31 @@ def readme_install(tmp_path_factory) -> dict[str, str]:
 # --- the tests ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.name)
-def test_documented_shell_block(block: Block, tmp_path: Path, request) -> None:
+def units() -> list[tuple[Block, list[Block]]]:
+    """Every shell block to test, a service block with the ``during`` blocks that follow it
+    on its page (they are tested inside its test, against the same running service)."""
+    found: list[tuple[Block, list[Block]]] = []
+    for block in BLOCKS:
+        if block.role == "during":
+            owner = next((unit for unit in reversed(found)
+                          if unit[0].document == block.document), None)
+            assert owner is not None and owner[0].role == "service", (
+                f"{block.name}: a `during` block follows a `service` block on its page")
+            owner[1].append(block)
+        else:
+            found.append((block, []))
+    return found
+
+
+def unit_id(unit: tuple[Block, list[Block]]) -> str:
+    block, during = unit
+    return block.name + "".join(f"+{b.line}" for b in during)
+
+
+@pytest.mark.parametrize("unit", units(), ids=unit_id)
+def test_documented_shell_block(unit: tuple[Block, list[Block]], tmp_path: Path,
+                                request) -> None:
+    block, during = unit
     role = block.role
     if role == "illustration":
         pytest.skip("illustration: aimed at the user's own hosts, not run")
@@ -240,6 +289,10 @@ def test_documented_shell_block(block: Block, tmp_path: Path, request) -> None:
         assert short, (f"{block.name} is a long run: give a shorter variant of it in a block "
                        f"that is run, in the same document")
         pytest.skip(f"long run: its shortest documented variant, {short[0].name}, runs instead")
+    if role == "run":
+        assert not block.keeps_running(), (
+            f"{block.name}: {block.keeps_running()[0]!r} keeps running until Ctrl-C: mark the "
+            f"block `sh service` (docs/architecture.md, 'Documentation runs as tests')")
     if block.creates_venv():
         result = request.getfixturevalue("readme_install")
         assert not result["error"], result["error"]
@@ -247,16 +300,13 @@ def test_documented_shell_block(block: Block, tmp_path: Path, request) -> None:
     if block.compose_commands() and not compose_client():
         pytest.skip("no Docker Compose client here (`docker compose version` fails)")
     copy = fresh_copy(tmp_path / "repo")
-    log = tmp_path / "output.log"
-    with ports_taken_in_turn(block.fixed_ports()):
+    with taken_in_turn([block, *during]):
         if role == "service":
-            for command in block.commands():
-                run_service(command, copy, log, block.ready_urls())
-            return
-        script = "\n".join(compose_config_command(c) if c.startswith("docker compose") else c
-                           for c in block.commands())
-        code, output = run_to_the_end(script, copy, log)
-    assert code == 0, f"{block.name} exited with {code}:\n{script}\n---\n{output[-6000:]}"
+            assert len(block.commands()) == 1 or not during, (
+                f"{block.name}: `during` blocks need a service block of one command")
+            run_service_block(block, during, copy, tmp_path)
+        else:
+            run_to_the_end(block, copy, tmp_path / "output.log")
 
 
 def test_every_console_script_answers_help_after_readmes_install(readme_install) -> None:
@@ -308,3 +358,17 @@ def test_a_long_run_is_matched_with_its_short_variant_by_program() -> None:
     assert program_of("wedsync-drill run --fault redis-stop --at 4s") == "wedsync-drill run"
     assert program_of("SANDBOX_PROBE_PASSWORD=pw python -m sandbox --listen x:1") == "sandbox"
     assert program_of("python -m loadtests run --profile smoke") == "loadtests run"
+
+
+def test_a_block_fails_at_the_first_command_that_fails_as_a_user_would_see_it() -> None:
+    def run(text: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-c", checked_script(shell_units(text))],
+                              capture_output=True, text=True, timeout=30)
+
+    assert run('false; echo "exit $?"\necho next\n').stdout == "exit 1\nnext\n"
+    failed = run("echo one\nfalse   # a command that fails\necho never\n")
+    assert failed.returncode == 1 and failed.stdout == "one\n"
+    assert "command 2 exited non-zero: false" in failed.stderr
+    assert run("case x in\n  x) echo matched ;;\nesac\n").stdout == "matched\n"
+    assert run("echo a \\\n  b\n").stdout == "a b\n"
+    assert run("true | false\n").returncode == 1  # pipefail: a failing curl in a pipe counts
