@@ -6,8 +6,9 @@ is run:
 
 - no word: run as written, to the end; it must exit 0;
 - ``service``: it keeps running (the exporter, the stack): each command is started, checked
-  until ready (``ready=URL[,URL]`` answer 200, else every loopback URL it prints answers), and
-  stopped with Ctrl-C;
+  until ready (``ready=URL[,URL]`` answer 200; ``ready-line=TEXT``: a line of its output starts
+  with TEXT and every loopback URL it printed answers; else every loopback URL it printed
+  answers and it printed nothing new for 2 s), and stopped with Ctrl-C;
 - ``long``: a drill or load test longer than CI can afford: not run; the same document must
   give a shorter variant of the same command in a block that is run;
 - ``during``: run to the end while the ``service`` block before it on the same page runs
@@ -93,6 +94,11 @@ class Block:
 
     def ready_urls(self) -> list[str]:
         return [u for u in self.attributes.get("ready", "").split(",") if u]
+
+    def ready_line(self) -> str | None:
+        """``ready-line=running``: ready once a line of its output starts with this (for a
+        command whose ports are free ones it prints, and that prints URLs while starting)."""
+        return self.attributes.get("ready-line")
 
     def fixed_ports(self) -> set[int]:
         """The fixed ports the block listens on (``--listen``, ``ready=``): blocks that listen

@@ -159,10 +159,12 @@ def run_to_the_end(block: Block, cwd: Path, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def service_running(command: str, cwd: Path, log: Path, ready: list[str]) -> Iterator[None]:
+def service_running(command: str, cwd: Path, log: Path, ready: list[str],
+                    ready_line: str | None = None) -> Iterator[None]:
     """Start ``command``, wait until it is ready, yield, then stop it with Ctrl-C: it must
-    stop cleanly. Ready: every ``ready`` URL answers 200, else every loopback URL it printed
-    answers and it printed nothing new for two seconds."""
+    stop cleanly. Ready: every ``ready`` URL answers 200; with ``ready_line``, a line of its
+    output starts with it and every loopback URL it printed answers; else every loopback URL
+    it printed answers and it printed nothing new for two seconds."""
     with log.open("wb") as out:
         process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=environment(),
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -180,12 +182,18 @@ def service_running(command: str, cwd: Path, log: Path, ready: list[str]) -> Ite
                 if ready:
                     if all(_answers(url, want_ok=True) for url in ready):
                         break
+                elif ready_line is not None:
+                    if (any(line.startswith(ready_line) for line in output.splitlines())
+                            and all(_answers(url, want_ok=False) for url in printed)):
+                        break
                 elif (printed and time.monotonic() - quiet_since > 2
                       and all(_answers(url, want_ok=False) for url in printed)):
                     break
                 if time.monotonic() > deadline:
+                    awaited = (", ".join(ready) or (ready_line and f"a line {ready_line}…")
+                               or "the URLs it printed")
                     pytest.fail(f"`{command}` was not ready within {READY_TIMEOUT:g} s "
-                                f"({', '.join(ready) or 'the URLs it printed'}):\n"
+                                f"({awaited}):\n"
                                 f"{output[-4000:]}")
                 time.sleep(0.5)
             yield
@@ -206,7 +214,7 @@ def run_service_block(block: Block, during: list[Block], cwd: Path, log_dir: Pat
     commands = block.commands()
     for number, command in enumerate(commands, 1):
         with service_running(command, cwd, log_dir / f"service-{number}.log",
-                             block.ready_urls()):
+                             block.ready_urls(), block.ready_line()):
             if number == len(commands):
                 for client in during:
                     run_to_the_end(client, cwd, log_dir / f"during-{client.line}.log")
@@ -340,8 +348,10 @@ def test_shell_blocks_use_known_words_only() -> None:
         unknown = set(block.words) - ROLES
         assert not unknown, f"{block.name}: unknown words {unknown} (known: {sorted(ROLES)})"
         assert len([w for w in block.words if w in ROLES]) <= 1, block.name
-        if block.ready_urls():
+        if block.ready_urls() or block.ready_line():
             assert block.role == "service", f"{block.name}: ready= goes with service"
+        unknown_attributes = set(block.attributes) - {"ready", "ready-line"}
+        assert not unknown_attributes, f"{block.name}: unknown {unknown_attributes}"
 
 
 def test_compose_commands_become_config_with_their_global_options() -> None:
