@@ -26,6 +26,7 @@ import time
 import tomllib
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -208,11 +209,14 @@ def service_running(command: str, cwd: Path, log: Path, ready: list[str],
             _clean_up(process)
 
 
-def run_service_block(block: Block, during: list[Block], cwd: Path, log_dir: Path) -> None:
-    """Each command of a service block started, ready and stopped in turn; the ``during``
-    blocks run while its last command runs."""
+def run_service_block(block: Block, during: list[Block], cwd: Path, log_dir: Path,
+                      only: int | None = None) -> None:
+    """Each command of a service block (or only its command number ``only``) started, ready
+    and stopped in turn; the ``during`` blocks run while its last command runs."""
     commands = block.commands()
     for number, command in enumerate(commands, 1):
+        if only is not None and number != only:
+            continue
         with service_running(command, cwd, log_dir / f"service-{number}.log",
                              block.ready_urls(), block.ready_line()):
             if number == len(commands):
@@ -257,9 +261,23 @@ def readme_install(tmp_path_factory) -> dict[str, str]:
 # --- the tests ----------------------------------------------------------------------------------
 
 
-def units() -> list[tuple[Block, list[Block]]]:
-    """Every shell block to test, a service block with the ``during`` blocks that follow it
-    on its page (they are tested inside its test, against the same running service)."""
+@dataclass(frozen=True)
+class Unit:
+    """One test: a block; a service block with the ``during`` blocks that follow it on its
+    page (run inside its test, against the same running service); or one command of a service
+    block of several (each its own test, so two workers can share them)."""
+
+    block: Block
+    during: tuple[Block, ...] = ()
+    command: int | None = None
+
+    @property
+    def name(self) -> str:
+        suffix = f"#{self.command}" if self.command else ""
+        return self.block.name + suffix + "".join(f"+{b.line}" for b in self.during)
+
+
+def units() -> list[Unit]:
     found: list[tuple[Block, list[Block]]] = []
     for block in BLOCKS:
         if block.role == "during":
@@ -270,18 +288,19 @@ def units() -> list[tuple[Block, list[Block]]]:
             owner[1].append(block)
         else:
             found.append((block, []))
-    return found
+    tests: list[Unit] = []
+    for block, during in found:
+        commands = len(block.commands())
+        if block.role == "service" and not during and commands > 1:
+            tests += [Unit(block, (), number) for number in range(1, commands + 1)]
+        else:
+            tests.append(Unit(block, tuple(during)))
+    return tests
 
 
-def unit_id(unit: tuple[Block, list[Block]]) -> str:
-    block, during = unit
-    return block.name + "".join(f"+{b.line}" for b in during)
-
-
-@pytest.mark.parametrize("unit", units(), ids=unit_id)
-def test_documented_shell_block(unit: tuple[Block, list[Block]], tmp_path: Path,
-                                request) -> None:
-    block, during = unit
+@pytest.mark.parametrize("unit", units(), ids=lambda unit: unit.name)
+def test_documented_shell_block(unit: Unit, tmp_path: Path, request) -> None:
+    block, during = unit.block, list(unit.during)
     role = block.role
     if role == "illustration":
         pytest.skip("illustration: aimed at the user's own hosts, not run")
@@ -312,7 +331,7 @@ def test_documented_shell_block(unit: tuple[Block, list[Block]], tmp_path: Path,
         if role == "service":
             assert len(block.commands()) == 1 or not during, (
                 f"{block.name}: `during` blocks need a service block of one command")
-            run_service_block(block, during, copy, tmp_path)
+            run_service_block(block, during, copy, tmp_path, unit.command)
         else:
             run_to_the_end(block, copy, tmp_path / "output.log")
 
