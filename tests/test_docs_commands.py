@@ -263,18 +263,30 @@ def readme_install(tmp_path_factory) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Unit:
-    """One test: a block; a service block with the ``during`` blocks that follow it on its
-    page (run inside its test, against the same running service); or one command of a service
-    block of several (each its own test, so two workers can share them)."""
+    """One test: a block; or one command of a service block, with the ``during`` blocks that
+    follow it on its page (run against the same running service). Service commands that are
+    the same on several pages (up to a comment and the ``.venv/bin/`` a README line spells
+    out) share one test and one running service: ``also`` names the other places."""
 
     block: Block
     during: tuple[Block, ...] = ()
     command: int | None = None
+    also: tuple[tuple[Block, int | None], ...] = ()
 
     @property
     def name(self) -> str:
-        suffix = f"#{self.command}" if self.command else ""
-        return self.block.name + suffix + "".join(f"+{b.line}" for b in self.during)
+        places = [(self.block, self.command), *self.also]
+        return "=".join(b.name + (f"#{n}" if n else "") for b, n in places) + "".join(
+            f"+{b.line}" for b in self.during)
+
+    @property
+    def blocks(self) -> list[Block]:
+        return [self.block, *(b for b, _ in self.also), *self.during]
+
+
+def _same_service(command: str) -> str:
+    code = re.split(r"\s#", command)[0]
+    return " ".join(code.removeprefix(".venv/bin/").split())
 
 
 def units() -> list[Unit]:
@@ -289,12 +301,22 @@ def units() -> list[Unit]:
         else:
             found.append((block, []))
     tests: list[Unit] = []
+    services: dict[str, int] = {}  # same command and readiness -> its place in tests
     for block, during in found:
-        commands = len(block.commands())
-        if block.role == "service" and not during and commands > 1:
-            tests += [Unit(block, (), number) for number in range(1, commands + 1)]
-        else:
+        commands = block.commands()
+        if block.role != "service" or (during and len(commands) > 1):
             tests.append(Unit(block, tuple(during)))
+            continue
+        for number, command in enumerate(commands, 1):
+            mine = number if len(commands) > 1 else None
+            key = f"{_same_service(command)}|{sorted(block.attributes.items())}"
+            if key in services:
+                first = tests[services[key]]
+                tests[services[key]] = Unit(first.block, first.during + tuple(during),
+                                            first.command, (*first.also, (block, mine)))
+            else:
+                services[key] = len(tests)
+                tests.append(Unit(block, tuple(during), mine))
     return tests
 
 
@@ -327,7 +349,7 @@ def test_documented_shell_block(unit: Unit, tmp_path: Path, request) -> None:
     if block.compose_commands() and not compose_client():
         pytest.skip("no Docker Compose client here (`docker compose version` fails)")
     copy = fresh_copy(tmp_path / "repo")
-    with taken_in_turn([block, *during]):
+    with taken_in_turn(unit.blocks):
         if role == "service":
             assert len(block.commands()) == 1 or not during, (
                 f"{block.name}: `during` blocks need a service block of one command")
