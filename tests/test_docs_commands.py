@@ -277,7 +277,7 @@ class Unit:
     def name(self) -> str:
         places = [(self.block, self.command), *self.also]
         return "=".join(b.name + (f"#{n}" if n else "") for b, n in places) + "".join(
-            f"+{b.line}" for b in self.during)
+            f"+{b.name}" for b in self.during)
 
     @property
     def blocks(self) -> list[Block]:
