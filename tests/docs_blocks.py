@@ -206,7 +206,9 @@ def shell_units(text: str) -> list[str]:
         joined = "\n".join(current)
         if line.rstrip().endswith("\\"):
             continue
-        if subprocess.run(["bash", "-n", "-c", joined], capture_output=True).returncode == 0:
+        check = subprocess.run(["bash", "-n", "-c", joined], capture_output=True, text=True)
+        # An open here-document parses, with a warning: the command goes on to its delimiter.
+        if check.returncode == 0 and "here-document" not in check.stderr:
             units.append(joined)
             current = []
     if current:

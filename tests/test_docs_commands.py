@@ -423,3 +423,4 @@ def test_a_block_fails_at_the_first_command_that_fails_as_a_user_would_see_it() 
     assert run("case x in\n  x) echo matched ;;\nesac\n").stdout == "matched\n"
     assert run("echo a \\\n  b\n").stdout == "a b\n"
     assert run("true | false\n").returncode == 1  # pipefail: a failing curl in a pipe counts
+    assert run("cat <<'END'\na: 1\nEND\necho after\n").stdout == "a: 1\nafter\n"
