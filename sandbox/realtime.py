@@ -1,14 +1,34 @@
-"""Stand-in for Supabase Realtime: Phoenix channels over WebSocket, JSON serializer vsn 1.0.0.
+"""Stand-in for Supabase Realtime: Phoenix channels over WebSocket, serializers vsn 1.0.0 and
+2.0.0.
 
-``/realtime/v1/websocket?apikey=…&vsn=1.0.0``: ``phx_join`` (with ``config.broadcast.self`` and
-``ack``, an optional ``access_token`` checked like Realtime does), heartbeats on topic
-``phoenix``, ``broadcast`` delivered to every subscriber of the channel (and to the sender when
-``self`` is set; acknowledged when ``ack`` is set), ``phx_leave``. Join errors carry Realtime's
-``"Code: message"`` reasons. ``/realtime/v1/api/ping`` answers ``{"message": "Success"}``.
+Two ways in, as on a real deployment:
+
+- ``/realtime/v1/websocket?apikey=…&vsn=…`` through the gateway. With no ``realtime_tenant``
+  setting the gateway maps every host to the one tenant (self-hosted Kong); with one, the first
+  label of the Host name must be it (hosted Supabase: ``<ref>.supabase.co``).
+- ``/socket/websocket?apikey=…`` straight to the Realtime container, which takes the tenant from
+  the first label of the Host name (``realtime-dev`` unless ``realtime_tenant`` says otherwise), so
+  a call to an IP address or another name is an unknown tenant.
+
+Realtime resolves the tenant and checks the key (``x-api-key`` header, else ``apikey``) when the
+socket connects: since v2.116 an unknown tenant is HTTP 404 and a bad key 401; before, every
+connect error was 403. The release is the ``realtime_version`` setting, or the ``version`` fault.
+Keys Realtime accepts: the project's anon and publishable keys, and any JWT signed with the
+project's secret.
+
+Frames: vsn 1.0.0 JSON objects ``{topic, event, payload, ref}`` (a client may add ``join_ref``;
+the server's replies do not carry it), vsn 2.0.0 arrays ``[join_ref, ref, topic, event,
+payload]``. ``phx_join`` (``config.broadcast.self``/``ack``, booleans or the strings
+"true"/"false"; an optional ``access_token`` checked like Realtime does, the API keys included),
+heartbeats on topic ``phoenix``, ``broadcast`` delivered to every subscriber of the channel (and
+to the sender when ``self`` is set; acknowledged when ``ack`` is set), ``access_token``,
+``phx_leave``. Join errors carry Realtime's ``"Code: message"`` reasons.
+``/realtime/v1/api/ping`` answers ``{"message": "Success"}``.
 
 Faults (see sandbox.faults): ``echo_delay_ms`` delays delivery (the ack is not delayed: it only
 says the server accepted the message), ``refuse_join`` refuses every join with its reason,
-``drop_socket`` aborts the connection at the next frame received.
+``drop_socket`` aborts the connection at the next frame received, ``version`` changes the
+release whose connect errors are given.
 """
 
 from __future__ import annotations
@@ -16,18 +36,76 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from sandbox.app import Context
-from sandbox.gateway import check_apikey
+from sandbox.gateway import check_apikey, is_api_key
+from sandbox.settings import parse_version
 from sandbox.tokens import TokenError, verify
 
 PREFIX = "/realtime/v1"
+# The Realtime container's own socket path (what the gateway forwards /realtime/v1 to).
+DIRECT_PREFIX = "/socket"
 TOPIC_PREFIX = "realtime:"
-SUPPORTED_VSN = "1.0.0"
+# Self-hosted Supabase's one tenant.
+SELF_HOSTED_TENANT = "realtime-dev"
+# The first release that answers 404/401 at connect instead of 403 for everything.
+STATUS_CODES_SINCE = (2, 116, 0)
+# Ecto casts these strings to booleans in Realtime's join config.
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def flag(value: Any) -> bool:
+    """A join-config boolean as Realtime reads it: true, "true" and "1" are true."""
+    if isinstance(value, bool):
+        return value
+    return _BOOLEANS.get(value, False) if isinstance(value, str) else False
+
+
+# --- serializers ---------------------------------------------------------------------------
+
+def _decode_v1(text: str) -> dict[str, Any] | None:
+    message = json.loads(text)
+    return message if isinstance(message, dict) else None
+
+
+def _encode_v1(topic: str, event: str, payload: Any, ref: str | None,
+               join_ref: str | None) -> str:
+    # Phoenix's V1 serializer sends topic, event, payload and ref only.
+    return json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref})
+
+
+def _decode_v2(text: str) -> dict[str, Any] | None:
+    message = json.loads(text)
+    if not isinstance(message, list) or len(message) != 5:
+        return None
+    join_ref, ref, topic, event, payload = message
+    return {"join_ref": join_ref, "ref": ref, "topic": topic, "event": event,
+            "payload": payload}
+
+
+def _encode_v2(topic: str, event: str, payload: Any, ref: str | None,
+               join_ref: str | None) -> str:
+    return json.dumps([join_ref, ref, topic, event, payload])
+
+
+@dataclass(frozen=True)
+class Serializer:
+    """One Phoenix wire format."""
+
+    decode: Callable[[str], dict[str, Any] | None]
+    encode: Callable[[str, str, Any, str | None, str | None], str]
+
+
+SERIALIZERS: dict[str, Serializer] = {
+    "1.0.0": Serializer(_decode_v1, _encode_v1),
+    "2.0.0": Serializer(_decode_v2, _encode_v2),
+}
+DEFAULT_VSN = "1.0.0"
 
 
 @dataclass
@@ -46,18 +124,16 @@ class Connection:
     """One client socket; frames to it go through a queue so a slow client slows only itself."""
 
     ws: web.WebSocketResponse
+    serializer: Serializer = SERIALIZERS[DEFAULT_VSN]
     outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
 
     def push(self, topic: str, event: str, payload: Any, ref: str | None,
              join_ref: str | None = None) -> None:
-        message: dict[str, Any] = {"topic": topic, "event": event, "payload": payload,
-                                   "ref": ref}
-        if join_ref is not None:
-            message["join_ref"] = join_ref
-        self.outbox.put_nowait(json.dumps(message))
+        self.outbox.put_nowait(self.serializer.encode(topic, event, payload, ref, join_ref))
 
     def reply(self, message: dict[str, Any], status: str, response: dict[str, Any]) -> None:
+        """A ``phx_reply`` to ``message`` (same topic, ref and join_ref)."""
         self.push(message["topic"], "phx_reply", {"status": status, "response": response},
                   message.get("ref"), message.get("join_ref"))
 
@@ -123,6 +199,18 @@ class Hub:
         await asyncio.gather(*self._deliveries, return_exceptions=True)
 
 
+def token_refusal(context: Context, token: str) -> str | None:
+    """Why Realtime refuses ``token`` (``"Code: message"``), or None: the project's API keys and
+    unexpired JWTs signed with its secret are accepted."""
+    if is_api_key(token, context.settings):
+        return None
+    try:
+        verify(token, context.settings.jwt_secret)
+    except TokenError as exc:
+        return f"{exc.code}: {exc.message}"
+    return None
+
+
 def join_refusal(context: Context, topic: str, payload: Any) -> str | None:
     """Why a join must be refused (Realtime's ``"Code: message"``), or None."""
     refused = context.faults.get("realtime").refuse_join
@@ -134,10 +222,7 @@ def join_refusal(context: Context, topic: str, payload: Any) -> str | None:
         return "unmatched topic"
     token = payload.get("access_token") if isinstance(payload, dict) else None
     if token:
-        try:
-            verify(str(token), context.settings.jwt_secret)
-        except TokenError as exc:
-            return f"{exc.code}: {exc.message}"
+        return token_refusal(context, str(token))
     return None
 
 
@@ -147,7 +232,28 @@ def config_of(payload: Any) -> tuple[bool, bool]:
     broadcast = config.get("broadcast") if isinstance(config, dict) else None
     if not isinstance(broadcast, dict):
         return False, False
-    return bool(broadcast.get("self")), bool(broadcast.get("ack"))
+    return flag(broadcast.get("self")), flag(broadcast.get("ack"))
+
+
+def _tenant_of(request: web.Request) -> str:
+    """The first label of the Host name, as Realtime reads the tenant's external id."""
+    return (request.url.host or "").split(".", 1)[0]
+
+
+def connect_refusal(context: Context, request: web.Request, direct: bool) -> web.Response | None:
+    """Realtime's answer to an upgrade it refuses (unknown tenant, bad key), or None."""
+    settings = context.settings
+    version = parse_version(context.faults.get("realtime").version or settings.realtime_version)
+    with_codes = version >= STATUS_CODES_SINCE
+    expected = settings.realtime_tenant or (SELF_HOSTED_TENANT if direct else "")
+    if expected and _tenant_of(request) != expected:
+        return web.Response(status=404 if with_codes else 403,
+                            text="Tenant not found" if with_codes else "")
+    key = request.headers.get("x-api-key") or request.query.get("apikey") or ""
+    if not key or token_refusal(context, key) is not None:
+        return web.Response(status=401 if with_codes else 403,
+                            text="Unauthorized" if with_codes else "")
+    return None
 
 
 def handle(context: Context, hub: Hub, connection: Connection, message: dict[str, Any]) -> None:
@@ -177,12 +283,23 @@ def handle(context: Context, hub: Hub, connection: Connection, message: dict[str
     if event == "phx_leave":
         hub.unsubscribe(connection, topic)
         connection.reply(message, "ok", {})
-        connection.push(topic, "phx_close", {}, subscription.join_ref)
+        connection.push(topic, "phx_close", {}, subscription.join_ref, subscription.join_ref)
     elif event == "broadcast":
         if subscription.ack:
             connection.reply(message, "ok", {})
         hub.broadcast(connection, topic, payload)
-    # access_token refreshes, presence and postgres_changes are accepted and ignored.
+    elif event == "access_token":
+        token = payload.get("access_token") if isinstance(payload, dict) else None
+        reason = token_refusal(context, str(token)) if token else None
+        if reason is not None:
+            # Realtime tells the channel and leaves it when a refreshed token is refused.
+            hub.unsubscribe(connection, topic)
+            connection.push(topic, "system", {"channel": topic.removeprefix(TOPIC_PREFIX),
+                                              "extension": "system", "message": reason,
+                                              "status": "error"}, None)
+            connection.push(topic, "phx_close", {}, subscription.join_ref,
+                            subscription.join_ref)
+    # Presence and postgres_changes are not modelled: accepted and ignored.
 
 
 def register(app: web.Application, context: Context) -> None:
@@ -190,18 +307,19 @@ def register(app: web.Application, context: Context) -> None:
     hub = Hub(context)
     context.state["realtime"] = hub
 
-    async def websocket(request: web.Request) -> web.StreamResponse:
-        refused = check_apikey(request, context.settings.anon_key)
+    async def websocket(request: web.Request, direct: bool = False) -> web.StreamResponse:
+        refused = connect_refusal(context, request, direct)
         if refused is not None:
             return refused
-        vsn = request.query.get("vsn", SUPPORTED_VSN)
-        if vsn != SUPPORTED_VSN:
+        vsn = request.query.get("vsn", DEFAULT_VSN)
+        serializer = SERIALIZERS.get(vsn)
+        if serializer is None:
             return web.json_response(
-                {"message": f"this stand-in speaks vsn {SUPPORTED_VSN} only, not {vsn}"},
-                status=400)
+                {"message": f"unsupported vsn {vsn}; this stand-in speaks "
+                            f"{', '.join(SERIALIZERS)}"}, status=400)
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
-        connection = Connection(ws)
+        connection = Connection(ws, serializer)
         hub.connections.add(connection)
         writer = asyncio.create_task(connection.write())
         try:
@@ -217,11 +335,11 @@ def register(app: web.Application, context: Context) -> None:
                         request.transport.abort()
                     break
                 try:
-                    message = json.loads(frame.data)
+                    message = serializer.decode(frame.data)
                 except ValueError:
                     await ws.close(code=1003, message=b"invalid JSON")
                     break
-                if isinstance(message, dict):
+                if message is not None:
                     handle(context, hub, connection, message)
         finally:
             hub.forget(connection)
@@ -235,8 +353,11 @@ def register(app: web.Application, context: Context) -> None:
                     await ws.close()
         return ws
 
+    async def direct_websocket(request: web.Request) -> web.StreamResponse:
+        return await websocket(request, direct=True)
+
     async def ping(request: web.Request) -> web.Response:
-        refused = check_apikey(request, context.settings.anon_key)
+        refused = check_apikey(request, context.settings)
         return refused or web.json_response({"message": "Success"})
 
     async def sockets(_: web.Request) -> web.Response:
@@ -249,5 +370,6 @@ def register(app: web.Application, context: Context) -> None:
 
     app.router.add_get("/_sandbox/realtime", sockets)
     app.router.add_get(f"{PREFIX}/websocket", websocket)
+    app.router.add_get(f"{DIRECT_PREFIX}/websocket", direct_websocket)
     app.router.add_get(f"{PREFIX}/api/ping", ping)
     app.on_cleanup.append(close)
