@@ -312,3 +312,133 @@ def test_sign_ins_and_refreshes_are_written_to_the_audit_log(pg_server) -> None:
                              "auth.audit_log_entries ORDER BY created_at", dbname="wedsync")
     pg_server.execute("DELETE FROM auth.audit_log_entries", dbname="wedsync")
     assert rows == [("login", server.probe_email), ("token_refreshed", server.probe_email)]
+
+
+# --- fidelity to the real servers' wire details --------------------------------------------
+
+def test_v1_replies_carry_no_join_ref_and_false_strings_read_as_false(sandbox) -> None:
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as ws:
+            await ws.send_str(json.dumps({
+                "topic": "realtime:strings", "event": "phx_join", "ref": "1", "join_ref": "1",
+                "payload": {"config": {"broadcast": {"self": "false", "ack": "true"}}}}))
+            reply = await Socket(ws).next()
+            assert reply == {"topic": "realtime:strings", "event": "phx_reply", "ref": "1",
+                             "payload": {"status": "ok", "response": {"postgres_changes": []}}}
+            await ws.send_str(json.dumps({
+                "topic": "realtime:strings", "event": "broadcast", "ref": "2", "join_ref": "1",
+                "payload": {"type": "broadcast", "event": "e", "payload": {}}}))
+            ack = await Socket(ws).next()
+            assert ack["ref"] == "2" and ack["payload"]["status"] == "ok"
+            # "self": "false" means no echo of our own broadcast.
+            with pytest.raises(asyncio.TimeoutError):
+                await ws.receive(timeout=0.3)
+
+    run(scenario())
+
+
+def test_vsn_2_speaks_phoenix_arrays(sandbox) -> None:
+    async def scenario():
+        url = f"{sandbox.realtime_url}/websocket?apikey={CANARY_ANON_KEY}&vsn=2.0.0"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.send_str(json.dumps(["1", "1", "realtime:v2", "phx_join", {
+                "config": {"broadcast": {"self": True, "ack": True}}}]))
+            assert json.loads((await ws.receive(timeout=5)).data) == [
+                "1", "1", "realtime:v2", "phx_reply",
+                {"status": "ok", "response": {"postgres_changes": []}}]
+            await ws.send_str(json.dumps([None, "2", "phoenix", "heartbeat", {}]))
+            assert json.loads((await ws.receive(timeout=5)).data) == [
+                None, "2", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
+            payload = {"type": "broadcast", "event": "e", "payload": {"n": 7}}
+            await ws.send_str(json.dumps(["1", "3", "realtime:v2", "broadcast", payload]))
+            frames = [json.loads((await ws.receive(timeout=5)).data) for _ in range(2)]
+            assert ["1", "3", "realtime:v2", "phx_reply",
+                    {"status": "ok", "response": {}}] in frames
+            assert [None, None, "realtime:v2", "broadcast", payload] in frames
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("version", "tenant_status", "key_status"), [
+    ("2.129.0", 404, 401), ("2.116.0", 404, 401), ("2.115.3", 403, 403)])
+def test_connect_errors_follow_the_realtime_release(version, tenant_status, key_status) -> None:
+    async def scenario():
+        settings = Settings(realtime_tenant="wedsync", realtime_version=version)
+        async with Sandbox(settings) as box:
+            key = settings.anon_key
+            url = f"ws://127.0.0.1:{box.port}/realtime/v1/websocket"
+            statuses = []
+            async with aiohttp.ClientSession() as session:
+                # The tenant is the first label of the Host name: 127.0.0.1 is tenant "127".
+                for host, apikey in ((None, key), ("wedsync.localhost", "wrong")):
+                    headers = {"Host": f"{host}:{box.port}"} if host else {}
+                    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                        await session.ws_connect(f"{url}?apikey={apikey}", headers=headers)
+                    statuses.append(caught.value.status)
+                async with session.ws_connect(
+                        f"{url}?apikey={key}",
+                        headers={"Host": f"wedsync.localhost:{box.port}"}) as ws:
+                    assert not ws.closed
+            return statuses
+
+    assert run(scenario()) == [tenant_status, key_status]
+
+
+def test_the_version_fault_switches_the_release_at_run_time(sandbox) -> None:
+    async def status():
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(socket_url(sandbox, "wrong"))
+            return caught.value.status
+
+    sandbox.set_faults("realtime", version="2.100.0")
+    assert run(status()) == 403
+    sandbox.clear_faults()
+    assert run(status()) == 401
+
+
+def test_a_direct_call_to_the_realtime_container_is_an_unknown_tenant(sandbox) -> None:
+    async def scenario():
+        url = f"ws://127.0.0.1:{sandbox.port}/socket/websocket?apikey={CANARY_ANON_KEY}"
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(url)
+            async with session.ws_connect(url, headers={
+                    "Host": f"realtime-dev.supabase-realtime:{sandbox.port}"}) as ws:
+                assert not ws.closed
+            return caught.value.status
+
+    assert run(scenario()) == 404
+
+
+def test_auths_own_health_is_open_and_only_the_gateway_wants_the_key(sandbox) -> None:
+    status, body, _ = run(fetch("GET", f"{sandbox.url}/health"))
+    assert status == 200 and body["name"] == "GoTrue"
+    status, _, _ = run(fetch("GET", f"{sandbox.auth_url}/health"))
+    assert status == 401
+    status, body, _ = run(fetch("GET", f"{sandbox.auth_url}/settings", headers=KEY))
+    assert status == 200 and body["external"]["email"] is True
+
+
+def test_auth_errors_take_the_shape_of_the_requested_api_version(sandbox) -> None:
+    url = f"{sandbox.auth_url}/token?grant_type=password"
+    wrong = {"email": PROBE_EMAIL, "password": "wrong"}
+    status, body, headers = run(fetch("POST", url, headers=KEY, json=wrong))
+    assert (status, body) == (400, {"code": 400, "error_code": "invalid_credentials",
+                                    "msg": "Invalid login credentials"})
+    assert "X-Supabase-Api-Version" not in headers
+    status, body, headers = run(fetch("POST", url, json=wrong, headers={
+        **KEY, "X-Supabase-Api-Version": "2024-01-01"}))
+    assert (status, body) == (400, {"code": "invalid_credentials",
+                                    "message": "Invalid login credentials"})
+    assert headers["X-Supabase-Api-Version"] == "2024-01-01"
+
+
+def test_the_default_anon_key_is_a_jwt_with_role_anon_signed_with_the_secret() -> None:
+    from sandbox.tokens import verify
+
+    settings = Settings(jwt_secret="s" * 32)
+    assert verify(settings.anon_key, "s" * 32)["role"] == "anon"
+    assert settings.publishable_key.startswith("sb_publishable_")
+    assert Settings(jwt_secret="s" * 32).publishable_key == settings.publishable_key
