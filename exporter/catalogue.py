@@ -16,7 +16,7 @@ from typing import Literal
 Kind = Literal["gauge", "counter", "histogram"]
 
 COMPONENTS: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "external")
-FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "error")
+FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "refused", "error")
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
 WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
@@ -91,7 +91,7 @@ FAMILIES: tuple[Family, ...] = (
        "Unix time of the last successful probe of the target; staleness is "
        "time() minus this.", CT, "seconds"),
     _c("wedsync_probe_failures_total",
-       "Failed probes by reason (timeout, connect, auth, protocol, error).",
+       "Failed probes by reason (timeout, connect, auth, protocol, refused, error).",
        (*CT, "reason")),
     _c("wedsync_probe_runs_total", "Probe runs started.", CT),
     _c("wedsync_probe_overruns_total",
