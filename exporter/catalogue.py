@@ -166,10 +166,15 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_redis_connected_replicas", "Replicas connected to this Redis.", ("target",)),
     # --- auth ----------------------------------------------------------------------------
     _g("wedsync_auth_signin_duration_seconds",
-       "Duration of the last synthetic password sign-in." + CACHED, ("target",), "seconds"),
+       "Duration of the probe user's last token call: the refresh-token grant, or the password "
+       "sign-in when it had no session." + CACHED, ("target",), "seconds"),
     _c("wedsync_auth_audit_events_total",
        "Supabase Auth audit-log actions (login, user_signedup, token_refreshed, ...) counted "
-       "from auth.audit_log_entries.", ("target", "action")),
+       "from auth.audit_log_entries, the probe user's own left out.", ("target", "action")),
+    _g("wedsync_auth_audit_log_writing",
+       "1 while the probe user's token calls show up in auth.audit_log_entries, 0 when two or "
+       "more went by without a row (Auth's audit log to PostgreSQL is off); absent without a "
+       "synthetic sign-in.", ("target",)),
     # --- realtime ------------------------------------------------------------------------
     _h("wedsync_realtime_broadcast_roundtrip_seconds",
        "Time from sending a broadcast on a Realtime channel to receiving its own echo.",
