@@ -23,7 +23,7 @@ from sandbox.settings import parse_version
 COMMON_FIELDS = ("latency_ms", "unavailable", "hang", "drop_socket", "error_rate",
                  "error_status", "error_paths")
 SERVICE_FIELDS: dict[str, tuple[str, ...]] = {
-    "realtime": ("echo_delay_ms", "refuse_join", "version"),
+    "realtime": ("echo_delay_ms", "refuse_join", "version", "max_connections"),
     "auth": ("captcha",),
 }
 # How Auth's CAPTCHA protection behaves: "on" (a real provider secret: no token a program can
@@ -59,6 +59,8 @@ class Faults:
     refuse_join: str | None = None
     # Realtime only: behave like this Realtime release (connect errors); None: the setting.
     version: str | None = None
+    # Realtime only: refuse connects while this many sockets are open (a tenant's user limit).
+    max_connections: int | None = None
     # Auth only: CAPTCHA protection on the password grant (one of CAPTCHA_MODES), None: off.
     captcha: str | None = None
     # Share (0-1) of the matching requests answered with ``error_status`` instead of served.
@@ -83,7 +85,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "latency_ms": (int, float), "echo_delay_ms": (int, float),
     "unavailable": (bool,), "hang": (bool,), "drop_socket": (bool,),
     "refuse_join": (str, type(None)), "version": (str, type(None)),
-    "captcha": (str, type(None)),
+    "captcha": (str, type(None)), "max_connections": (int, type(None)),
     "error_rate": (int, float), "error_status": (int,), "error_paths": (list, tuple),
 }
 MAX_DELAY_MS = 600_000.0
@@ -140,6 +142,8 @@ class FaultBoard:
                 raise FaultError("fault 'error_status' must be an HTTP error status (400-599)")
             elif name == "error_paths":
                 value = self._parse_paths(service, value)
+            elif name == "max_connections" and value is not None and not 0 <= value <= 100_000:
+                raise FaultError("fault 'max_connections' must be between 0 and 100000")
             elif name == "captcha" and value is not None and value not in CAPTCHA_MODES:
                 raise FaultError(f"fault 'captcha' must be null (off) or one of "
                                  f"{', '.join(CAPTCHA_MODES)}, got {value!r}")

@@ -28,7 +28,8 @@ to the sender when ``self`` is set; acknowledged when ``ack`` is set), ``access_
 Faults (see sandbox.faults): ``echo_delay_ms`` delays delivery (the ack is not delayed: it only
 says the server accepted the message), ``refuse_join`` refuses every join with its reason,
 ``drop_socket`` aborts the connection at the next frame received, ``version`` changes the
-release whose connect errors are given.
+release whose connect errors are given, ``max_connections`` refuses connects beyond that many
+open sockets (429 "Too many connected users", as a tenant at its limit).
 """
 
 from __future__ import annotations
@@ -240,20 +241,45 @@ def _tenant_of(request: web.Request) -> str:
     return (request.url.host or "").split(".", 1)[0]
 
 
-def connect_refusal(context: Context, request: web.Request, direct: bool) -> web.Response | None:
-    """Realtime's answer to an upgrade it refuses (unknown tenant, bad key), or None."""
+def _connect_error(with_codes: bool, status: int, message: str) -> web.Response:
+    """Realtime's answer to a refused upgrade: from v2.116 the status that fits and a JSON
+    ``{"error": …}`` body; before, Phoenix's bare 403 for every connect error."""
+    if with_codes:
+        return web.json_response({"error": message}, status=status)
+    return web.Response(status=403)
+
+
+def connect_refusal(context: Context, request: web.Request, direct: bool,
+                    connections: int) -> web.Response | None:
+    """Realtime's answer to an upgrade it refuses (unknown tenant, bad key, too many
+    connections), or None. ``connections``: the sockets open now."""
     settings = context.settings
-    version = parse_version(context.faults.get("realtime").version or settings.realtime_version)
-    with_codes = version >= STATUS_CODES_SINCE
+    faults = context.faults.get("realtime")
+    with_codes = parse_version(faults.version or settings.realtime_version) >= \
+        STATUS_CODES_SINCE
     expected = settings.realtime_tenant or (SELF_HOSTED_TENANT if direct else "")
     if expected and _tenant_of(request) != expected:
-        return web.Response(status=404 if with_codes else 403,
-                            text="Tenant not found" if with_codes else "")
+        return _connect_error(with_codes, 404, "Tenant not found")
     key = request.headers.get("x-api-key") or request.query.get("apikey") or ""
-    if not key or token_refusal(context, key) is not None:
-        return web.Response(status=401 if with_codes else 403,
-                            text="Unauthorized" if with_codes else "")
+    if not key:
+        return _connect_error(with_codes, 401, "API key is missing")
+    # Behind the gateway a publishable key is as good as the anon key; Realtime itself (the
+    # direct path) only knows JWTs.
+    if not (not direct and is_api_key(key, settings)):
+        try:
+            verify(key, settings.jwt_secret)
+        except TokenError as exc:
+            message = "Token has expired" if exc.message.startswith("Token has expired") \
+                else _CONNECT_MESSAGES.get(exc.code, exc.message)
+            return _connect_error(with_codes, 401, message)
+    if faults.max_connections is not None and connections >= faults.max_connections:
+        return _connect_error(with_codes, 429, "Too many connected users")
     return None
+
+
+# Realtime's connect-error messages by the token error's code.
+_CONNECT_MESSAGES = {"MalformedJWT": "The token provided is not a valid JWT",
+                     "JwtSignatureError": "Failed to validate JWT signature"}
 
 
 def handle(context: Context, hub: Hub, connection: Connection, message: dict[str, Any]) -> None:
@@ -308,7 +334,7 @@ def register(app: web.Application, context: Context) -> None:
     context.state["realtime"] = hub
 
     async def websocket(request: web.Request, direct: bool = False) -> web.StreamResponse:
-        refused = connect_refusal(context, request, direct)
+        refused = connect_refusal(context, request, direct, len(hub.connections))
         if refused is not None:
             return refused
         vsn = request.query.get("vsn", DEFAULT_VSN)

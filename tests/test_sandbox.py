@@ -398,18 +398,37 @@ def test_the_version_fault_switches_the_release_at_run_time(sandbox) -> None:
     assert run(status()) == 401
 
 
-def test_a_direct_call_to_the_realtime_container_is_an_unknown_tenant(sandbox) -> None:
+def test_a_direct_call_to_the_realtime_container_is_an_unknown_tenant() -> None:
     async def scenario():
-        url = f"ws://127.0.0.1:{sandbox.port}/socket/websocket?apikey={CANARY_ANON_KEY}"
-        async with aiohttp.ClientSession() as session:
+        async with Sandbox(Settings()) as box:
+            url = f"ws://127.0.0.1:{box.port}/socket/websocket?apikey={box.settings.anon_key}"
+            async with aiohttp.ClientSession() as session:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                    await session.ws_connect(url)
+                # The gateway's publishable key means nothing to Realtime itself.
+                with pytest.raises(aiohttp.WSServerHandshakeError) as publishable:
+                    await session.ws_connect(
+                        url.replace(box.settings.anon_key, box.settings.publishable_key),
+                        headers={"Host": f"realtime-dev.supabase-realtime:{box.port}"})
+                async with session.ws_connect(url, headers={
+                        "Host": f"realtime-dev.supabase-realtime:{box.port}"}) as ws:
+                    assert not ws.closed
+            return caught.value.status, publishable.value.status
+
+    assert run(scenario()) == (404, 401)
+
+
+def test_a_tenant_at_its_connection_limit_refuses_more(sandbox) -> None:
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as first:
+            sandbox.set_faults("realtime", max_connections=1)
             with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-                await session.ws_connect(url)
-            async with session.ws_connect(url, headers={
-                    "Host": f"realtime-dev.supabase-realtime:{sandbox.port}"}) as ws:
-                assert not ws.closed
+                await session.ws_connect(socket_url(sandbox))
+            assert not first.closed
             return caught.value.status
 
-    assert run(scenario()) == 404
+    assert run(scenario()) == 429
 
 
 def test_auths_own_health_is_open_and_only_the_gateway_wants_the_key(sandbox) -> None:
