@@ -37,10 +37,11 @@ _VERSION = re.compile(r"^v?(\d{1,3})\.(\d{1,3})\.(\d{1,4})$")
 ANON_KEY_LIFETIME = 10 * 365 * 24 * 3600
 
 
-def anon_key_for(jwt_secret: str, now: float | None = None) -> str:
-    """An anon key as Supabase makes them: a JWT with ``role: anon`` signed with the secret."""
+def anon_key_for(jwt_secret: str, ref: str = "sandbox", now: float | None = None) -> str:
+    """An anon key as Supabase makes them: a JWT with ``role: anon`` and the project's ``ref``,
+    signed with the secret."""
     issued = int(time.time() if now is None else now)
-    return issue({"iss": "supabase", "ref": "sandbox", "role": "anon", "iat": issued,
+    return issue({"iss": "supabase", "ref": ref, "role": "anon", "iat": issued,
                   "exp": issued + ANON_KEY_LIFETIME}, jwt_secret)
 
 
@@ -94,7 +95,8 @@ class Settings:
         parse_version(self.realtime_version, "realtime_version")
         # Frozen: the derived keys are filled in once, here.
         if not self.anon_key:
-            object.__setattr__(self, "anon_key", anon_key_for(self.jwt_secret))
+            object.__setattr__(self, "anon_key", anon_key_for(
+                self.jwt_secret, self.realtime_tenant or "sandbox"))
         if not self.publishable_key:
             object.__setattr__(self, "publishable_key", publishable_key_for(self.jwt_secret))
 
