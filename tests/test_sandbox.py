@@ -461,3 +461,16 @@ def test_the_default_anon_key_is_a_jwt_with_role_anon_signed_with_the_secret() -
     assert verify(settings.anon_key, "s" * 32)["role"] == "anon"
     assert settings.publishable_key.startswith("sb_publishable_")
     assert Settings(jwt_secret="s" * 32).publishable_key == settings.publishable_key
+
+
+def test_the_new_fault_controls_refuse_bad_values() -> None:
+    board = FaultBoard({"auth": "/auth/v1", "realtime": "/realtime/v1"})
+    with pytest.raises(FaultError, match="fault 'captcha' must be null"):
+        board.set("auth", captcha="maybe")
+    with pytest.raises(FaultError, match="must be a Realtime release such as 2.129.0"):
+        board.set("realtime", version="latest")
+    with pytest.raises(FaultError, match="unknown fault 'captcha' for realtime"):
+        board.set("realtime", captcha="on")
+    with pytest.raises(FaultError, match="'max_connections' must be between 0 and 100000"):
+        board.set("realtime", max_connections=-1)
+    assert board.get("auth").active() == {} and board.get("realtime").active() == {}
