@@ -22,7 +22,10 @@ payload]``. ``phx_join`` (``config.broadcast.self``/``ack``, booleans or the str
 "true"/"false"; an optional ``access_token`` checked like Realtime does, the API keys included),
 heartbeats on topic ``phoenix``, ``broadcast`` delivered to every subscriber of the channel (and
 to the sender when ``self`` is set; acknowledged when ``ack`` is set), ``access_token``,
-``phx_leave``. Join errors carry Realtime's ``"Code: message"`` reasons.
+``phx_leave``; presence (``config.presence.enabled`` and ``key``): ``presence_state`` after
+the join, ``presence`` ``track``/``untrack`` answered with ``presence_diff`` to every member that
+hears presence, leaves when a member goes. Join errors carry Realtime's ``"Code: message"``
+reasons.
 ``/realtime/v1/api/ping`` answers ``{"message": "Success"}``.
 
 Faults (see sandbox.faults): ``echo_delay_ms`` delays delivery (the ack is not delayed: it only
@@ -37,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +122,11 @@ class Subscription:
     join_ref: str | None
     self_broadcast: bool
     ack: bool
+    # Presence: whether this member hears presence events, under which key it tracks, and what
+    # it tracks now (one meta, or None).
+    presence: bool = False
+    presence_key: str = ""
+    tracked: dict[str, Any] | None = None
 
 
 @dataclass(eq=False)
@@ -164,6 +173,9 @@ class Hub:
 
     def unsubscribe(self, connection: Connection, topic: str) -> None:
         members = self.topics.get(topic, {})
+        left = members.get(connection)
+        if left is not None and left.tracked is not None:
+            self.presence_diff(topic, {}, {left.presence_key: {"metas": [left.tracked]}})
         members.pop(connection, None)
         if not members:
             self.topics.pop(topic, None)
@@ -172,6 +184,32 @@ class Hub:
     def forget(self, connection: Connection) -> None:
         for topic in list(connection.subscriptions):
             self.unsubscribe(connection, topic)
+
+    def presence_state(self, topic: str) -> dict[str, Any]:
+        """Who is tracked on ``topic``: key -> {"metas": [...]}, as Phoenix.Presence lists it."""
+        state: dict[str, Any] = {}
+        for member in self.topics.get(topic, {}).values():
+            if member.tracked is not None:
+                state.setdefault(member.presence_key, {"metas": []})["metas"].append(
+                    member.tracked)
+        return state
+
+    def presence_diff(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
+        """Tell every member that hears presence who joined and who left."""
+        for connection, member in list(self.topics.get(topic, {}).items()):
+            if member.presence:
+                connection.push(topic, "presence_diff", {"joins": joins, "leaves": leaves},
+                                None)
+
+    def track(self, member: Subscription, payload: Any) -> None:
+        """``track`` replaces what ``member`` tracks; ``untrack`` (payload None) ends it."""
+        leaves = {member.presence_key: {"metas": [member.tracked]}} if member.tracked else {}
+        member.tracked = None if payload is None else {
+            **(payload if isinstance(payload, dict) else {}),
+            "phx_ref": uuid.uuid4().hex[:20]}
+        joins = {member.presence_key: {"metas": [member.tracked]}} if member.tracked else {}
+        if joins or leaves:
+            self.presence_diff(member.topic, joins, leaves)
 
     def broadcast(self, sender: Connection, topic: str, payload: Any) -> None:
         """Deliver ``payload`` to the channel, after the echo-delay fault if one is set."""
@@ -236,6 +274,18 @@ def config_of(payload: Any) -> tuple[bool, bool]:
     return flag(broadcast.get("self")), flag(broadcast.get("ack"))
 
 
+def presence_of(payload: Any) -> tuple[bool, str]:
+    """(enabled, key) from a join payload's ``config.presence``; the key is a new UUID when the
+    client gives none, as Realtime does."""
+    config = payload.get("config") if isinstance(payload, dict) else None
+    presence = config.get("presence") if isinstance(config, dict) else None
+    if not isinstance(presence, dict):
+        return False, ""
+    key = presence.get("key")
+    return flag(presence.get("enabled")), key if isinstance(key, str) and key else \
+        str(uuid.uuid4())
+
+
 def _tenant_of(request: web.Request) -> str:
     """The first label of the Host name, as Realtime reads the tenant's external id."""
     return (request.url.host or "").split(".", 1)[0]
@@ -297,10 +347,13 @@ def handle(context: Context, hub: Hub, connection: Connection, message: dict[str
             connection.reply(message, "error", {"reason": reason})
             return
         self_broadcast, ack = config_of(payload)
+        presence, key = presence_of(payload)
         hub.unsubscribe(connection, topic)
         hub.subscribe(Subscription(connection, topic, message.get("join_ref") or
-                                   message.get("ref"), self_broadcast, ack))
+                                   message.get("ref"), self_broadcast, ack, presence, key))
         connection.reply(message, "ok", {"postgres_changes": []})
+        if presence:
+            connection.push(topic, "presence_state", hub.presence_state(topic), None)
         return
     subscription = connection.subscriptions.get(topic)
     if subscription is None:
@@ -325,7 +378,15 @@ def handle(context: Context, hub: Hub, connection: Connection, message: dict[str
                                               "status": "error"}, None)
             connection.push(topic, "phx_close", {}, subscription.join_ref,
                             subscription.join_ref)
-    # Presence and postgres_changes are not modelled: accepted and ignored.
+    elif event == "presence":
+        kind = payload.get("event") if isinstance(payload, dict) else None
+        if kind not in ("track", "untrack"):
+            connection.reply(message, "error", {"reason": "UnknownPresenceEvent: "
+                                                          "Unknown presence event"})
+            return
+        connection.reply(message, "ok", {})
+        hub.track(subscription, payload.get("payload") if kind == "track" else None)
+    # postgres_changes are not modelled: accepted and ignored.
 
 
 def register(app: web.Application, context: Context) -> None:

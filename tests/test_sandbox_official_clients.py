@@ -126,6 +126,40 @@ def test_another_subscriber_gets_the_broadcast_and_the_sender_without_self_does_
     with_sandbox(scenario)
 
 
+def test_presence_tracks_joins_and_leaves_between_clients() -> None:
+    async def scenario(box: Sandbox) -> None:
+        watcher, florist = realtime_client(box), realtime_client(box)
+        await watcher.connect()
+        await florist.connect()
+        synced = asyncio.Event()
+        watching = watcher.channel("room-presence", channel_options())
+        watching.on_presence_sync(synced.set)
+        await watching.subscribe()
+        tracking = florist.channel("room-presence", {"config": {
+            "broadcast": {"self": False, "ack": False},
+            "presence": {"key": "florist-7", "enabled": True}, "private": False}})
+        await tracking.subscribe()
+        await tracking.track({"role": "florist"})
+
+        async def state_is(wanted: set[str]) -> None:
+            while set(watching.presence_state()) != wanted:
+                synced.clear()
+                await asyncio.wait_for(synced.wait(), TIMEOUT)
+
+        await state_is({"florist-7"})
+        [meta] = watching.presence_state()["florist-7"]
+        assert meta["role"] == "florist"
+        await tracking.untrack()
+        await state_is(set())
+        await tracking.track({"role": "florist", "status": "at the venue"})
+        await state_is({"florist-7"})
+        await florist.close()  # a member that goes leaves
+        await state_is(set())
+        await watcher.close()
+
+    with_sandbox(scenario)
+
+
 def test_the_publishable_key_works_where_the_anon_key_does() -> None:
     async def scenario(box: Sandbox) -> None:
         key = box.settings.publishable_key
