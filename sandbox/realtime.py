@@ -48,8 +48,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from sandbox.app import Context
-from sandbox.gateway import check_apikey, is_api_key
-from sandbox.settings import parse_version
+from sandbox.gateway import check_apikey, is_api_key, presented_key
+from sandbox.settings import anon_key_for, parse_version
 from sandbox.tokens import TokenError, verify
 
 PREFIX = "/realtime/v1"
@@ -301,27 +301,36 @@ def _connect_error(with_codes: bool, status: int, message: str) -> web.Response:
 
 def connect_refusal(context: Context, request: web.Request, direct: bool,
                     connections: int) -> web.Response | None:
-    """Realtime's answer to an upgrade it refuses (unknown tenant, bad key, too many
-    connections), or None. ``connections``: the sockets open now."""
+    """The answer to an upgrade that is refused (by the gateway's key check, or by Realtime:
+    unknown tenant, bad key, too many connections), or None. ``connections``: the sockets open
+    now."""
     settings = context.settings
+    if direct:
+        key = request.headers.get("x-api-key") or request.query.get("apikey") or ""
+    else:
+        # Kong's key-auth first; then its request transformer hands Realtime the key as
+        # ``x-api-key``, an opaque key (publishable, or an anon key that is no JWT) turned into
+        # a JWT of the project. A JWT anon key goes through as it is, for Realtime to check.
+        refused = check_apikey(request, settings)
+        if refused is not None:
+            return refused
+        key = presented_key(request)
+        if key.count(".") != 2:
+            key = anon_key_for(settings.jwt_secret)
     faults = context.faults.get("realtime")
     with_codes = parse_version(faults.version or settings.realtime_version) >= \
         STATUS_CODES_SINCE
     expected = settings.realtime_tenant or (SELF_HOSTED_TENANT if direct else "")
     if expected and _tenant_of(request) != expected:
         return _connect_error(with_codes, 404, "Tenant not found")
-    key = request.headers.get("x-api-key") or request.query.get("apikey") or ""
     if not key:
         return _connect_error(with_codes, 401, "API key is missing")
-    # Behind the gateway a publishable key is as good as the anon key; Realtime itself (the
-    # direct path) only knows JWTs.
-    if not (not direct and is_api_key(key, settings)):
-        try:
-            verify(key, settings.jwt_secret)
-        except TokenError as exc:
-            message = "Token has expired" if exc.message.startswith("Token has expired") \
-                else _CONNECT_MESSAGES.get(exc.code, exc.message)
-            return _connect_error(with_codes, 401, message)
+    try:
+        verify(key, settings.jwt_secret)
+    except TokenError as exc:
+        message = "Token has expired" if exc.message.startswith("Token has expired") \
+            else _CONNECT_MESSAGES.get(exc.code, exc.message)
+        return _connect_error(with_codes, 401, message)
     if faults.max_connections is not None and connections >= faults.max_connections:
         return _connect_error(with_codes, 429, "Too many connected users")
     return None

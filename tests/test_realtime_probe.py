@@ -172,8 +172,9 @@ def test_an_unknown_tenant_on_old_realtime_is_told_from_the_keys_project() -> No
 
 
 def test_a_key_of_another_project_on_old_realtime_is_auth_naming_both_causes() -> None:
+    # The gateway knows the key, but it was signed with another JWT secret than Realtime's.
     other = issue({"role": "anon", "exp": int(time.time()) + 600}, "another-projects-secret")
-    error = probe_in_process(Settings(jwt_secret=SECRET), key=other, faults=OLD)
+    error = probe_in_process(Settings(jwt_secret=SECRET, anon_key=other), faults=OLD)
     assert error.reason == "auth"
     assert error.message.startswith("Realtime refused the connection (HTTP 403, Realtime "
                                     "before v2.116): either the key is not this project's")
@@ -181,10 +182,18 @@ def test_a_key_of_another_project_on_old_realtime_is_auth_naming_both_causes() -
 
 def test_an_expired_anon_key_on_old_realtime_says_so() -> None:
     expired = issue({"role": "anon", "exp": int(time.time()) - 5}, SECRET)
-    error = probe_in_process(Settings(jwt_secret=SECRET), key=expired, faults=OLD)
+    error = probe_in_process(Settings(jwt_secret=SECRET, anon_key=expired), faults=OLD)
     assert (error.reason, error.message) == (
         "auth", "Realtime refused the connection (HTTP 403, Realtime before v2.116): the anon "
                 "key has expired")
+
+
+def test_a_key_the_gateway_does_not_know_is_auth_on_any_release() -> None:
+    error = probe_in_process(Settings(jwt_secret=SECRET), key="not-this-projects-key",
+                             faults=OLD)
+    assert (error.reason, error.message) == (
+        "auth", "Realtime refused the anon key at connect (HTTP 401): not a valid key of this "
+                "project")
 
 
 def test_a_realtime_at_its_connection_limit_is_refused() -> None:

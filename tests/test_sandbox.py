@@ -363,22 +363,29 @@ def test_vsn_2_speaks_phoenix_arrays(sandbox) -> None:
 @pytest.mark.parametrize(("version", "tenant_status", "key_status"), [
     ("2.129.0", 404, 401), ("2.116.0", 404, 401), ("2.115.3", 403, 403)])
 def test_connect_errors_follow_the_realtime_release(version, tenant_status, key_status) -> None:
+    # The classic self-hosted mistake: the gateway's anon key was signed with another JWT
+    # secret than Realtime's, so the gateway lets it through and Realtime refuses it.
+    foreign = issue({"role": "anon", "exp": int(time.time()) + 600}, "another-secret")
+
     async def scenario():
-        settings = Settings(realtime_tenant="wedsync", realtime_version=version)
+        settings = Settings(realtime_tenant="wedsync", realtime_version=version,
+                            anon_key=foreign)
         async with Sandbox(settings) as box:
-            key = settings.anon_key
             url = f"ws://127.0.0.1:{box.port}/realtime/v1/websocket"
+            tenant_host = {"Host": f"wedsync.localhost:{box.port}"}
             statuses = []
             async with aiohttp.ClientSession() as session:
                 # The tenant is the first label of the Host name: 127.0.0.1 is tenant "127".
-                for host, apikey in ((None, key), ("wedsync.localhost", "wrong")):
-                    headers = {"Host": f"{host}:{box.port}"} if host else {}
+                for headers in ({}, tenant_host):
                     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-                        await session.ws_connect(f"{url}?apikey={apikey}", headers=headers)
+                        await session.ws_connect(f"{url}?apikey={foreign}", headers=headers)
                     statuses.append(caught.value.status)
-                async with session.ws_connect(
-                        f"{url}?apikey={key}",
-                        headers={"Host": f"wedsync.localhost:{box.port}"}) as ws:
+                # A key the gateway does not know is its own 401, whatever the release.
+                with pytest.raises(aiohttp.WSServerHandshakeError) as unknown:
+                    await session.ws_connect(f"{url}?apikey=unknown", headers=tenant_host)
+                assert unknown.value.status == 401
+                async with session.ws_connect(f"{url}?apikey={settings.publishable_key}",
+                                              headers=tenant_host) as ws:
                     assert not ws.closed
             return statuses
 
@@ -387,9 +394,11 @@ def test_connect_errors_follow_the_realtime_release(version, tenant_status, key_
 
 def test_the_version_fault_switches_the_release_at_run_time(sandbox) -> None:
     async def status():
+        url = f"ws://127.0.0.1:{sandbox.port}/socket/websocket?apikey=not-a-jwt"
         async with aiohttp.ClientSession() as session:
             with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-                await session.ws_connect(socket_url(sandbox, "wrong"))
+                await session.ws_connect(url, headers={
+                    "Host": f"realtime-dev.supabase-realtime:{sandbox.port}"})
             return caught.value.status
 
     sandbox.set_faults("realtime", version="2.100.0")
