@@ -299,19 +299,27 @@ def test_the_command_says_it_is_a_stand_in() -> None:
     assert "stand-in" in helped.stdout
 
 
-def test_sign_ins_and_refreshes_are_written_to_the_audit_log(pg_server) -> None:
+def test_sign_ins_refreshes_and_sign_outs_are_written_to_the_audit_log(pg_server) -> None:
     with SandboxServer(anon_key="k", probe_password="pw",
                        database_url=pg_server.dsn(dbname="wedsync")) as server:
         headers = {"apikey": "k"}
         _, body, _ = run(fetch("POST", f"{server.auth_url}/token?grant_type=password",
                                headers=headers,
                                json={"email": server.probe_email, "password": "pw"}))
-        run(fetch("POST", f"{server.auth_url}/token?grant_type=refresh_token", headers=headers,
-                  json={"refresh_token": body["refresh_token"]}))
-    rows = pg_server.execute("SELECT payload->>'action', payload->>'actor_username' FROM "
-                             "auth.audit_log_entries ORDER BY created_at", dbname="wedsync")
+        _, refreshed, _ = run(fetch(
+            "POST", f"{server.auth_url}/token?grant_type=refresh_token", headers=headers,
+            json={"refresh_token": body["refresh_token"]}))
+        status, _, _ = run(fetch("POST", f"{server.auth_url}/logout?scope=local", headers={
+            **headers, "Authorization": f"Bearer {refreshed['access_token']}"}))
+        assert status == 204
+    rows = pg_server.execute("SELECT payload->>'action', payload->>'actor_username', "
+                             "payload->>'actor_id' FROM auth.audit_log_entries "
+                             "ORDER BY created_at", dbname="wedsync")
     pg_server.execute("DELETE FROM auth.audit_log_entries", dbname="wedsync")
-    assert rows == [("login", server.probe_email), ("token_refreshed", server.probe_email)]
+    user_id = body["user"]["id"]
+    assert rows == [("login", server.probe_email, user_id),
+                    ("token_refreshed", server.probe_email, user_id),
+                    ("logout", server.probe_email, user_id)]
 
 
 # --- fidelity to the real servers' wire details --------------------------------------------
@@ -476,7 +484,7 @@ def test_the_new_fault_controls_refuse_bad_values() -> None:
     board = FaultBoard({"auth": "/auth/v1", "realtime": "/realtime/v1"})
     with pytest.raises(FaultError, match="fault 'captcha' must be null"):
         board.set("auth", captcha="maybe")
-    with pytest.raises(FaultError, match="must be a Realtime release such as 2.129.0"):
+    with pytest.raises(FaultError, match=r"must be a Realtime release such as 2\.129\.0"):
         board.set("realtime", version="latest")
     with pytest.raises(FaultError, match="unknown fault 'captcha' for realtime"):
         board.set("realtime", captcha="on")
