@@ -23,7 +23,7 @@ from sandbox.settings import parse_version
 COMMON_FIELDS = ("latency_ms", "unavailable", "hang", "drop_socket", "error_rate",
                  "error_status", "error_paths")
 SERVICE_FIELDS: dict[str, tuple[str, ...]] = {
-    "realtime": ("echo_delay_ms", "refuse_join", "version", "max_connections"),
+    "realtime": ("echo_delay_ms", "refuse_join", "version", "max_connections", "suspended"),
     "auth": ("captcha",),
 }
 # How Auth's CAPTCHA protection behaves: "on" (a real provider secret: no token a program can
@@ -61,6 +61,8 @@ class Faults:
     version: str | None = None
     # Realtime only: refuse connects while this many sockets are open (a tenant's user limit).
     max_connections: int | None = None
+    # Realtime only: the tenant is suspended (Realtime disabled for the project).
+    suspended: bool = False
     # Auth only: CAPTCHA protection on the password grant (one of CAPTCHA_MODES), None: off.
     captcha: str | None = None
     # Share (0-1) of the matching requests answered with ``error_status`` instead of served.
@@ -83,7 +85,7 @@ class Faults:
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "latency_ms": (int, float), "echo_delay_ms": (int, float),
-    "unavailable": (bool,), "hang": (bool,), "drop_socket": (bool,),
+    "unavailable": (bool,), "hang": (bool,), "drop_socket": (bool,), "suspended": (bool,),
     "refuse_join": (str, type(None)), "version": (str, type(None)),
     "captcha": (str, type(None)), "max_connections": (int, type(None)),
     "error_rate": (int, float), "error_status": (int,), "error_paths": (list, tuple),

@@ -32,7 +32,8 @@ Faults (see sandbox.faults): ``echo_delay_ms`` delays delivery (the ack is not d
 says the server accepted the message), ``refuse_join`` refuses every join with its reason,
 ``drop_socket`` aborts the connection at the next frame received, ``version`` changes the
 release whose connect errors are given, ``max_connections`` refuses connects beyond that many
-open sockets (429 "Too many connected users", as a tenant at its limit).
+open sockets (429 "Too many connected users", as a tenant at its limit), ``suspended`` refuses
+every connect as for a tenant with Realtime disabled (403).
 """
 
 from __future__ import annotations
@@ -323,6 +324,8 @@ def connect_refusal(context: Context, request: web.Request, direct: bool,
     expected = settings.realtime_tenant or (SELF_HOSTED_TENANT if direct else "")
     if expected and _tenant_of(request) != expected:
         return _connect_error(with_codes, 404, "Tenant not found")
+    if faults.suspended:
+        return _connect_error(with_codes, 403, "Realtime was disabled for this tenant")
     if not key:
         return _connect_error(with_codes, 401, "API key is missing")
     try:

@@ -204,6 +204,13 @@ def test_a_realtime_at_its_connection_limit_is_refused() -> None:
                    "users or joins (HTTP 429)")
 
 
+def test_realtime_disabled_for_the_project_is_refused_on_new_realtime() -> None:
+    error = probe_in_process(Settings(jwt_secret=SECRET), faults={"realtime": {
+        "suspended": True}})
+    assert (error.reason, error.message) == (
+        "refused", "Realtime is disabled for this project (HTTP 403)")
+
+
 def test_a_join_refused_for_a_limit_is_refused() -> None:
     error = probe_in_process(Settings(jwt_secret=SECRET), faults={"realtime": {
         "refuse_join": "ClientJoinRateLimitReached: Too many joins per second"}})
