@@ -202,3 +202,22 @@ def test_a_rate_limited_sign_in_is_refused(sandbox) -> None:
     assert (error.reason, error.message) == (
         "refused", "the Auth sign-in was rate limited (HTTP 429): raise Auth's token rate limit "
                    "(GOTRUE_RATE_LIMIT_TOKEN_REFRESH)")
+
+
+def test_a_failed_fresh_sign_in_does_not_retry_the_spent_refresh_token() -> None:
+    async def scenario(box, probe):
+        await run_once(probe)
+        auth = box.context.state["auth"]
+        [old] = list(auth.sessions)
+        auth.rotate(probe.tokens.refresh_token)  # the probe's refresh token is spent
+        box.faults.set("auth", captcha="on")
+        refused = await run_once(probe)
+        box.faults.set("auth", captcha=None)
+        recovered = await run_once(probe)
+        return refused, recovered, old, list(auth.sessions)
+
+    refused, recovered, old, sessions = probe_runs(SETTINGS, signing_in, scenario)
+    assert isinstance(refused, ProbeError) and refused.reason == "refused"
+    assert recovered.details["signin_grant"] == "password"
+    # The session whose token was spent was signed out once the new one was there.
+    assert len(sessions) == 1 and old not in sessions

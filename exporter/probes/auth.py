@@ -132,6 +132,8 @@ class AuthProbe:
         self._session: aiohttp.ClientSession | None = None
         self.certificate = CertificateWatch(target.url, tls_context(True), target.timeout)
         self.tokens: Tokens | None = None
+        # A session whose refresh token Auth refused, to sign out once a new one replaces it.
+        self.replaced: Tokens | None = None
         self.activity = ProbeUserActivity()
 
     def _client(self) -> aiohttp.ClientSession:
@@ -170,11 +172,12 @@ class AuthProbe:
             if answer.status == 200:
                 self._keep(answer, "the Auth token refresh", samples)
                 return "refresh_token", answer
-            # A 400 is Auth refusing this refresh token (revoked, expired, used elsewhere:
-            # SESSION_GONE and the like); anything else is Auth or the gateway failing.
+            # A 400 is Auth refusing this refresh token (refresh_token_not_found, _already_used,
+            # session_expired, ...); anything else is Auth or the gateway failing.
             if answer.status != 400:
                 raise token_refusal(answer, "the Auth token refresh", samples)
-        replaced = self.tokens
+            # Spent: not tried again; signed out once a new session replaces it.
+            self.replaced, self.tokens = self.tokens, None
         body: dict[str, object] = {"email": self.target.sign_in.email,
                                    "password": self.target.sign_in.password}
         if self.target.sign_in.captcha_token:
@@ -183,7 +186,8 @@ class AuthProbe:
         if answer.status != 200:
             raise token_refusal(answer, "the Auth sign-in", samples)
         self._keep(answer, "the Auth sign-in", samples)
-        if replaced is not None:
+        if self.replaced is not None:
+            replaced, self.replaced = self.replaced, None
             await self._sign_out(replaced)
         return "password", answer
 
