@@ -26,6 +26,7 @@ import re
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,9 @@ _API_VERSION = re.compile(r"^2[0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$
 # hCaptcha's documented test response token: it passes only against the test secret.
 CAPTCHA_TEST_TOKEN = "10000000-aaaa-bbbb-cccc-000000000001"
 LOGOUT_SCOPES = ("global", "local", "others")
+# Used refresh tokens remembered to answer "already used" (the oldest forgotten beyond this, so
+# a long load test does not grow the stand-in without bound).
+USED_TOKENS_KEPT = 10_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,7 +99,7 @@ class AuthService:
         self.sessions: dict[str, Session] = {}
         # refresh token -> session id; used ones are remembered to say "already used".
         self.refresh_tokens: dict[str, str] = {}
-        self.used_refresh_tokens: set[str] = set()
+        self.used_refresh_tokens: OrderedDict[str, None] = OrderedDict()
         self.audit = AuditLog(self.settings.database_url) if self.settings.database_url else None
 
     def user(self, email: str) -> dict[str, Any]:
@@ -130,7 +134,9 @@ class AuthService:
     def rotate(self, refresh: str) -> dict[str, Any]:
         """The session of ``refresh`` with a new access token and a new refresh token."""
         session_id = self.refresh_tokens.pop(refresh)
-        self.used_refresh_tokens.add(refresh)
+        self.used_refresh_tokens[refresh] = None
+        while len(self.used_refresh_tokens) > USED_TOKENS_KEPT:
+            self.used_refresh_tokens.popitem(last=False)
         session = self.sessions[session_id]
         session.refresh_token = secrets.token_urlsafe(16)
         self.refresh_tokens[session.refresh_token] = session_id
