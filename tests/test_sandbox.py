@@ -491,3 +491,19 @@ def test_the_new_fault_controls_refuse_bad_values() -> None:
     with pytest.raises(FaultError, match="'max_connections' must be between 0 and 100000"):
         board.set("realtime", max_connections=-1)
     assert board.get("auth").active() == {} and board.get("realtime").active() == {}
+
+
+def test_the_command_prints_the_keys_it_generated_and_they_work() -> None:
+    from sandbox.tokens import verify
+
+    with SandboxServer(anon_key="", jwt_secret="j" * 40) as server:
+        lines = server.logs().splitlines()
+        anon = lines[lines.index(next(line for line in lines if "Anon key (generated" in line))
+                     + 1].strip()
+        publishable = next(line for line in lines if "Publishable key:" in line).split()[-1]
+        assert verify(anon, "j" * 40)["role"] == "anon"
+        for key in (anon, publishable):
+            status, _, _ = run(fetch("GET", f"{server.auth_url}/health", headers={"apikey": key}))
+            assert status == 200
+    with SandboxServer(anon_key=CANARY_ANON_KEY) as server:
+        assert CANARY_ANON_KEY not in server.logs()
