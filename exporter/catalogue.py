@@ -16,7 +16,7 @@ from typing import Literal
 Kind = Literal["gauge", "counter", "histogram"]
 
 COMPONENTS: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "external")
-FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "error")
+FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "refused", "error")
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
 WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
@@ -91,7 +91,7 @@ FAMILIES: tuple[Family, ...] = (
        "Unix time of the last successful probe of the target; staleness is "
        "time() minus this.", CT, "seconds"),
     _c("wedsync_probe_failures_total",
-       "Failed probes by reason (timeout, connect, auth, protocol, error).",
+       "Failed probes by reason (timeout, connect, auth, protocol, refused, error).",
        (*CT, "reason")),
     _c("wedsync_probe_runs_total", "Probe runs started.", CT),
     _c("wedsync_probe_overruns_total",
@@ -170,10 +170,15 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_redis_connected_replicas", "Replicas connected to this Redis.", ("target",)),
     # --- auth ----------------------------------------------------------------------------
     _g("wedsync_auth_signin_duration_seconds",
-       "Duration of the last synthetic password sign-in." + CACHED, ("target",), "seconds"),
+       "Duration of the probe user's last token call: the refresh-token grant, or the password "
+       "sign-in when it had no session." + CACHED, ("target",), "seconds"),
     _c("wedsync_auth_audit_events_total",
        "Supabase Auth audit-log actions (login, user_signedup, token_refreshed, ...) counted "
-       "from auth.audit_log_entries.", ("target", "action")),
+       "from auth.audit_log_entries, the probe user's own left out.", ("target", "action")),
+    _g("wedsync_auth_audit_log_writing",
+       "1 while the probe user's token calls show up in auth.audit_log_entries, 0 when two or "
+       "more went by without a row (Auth's audit log to PostgreSQL is off); absent without a "
+       "synthetic sign-in.", ("target",)),
     # --- realtime ------------------------------------------------------------------------
     _h("wedsync_realtime_broadcast_roundtrip_seconds",
        "Time from sending a broadcast on a Realtime channel to receiving its own echo.",

@@ -278,6 +278,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
             enabled=bool(sign_in_raw.get("enabled", False)),
             email=_secret(sign_in_raw, "email", f"{where}.sign_in"),
             password=keep(_secret(sign_in_raw, "password", f"{where}.sign_in")),
+            captcha_token=keep(_secret(sign_in_raw, "captcha_token", f"{where}.sign_in")),
         )
         if sign_in.enabled and not (sign_in.email and sign_in.password):
             raise ConfigError(f"config error at {where}.sign_in: enabled sign-in needs an email "

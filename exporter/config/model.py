@@ -52,7 +52,9 @@ class RedisTarget(Target):
 class SignIn:
     enabled: bool = False
     email: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
+    # Only for projects whose CAPTCHA provider runs on its test secret.
+    captcha_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -201,8 +201,14 @@ CONFIG_SCHEMA: Schema = {
                         "email_file": file_path("File holding the probe user's email."),
                         "password": secret("The probe user's password."),
                         "password_file": file_path("File holding the probe user's password."),
+                        "captcha_token": secret(
+                            "CAPTCHA token sent with the password sign-in; only for a project "
+                            "whose CAPTCHA provider uses its test secret (the provider's test "
+                            "token)."),
+                        "captcha_token_file": file_path("File holding the CAPTCHA test token."),
                     },
-                    "Synthetic sign-in with a dedicated probe user (off by default).",
+                    "Synthetic sign-in with a dedicated probe user (off by default): one "
+                    "password sign-in, then the refresh-token grant on every run.",
                 ),
                 "audit_log": strict(
                     {
