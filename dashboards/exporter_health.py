@@ -60,7 +60,7 @@ def probes(grid: Grid) -> None:
                            "{{component}}/{{target}}")]), 8),
         (timeseries("Probe failures by reason",
                     "Failed probes per second by component and reason (timeout, connect, "
-                    "auth, protocol, error).", "ops",
+                    "auth, protocol, refused, error).", "ops",
                     [Query(promql.sum_rate("wedsync_probe_failures_total", COMPONENT,
                                            ("component", "reason")),
                            "{{component}} {{reason}}")], bars=True,

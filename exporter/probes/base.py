@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 from exporter.config.model import Target
 from exporter.metrics.store import Sample
 
-Reason = Literal["timeout", "connect", "auth", "protocol", "error"]
+Reason = Literal["timeout", "connect", "auth", "protocol", "refused", "error"]
 Status = Literal["healthy", "degraded", "critical"]
 
 
