@@ -12,7 +12,7 @@ from aiohttp import web
 
 from exporter.catalogue import HTTP_REFUSAL_REASONS
 
-REASON_KEY = "wedsync_refusal_reason"
+REASON_KEY = web.ResponseKey("wedsync_refusal_reason", str)
 # The reason a 4xx status stands for when the handler gave none.
 BY_STATUS: dict[int, str] = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -30,8 +30,8 @@ def tag(response: web.StreamResponse, reason: str) -> web.StreamResponse:
 
 def reason_of(response: web.StreamResponse) -> str:
     """The refusal reason of a 4xx answer."""
-    tagged = response.get(REASON_KEY) if hasattr(response, "get") else None
-    if isinstance(tagged, str):
+    tagged = response.get(REASON_KEY)
+    if tagged is not None:
         return tagged
     return BY_STATUS.get(response.status, "other")
 
