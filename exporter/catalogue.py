@@ -27,7 +27,7 @@ HTTP_REFUSAL_REASONS: tuple[str, ...] = (
     "invalid_header", "content_encoding", "bad_compressed_body", "compression_ratio",
     "body_too_large", "body_timeout", "unauthorized", "forbidden", "not_found",
     "method_not_allowed", "conflict", "length_required", "unsupported_media_type",
-    "rate_limited", "other",
+    "rate_limited", "malformed_request", "other",
 )
 HTTP_CONNECTION_CLOSE_REASONS: tuple[str, ...] = (
     "header_timeout", "idle_timeout", "connection_limit",

@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter.metrics.store import MetricStore
+from exporter.web.protocol import handler_factory
 from exporter.web.server_settings import ServerSettings
 
 CLOSED = "wedsync_http_connections_closed_total"
@@ -112,10 +113,11 @@ class ConnectionGuard:
         self.settings = settings
         self.cap = settings.connection_cap()
 
-    def protocol_factory(self, server: Callable[[], asyncio.Protocol]
-                         ) -> Callable[[], GuardedConnection]:
-        """Wrap aiohttp's protocol factory."""
-        return lambda: GuardedConnection(self, server())
+    def protocol_factory(self, server: web.Server) -> Callable[[], GuardedConnection]:
+        """Wrap aiohttp's protocol factory (with malformed requests counted as refusals)."""
+        make = handler_factory(server, lambda: self.store.inc(
+            "wedsync_http_refused_requests_total", {"reason": "malformed_request"}))
+        return lambda: GuardedConnection(self, make())
 
     # --- admission ------------------------------------------------------------------------
     def admit(self, connection: GuardedConnection) -> bool:

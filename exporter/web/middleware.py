@@ -24,6 +24,17 @@ def counts_as_refusal(status: int) -> bool:
     return 400 <= status < 500 and status not in NOT_REFUSALS
 
 
+# A refused request's unread body larger than this is not read at all: the connection closes.
+LINGER_BYTES = 64 * 1024
+
+
+def _large_body_unread(request: web.Request) -> bool:
+    if not request.body_exists or request.content.is_eof():
+        return False
+    length = request.content_length
+    return length is None or length > LINGER_BYTES
+
+
 def request_middleware(store: MetricStore, connections: ConnectionGuard
                        ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """The middleware, counting into ``store`` and telling ``connections`` when a request
@@ -31,9 +42,13 @@ def request_middleware(store: MetricStore, connections: ConnectionGuard
     for reason in HTTP_REFUSAL_REASONS:
         store.zero(REFUSED, {"reason": reason})
 
-    def count(response: web.StreamResponse) -> None:
+    def count(request: web.Request, response: web.StreamResponse) -> None:
         if counts_as_refusal(response.status):
             store.inc(REFUSED, {"reason": reason_of(response)})
+            if _large_body_unread(request):
+                # Reading (and discarding) a large body only to keep the connection costs
+                # more than a new connection would: answer and close instead.
+                response.force_close()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -50,9 +65,9 @@ def request_middleware(store: MetricStore, connections: ConnectionGuard
             except RequestRefused as exc:
                 response = exc.response()
             except web.HTTPException as exc:
-                count(exc)
+                count(request, exc)
                 raise
-            count(response)
+            count(request, response)
             return response
         finally:
             connections.request_finished(transport)
