@@ -264,3 +264,22 @@ def test_a_flood_of_connections_at_the_cap_does_not_lock_out_scrapes(make_export
     finally:
         for sock in flood:
             sock.close()
+
+
+def test_a_body_that_does_not_arrive_in_time_is_a_408(make_exporter) -> None:
+    exporter = make_exporter(hardening_config(body_timeout="1s", header_timeout="1s"),
+                             env={"PG_DSN": SHARED_PG_DSN, **TOKENS})
+    with socket.create_connection(("127.0.0.1", exporter.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/system/metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                     + INGEST.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"events\": [")
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        # The handler is busy reading: the header timeout does not cut it off, the body one
+        # answers, and the connection closes.
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert 0.9 < time.monotonic() - started < 3
+    wait_metrics(exporter, lambda t: value(
+        t, "wedsync_ingest_rejected_total", reason="body_timeout") == 1 and value(
+        t, "wedsync_http_refused_requests_total", reason="body_timeout") == 1)
