@@ -24,7 +24,7 @@ QUERY_DISABLED_REASONS: tuple[str, ...] = ("missing_table", "missing_column", "m
 # Why the exporter's HTTP server refused a request (every 4xx answer) or closed a connection.
 HTTP_REFUSAL_REASONS: tuple[str, ...] = (
     "bad_request", "invalid_json", "invalid_body", "invalid_events", "invalid_charset",
-    "invalid_header", "content_encoding", "bad_compressed_body", "compression_ratio",
+    "content_encoding", "bad_compressed_body", "compression_ratio",
     "body_too_large", "body_timeout", "unauthorized", "forbidden", "not_found",
     "method_not_allowed", "conflict", "length_required", "unsupported_media_type",
     "rate_limited", "malformed_request", "other",
