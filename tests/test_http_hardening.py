@@ -235,14 +235,14 @@ def test_slow_silent_and_idle_connections_are_closed_on_time(make_exporter) -> N
         return float("inf")
 
     silent = socket.create_connection(("127.0.0.1", exporter.port))
-    assert 0.8 < closed_after(silent) < 2.5
+    assert 0.8 < closed_after(silent) < 4
     slowloris = socket.create_connection(("127.0.0.1", exporter.port))
     slowloris.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-    assert 0.8 < closed_after(slowloris, b"X-a: b\r\n") < 2.5
+    assert 0.8 < closed_after(slowloris, b"X-a: b\r\n") < 4
     idle = socket.create_connection(("127.0.0.1", exporter.port))
     idle.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"200 OK" in idle.recv(65536)
-    assert 1.8 < closed_after(idle) < 3.5
+    assert 1.8 < closed_after(idle) < 5
     text = wait_metrics(exporter, lambda t: value(
         t, "wedsync_http_connections_closed_total", reason="idle_timeout") == 1)
     assert value(text, "wedsync_http_connections_closed_total", reason="header_timeout") == 2
