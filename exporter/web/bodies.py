@@ -85,7 +85,11 @@ async def read_raw(request: web.BaseRequest, limit: int, timeout: float) -> byte
 
 async def decompress(data: bytes, encoding: str, limit: int,
                      max_ratio: float = DEFAULT_MAX_RATIO) -> bytes:
-    """``data`` decoded, in slices; RequestRefused past ``limit`` bytes or ``max_ratio``."""
+    """``data`` decoded, in slices; RequestRefused past ``limit`` bytes or ``max_ratio``.
+
+    A gzip body may hold several members one after another (RFC 1952); each is decoded in
+    turn, under the same limits.
+    """
     wbits = DECODERS[encoding]
     if encoding == "deflate" and not _looks_like_zlib(data):
         wbits = -zlib.MAX_WBITS  # raw deflate, as some clients send it
@@ -101,13 +105,17 @@ async def decompress(data: bytes, encoding: str, limit: int,
             if size > limit:
                 raise RequestRefused(413, "body_too_large",
                                      f"the body decompresses to more than {limit} bytes")
-            consumed = len(data) - len(pending)
+            consumed = len(data) - len(pending) - len(decoder.unused_data)
             if size > RATIO_FLOOR and size > max_ratio * max(1, consumed):
                 raise RequestRefused(413, "compression_ratio",
                                      f"the body decompresses more than {max_ratio:g} times; "
                                      f"send it uncompressed or in smaller batches")
             out.append(chunk)
             if decoder.eof:
+                rest = decoder.unused_data
+                if wbits == DECODERS["gzip"] and rest.startswith(b"\x1f\x8b"):
+                    decoder, pending = zlib.decompressobj(wbits), rest
+                    continue
                 break
             if not chunk and not pending:
                 raise RequestRefused(400, "bad_compressed_body",
@@ -116,7 +124,7 @@ async def decompress(data: bytes, encoding: str, limit: int,
     except zlib.error:
         raise RequestRefused(400, "bad_compressed_body",
                              f"the body is not valid {encoding} data") from None
-    if decoder.unused_data.strip(b"\0"):
+    if decoder.unused_data:
         raise RequestRefused(400, "bad_compressed_body",
                              f"the body has data after the end of its {encoding} stream")
     return b"".join(out)
