@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
+import functools
 import http.client
 import itertools
 import socket
@@ -32,6 +32,7 @@ import statistics
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,9 +48,14 @@ ROUTES = [("GET", "/metrics"), ("GET", "/-/healthy"), ("GET", "/-/ready"), ("POS
           ("POST", "/api/system/deploy-gate/override"), ("POST", "/nope")]
 
 
+@functools.cache
 def gzip_bomb() -> bytes:
-    """About 1 MB of gzip that decodes to 1 GiB of zeros."""
-    return gzip.compress(b"\0" * (256 * 1024 * 1024), 9) * 4
+    """About 1 MB of gzip (four members) that decodes to 1 GiB of zeros; built in 1 MiB
+    steps, never holding the gibibyte."""
+    encoder = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1024 * 1024)
+    member = b"".join(encoder.compress(zeros) for _ in range(256)) + encoder.flush()
+    return member * 4
 
 
 class LimitedExporter(ExporterProcess):

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import socket
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from bench.hostile import gzip_bomb
 from exporter.web.core import accepts_gzip
 from harness.exporter import ExporterProcess
 from tests import raw_http
@@ -24,8 +26,6 @@ ADMIN, INGEST, DEPLOY = "admin-token-hardening", "ingest-token-hardening", "depl
 TOKENS = {"ADMIN_TOKEN": ADMIN, "INGEST_TOKEN": INGEST, "DEPLOY_TOKEN": DEPLOY}
 EVENT = {"endpoint": "/api/clients/42", "method": "GET", "response_time_ms": 12,
          "status_code": 200}
-# 1 GiB of zeros in about 1 MB: what an attacker sends.
-BOMB = gzip.compress(b"\0" * (256 * 1024 * 1024), 9) * 4
 PROTECTED = [("GET", "/api/system/health"), ("POST", "/api/system/metrics"),
              ("POST", "/api/architecture/validate"), ("GET", "/api/system/deploy-gate"),
              ("POST", "/api/system/deploy-gate/override"),
@@ -82,10 +82,10 @@ def ingest(exporter: ExporterProcess, body: bytes, **headers: bytes) -> raw_http
 
 # --- compressed bodies ------------------------------------------------------------------------
 def test_a_gzip_bomb_costs_nothing_on_any_route_without_a_token(exporter) -> None:
-    assert len(BOMB) < 1_100_000
+    assert len(gzip_bomb()) < 1_100_000  # 1 GiB of zeros: what an attacker sends
     before = cpu_seconds(exporter.process.pid)
     for method, path in PROTECTED + PUBLIC:
-        answer = raw_http.request(exporter.port, method, path, body=BOMB,
+        answer = raw_http.request(exporter.port, method, path, body=gzip_bomb(),
                                   headers={"Content-Encoding": b"gzip"})
         assert 400 <= answer.status < 500, (method, path, answer)
     # Decoding one bomb took 2.3 s of CPU before; 13 of them now cost only reading the bytes.
@@ -120,21 +120,30 @@ def _raw_deflate(data: bytes) -> bytes:
     return encoder.compress(data) + encoder.flush()
 
 
-@pytest.mark.parametrize(("name", "body", "encoding", "status", "reason"), [
-    ("bomb", BOMB, b"gzip", 413, "compression_ratio"),
-    ("decodes past max_body_bytes", gzip.compress(os.urandom(1_150_000).hex().encode()),
-     b"gzip", 413, "body_too_large"),
-    ("not gzip", b"this is not gzip at all", b"gzip", 400, "bad_compressed_body"),
-    ("truncated", gzip.compress(orjson.dumps(EVENT))[:-12], b"gzip", 400, "bad_compressed_body"),
-    ("data after the stream", gzip.compress(orjson.dumps(EVENT)) + b"junk", b"gzip", 400,
-     "bad_compressed_body"),
-    ("deflate garbage above 64 KB", os.urandom(200_000), b"deflate", 400,
-     "bad_compressed_body"),
-    ("brotli", b"\x0b\x02\x80{}\x03", b"br", 415, "content_encoding"),
-])
-def test_bad_compressed_bodies_are_clean_counted_4xx(exporter, name: str, body: bytes,
-                                                     encoding: bytes, status: int,
-                                                     reason: str) -> None:
+def _random(size: int, seed: int = 18) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+# name -> (body, Content-Encoding, status, reason); bodies built when the test runs.
+BAD_COMPRESSED: dict[str, tuple[Callable[[], bytes], bytes, int, str]] = {
+    "bomb": (lambda: gzip_bomb(), b"gzip", 413, "compression_ratio"),
+    "decodes past max_body_bytes": (lambda: gzip.compress(_random(1_150_000).hex().encode()),
+                                    b"gzip", 413, "body_too_large"),
+    "not gzip": (lambda: b"this is not gzip at all", b"gzip", 400, "bad_compressed_body"),
+    "truncated": (lambda: gzip.compress(orjson.dumps(EVENT))[:-12], b"gzip", 400,
+                  "bad_compressed_body"),
+    "data after the stream": (lambda: gzip.compress(orjson.dumps(EVENT)) + b"junk", b"gzip",
+                              400, "bad_compressed_body"),
+    "deflate garbage above 64 KB": (lambda: _random(200_000), b"deflate", 400,
+                                    "bad_compressed_body"),
+    "brotli": (lambda: b"\x0b\x02\x80{}\x03", b"br", 415, "content_encoding"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_COMPRESSED))
+def test_bad_compressed_bodies_are_clean_counted_4xx(exporter, name: str) -> None:
+    make, encoding, status, reason = BAD_COMPRESSED[name]
+    body = make()
     before = refused(exporter, reason)
     started = time.monotonic()
     answer = ingest(exporter, body, **{"Content-Encoding": encoding})
