@@ -8,6 +8,7 @@ a traceback, and a reload into it keeps the running probes.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from exporter.clock import Clock, utc_now
 from exporter.config import Config, ConfigError
@@ -27,9 +28,11 @@ class BuildError(ConfigError):
         self.runtime = runtime
 
 
-def build_runtime(config: Config, store: MetricStore, clock: Clock = utc_now) -> Runtime:
-    """A runtime with every pool, probe and job of ``config`` constructed (nothing runs)."""
-    runtime = Runtime(config, store, clock)
+def build_runtime(config: Config, store: MetricStore, clock: Clock = utc_now,
+                  **runtime_args: Any) -> Runtime:
+    """A runtime with every pool, probe and job of ``config`` constructed (nothing runs);
+    ``runtime_args`` go to ``Runtime`` as they are."""
+    runtime = Runtime(config, store, clock, **runtime_args)
     try:
         runtime.build()
     except ConfigError as exc:
@@ -41,16 +44,16 @@ def build_runtime(config: Config, store: MetricStore, clock: Clock = utc_now) ->
     return runtime
 
 
-async def check_buildable(config: Config) -> None:
+async def check_buildable(config: Config, **runtime_args: Any) -> None:
     """Build ``config``'s runtime on a throwaway store and close it; BuildError if it fails."""
     try:
-        runtime = build_runtime(config, MetricStore())
+        runtime = build_runtime(config, MetricStore(), **runtime_args)
     except BuildError as exc:
         await exc.runtime.close()
         raise
     await runtime.close()
 
 
-def check_buildable_now(config: Config) -> None:
+def check_buildable_now(config: Config, **runtime_args: Any) -> None:
     """``check_buildable`` from synchronous code (the command line)."""
-    asyncio.run(check_buildable(config))
+    asyncio.run(check_buildable(config, **runtime_args))
