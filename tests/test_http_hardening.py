@@ -295,3 +295,54 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408(make_exporter) -> None:
     wait_metrics(exporter, lambda t: value(
         t, "wedsync_ingest_rejected_total", reason="body_timeout") == 1 and value(
         t, "wedsync_http_refused_requests_total", reason="body_timeout") == 1)
+
+
+class _FakeTransport:
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None:
+        self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class _FakeProtocol:
+    def connection_made(self, transport: object) -> None:
+        pass
+
+
+def test_at_the_cap_the_longest_waiting_connection_makes_room_never_a_busy_one() -> None:
+    from exporter.metrics.store import MetricStore
+    from exporter.web.connections import ConnectionGuard, GuardedConnection
+    from exporter.web.server_settings import ServerSettings
+
+    clock = [0.0]
+    guard = ConnectionGuard(MetricStore(), ServerSettings(max_connections=3),
+                            now=lambda: clock[0])
+
+    def connect() -> tuple[GuardedConnection, _FakeTransport]:
+        clock[0] += 1
+        transport = _FakeTransport()
+        connection = GuardedConnection(guard, _FakeProtocol())  # type: ignore[arg-type]
+        connection.connection_made(transport)  # type: ignore[arg-type]
+        return connection, transport
+
+    (_, t1), (_, t2), (_, t3) = connect(), connect(), connect()
+    guard.request_started(t2)  # busy in a handler
+    guard.request_started(t3)
+    guard.request_finished(t3)  # served a request, now idle
+    _, t4 = connect()  # at the cap: the oldest that never finished a request goes
+    assert (t1.aborted, t2.aborted, t3.aborted, t4.aborted) == (True, False, False, False)
+    _, t5 = connect()  # the next one that never finished a request: t4
+    assert t4.aborted and not t3.aborted
+    guard.request_started(t5)
+    _, t6 = connect()  # only the idle kept-alive connection is left to give up
+    assert t3.aborted and not t2.aborted and not t5.aborted
+    guard.request_started(t6)
+    _, t7 = connect()  # every connection busy: the new one is closed at once
+    assert t7.aborted and not (t2.aborted or t5.aborted or t6.aborted)
