@@ -118,7 +118,7 @@ def test_a_library_refusing_a_value_at_build_time_is_refused_the_same_way(
 
 
 async def _library_refusal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from exporter import runtime as runtime_module
+    from exporter.probes.redis import RedisProbe
 
     path = tmp_path / "config.yaml"
     config = exporter_config(redis=[{"name": "cache", "url": SHARED_REDIS_URL}])
@@ -129,10 +129,10 @@ async def _library_refusal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
                                                  "source": str(path)})
         old = service.runtime
 
-        def broken(_: Any) -> list[Any]:
+        def broken(*_: Any, **__: Any) -> None:
             raise ValueError("the driver refused this value")
 
-        monkeypatch.setitem(runtime_module.PROBE_FACTORIES, "redis", broken)
+        monkeypatch.setattr(RedisProbe, "__init__", broken)
         path.write_text(yaml.safe_dump({**config, "redis": [
             {"name": "cache", "url": SHARED_REDIS_URL},
             {"name": "queue", "url": SHARED_REDIS_URL}]}))
