@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from exporter.metrics.store import MetricStore
@@ -31,6 +32,10 @@ from exporter.web.server_settings import ServerSettings
 
 CLOSED = "wedsync_http_connections_closed_total"
 OPEN = "wedsync_http_connections"
+# At most one log line per this many seconds about connections at the cap.
+CAP_LOG_PERIOD = 60.0
+
+log = structlog.get_logger("exporter.http")
 
 
 class GuardedConnection(asyncio.Protocol):
@@ -101,6 +106,7 @@ class ConnectionGuard:
         self._now = now
         self.connections: dict[Any, GuardedConnection] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._cap_logged: float | None = None
         for reason in ("header_timeout", "idle_timeout", "connection_limit"):
             store.zero(CLOSED, {"reason": reason})
         store.set(OPEN, (), 0)
@@ -124,6 +130,12 @@ class ConnectionGuard:
         if len(self.connections) >= self.cap:
             victim = self._victim()
             self.store.inc(CLOSED, {"reason": "connection_limit"})
+            now = self.now()
+            if self._cap_logged is None or now - self._cap_logged >= CAP_LOG_PERIOD:
+                # Once a minute at most: a flood must not flood the log as well.
+                self._cap_logged = now
+                log.warning("client connections at the cap; closing the longest-waiting ones",
+                            cap=self.cap, busy=sum(c.busy for c in self.connections.values()))
             if victim is None:
                 return False
             self._close(victim, abort=True)
