@@ -6,12 +6,16 @@ from exporter.catalogue import (
     COMPONENTS,
     FAILURE_REASONS,
     FAMILIES,
+    HTTP_CONNECTION_CLOSE_REASONS,
+    HTTP_REFUSAL_REASONS,
+    QUERY_DISABLED_REASONS,
     QUERY_FILLED_FAMILIES,
     STATUS_CLASSES,
     STATUSES,
     WEDDING_WINDOWS,
     Family,
 )
+from exporter.ingestion.contract import REASONS as INGEST_REJECTED_REASONS
 
 # Sections in reading order: (title, test on a family).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -36,6 +40,10 @@ _HTTP_PROBE = {"wedsync_probe_http_status_code", "wedsync_tls_certificate_expiry
 LABEL_VALUES: dict[str | tuple[str, str], tuple[str, ...]] = {
     "component": COMPONENTS, "reason": FAILURE_REASONS, "status": STATUSES,
     "status_class": STATUS_CLASSES, ("wedsync_weddings", "window"): WEDDING_WINDOWS,
+    ("wedsync_ingest_rejected_total", "reason"): INGEST_REJECTED_REASONS,
+    ("wedsync_custom_query_disabled", "reason"): QUERY_DISABLED_REASONS,
+    ("wedsync_http_refused_requests_total", "reason"): HTTP_REFUSAL_REASONS,
+    ("wedsync_http_connections_closed_total", "reason"): HTTP_CONNECTION_CLOSE_REASONS,
 }
 
 

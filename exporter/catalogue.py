@@ -21,6 +21,17 @@ STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
 WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
 QUERY_DISABLED_REASONS: tuple[str, ...] = ("missing_table", "missing_column", "mapping")
+# Why the exporter's HTTP server refused a request (every 4xx answer) or closed a connection.
+HTTP_REFUSAL_REASONS: tuple[str, ...] = (
+    "bad_request", "invalid_json", "invalid_body", "invalid_events", "invalid_charset",
+    "content_encoding", "bad_compressed_body", "compression_ratio",
+    "body_too_large", "body_timeout", "unauthorized", "forbidden", "not_found",
+    "method_not_allowed", "conflict", "length_required", "unsupported_media_type",
+    "rate_limited", "malformed_request", "other",
+)
+HTTP_CONNECTION_CLOSE_REASONS: tuple[str, ...] = (
+    "header_timeout", "idle_timeout", "connection_limit",
+)
 HTTP_METHODS: tuple[str, ...] = (
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
 )
@@ -268,6 +279,14 @@ FAMILIES: tuple[Family, ...] = (
     _c("wedsync_http_rate_limited_total", "Requests answered 429, by route.", ("route",)),
     _c("wedsync_http_unauthorized_total", "Requests answered 401 or 403, by route.",
        ("route",)),
+    _c("wedsync_http_refused_requests_total",
+       "Requests the exporter's HTTP server answered with a 4xx (other than the deploy gate's "
+       "423), by reason.", ("reason",)),
+    _c("wedsync_http_connections_closed_total",
+       "Client connections the exporter closed itself: header_timeout (no complete request "
+       "in time), idle_timeout (keep-alive unused), connection_limit (at the cap).",
+       ("reason",)),
+    _g("wedsync_http_connections", "Client connections open to the exporter's HTTP server."),
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

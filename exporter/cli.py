@@ -34,6 +34,12 @@ def check_config(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.file)
+        # Construct every pool, probe and job as a start or reload would (no network): what
+        # passes here also builds there.
+        from exporter import features  # noqa: F401 - registers probes and jobs
+        from exporter.build import check_buildable_now
+
+        check_buildable_now(config)
     except ConfigError as exc:
         print(f"wedsync-exporter: {exc}", file=sys.stderr)
         return 1
@@ -88,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     service = Service(config, listen=args.listen)
     try:
         run_event_loop(service.run_forever())
+    except ConfigError as exc:
+        print(f"wedsync-exporter: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"wedsync-exporter: cannot serve on {service.listen}: {exc.strerror}",
               file=sys.stderr)

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from exporter.config import model
+from exporter.config.addresses import AddressError, check_addresses
 from exporter.config.envrefs import UnsetVariableError, expand, path_text
 from exporter.config.schema import CONFIG_SCHEMA
 from exporter.durations import parse_duration
@@ -58,7 +59,12 @@ def parse_config(text: str, env: Mapping[str, str], source: str = "<string>") ->
         raise ConfigError(f"config error: {exc}") from None
     _validate(expanded.tree)
     _check_secrets(expanded.tree, CONFIG_SCHEMA, (), expanded.referenced_paths)
-    return _build(expanded.tree, source)
+    config = _build(expanded.tree, source)
+    try:
+        check_addresses(config)
+    except AddressError as exc:
+        raise ConfigError(f"config error at {exc}") from None
+    return config
 
 
 def _describe(error: ValidationError) -> str:

@@ -27,6 +27,7 @@ class IngestionSettings:
     enabled: bool = True
     max_body_bytes: int = 2 * 1024 * 1024
     max_events: int = 5000
+    max_compression_ratio: float = 100.0
     route_templates: tuple[str, ...] = ()
     route_cap: int = 500
     series_cap: int = 2000
@@ -42,6 +43,7 @@ class IngestionSettings:
             enabled=raw.get("enabled", True),
             max_body_bytes=raw.get("max_body_bytes", cls.max_body_bytes),
             max_events=raw.get("max_events", cls.max_events),
+            max_compression_ratio=raw.get("max_compression_ratio", cls.max_compression_ratio),
             route_templates=tuple(raw.get("route_templates") or ()),
             route_cap=caps.get("route", cls.route_cap),
             series_cap=caps.get("series", cls.series_cap),
