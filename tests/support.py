@@ -97,7 +97,6 @@ def in_process_exporter(config: dict[str, Any], env: dict[str, str] | None = Non
 
     import yaml
 
-    from exporter import features  # noqa: F401 - registers probes and routes
     from exporter.clock import utc_now
     from exporter.config import parse_config
     from exporter.service import Service
