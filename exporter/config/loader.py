@@ -17,12 +17,12 @@ from exporter.components import REGISTRY, ComponentError, check_wiring
 from exporter.config import model
 from exporter.config.envrefs import UnsetVariableError, expand, path_text
 from exporter.config.errors import ConfigError
+from exporter.config.query_naming import NamingError, query_families
+from exporter.config.query_pack import builtin_queries
+from exporter.config.query_statement import StatementError, check_statement
 from exporter.config.schema import config_schema
 from exporter.config.targets import TARGET_KINDS, ParseContext, read_secret
 from exporter.durations import parse_duration
-from exporter.queries.naming import NamingError, query_families
-from exporter.queries.pack import builtin_queries
-from exporter.queries.statement import StatementError, check_statement
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
 _validator: tuple[int, Draft202012Validator] | None = None

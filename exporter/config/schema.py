@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.components import REGISTRY
+from exporter.config.query_naming import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
+from exporter.config.query_pack import BUILTIN_NAMES
 from exporter.config.schema_parts import (
     NAME,
     RATE,
@@ -23,8 +25,6 @@ from exporter.config.schema_parts import (
     target_list,
 )
 from exporter.config.targets import TARGET_KINDS
-from exporter.queries.naming import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
-from exporter.queries.pack import BUILTIN_NAMES
 
 __all__ = ["NAME", "RATE", "THRESHOLDS", "TIMING", "Schema", "config_schema", "duration",
            "file_path", "secret", "strict", "target_list"]
