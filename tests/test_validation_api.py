@@ -18,7 +18,7 @@ from exporter.status import TargetState
 from exporter.validation.findings import SEVERITIES, Finding, answer
 from exporter.validation.reachability import validate_probed
 from exporter.validation.redis import validate_redis
-from exporter.validation.settings import ValidationSettings
+from exporter.validation.settings import validation_settings
 from harness.redis import RedisServer
 from tests.support import exporter_config, samples, value, wait_metrics
 
@@ -119,7 +119,7 @@ def test_validation_needs_the_admin_token_and_is_rate_limited(make_exporter) -> 
 def redis_findings(server: RedisServer) -> list[tuple[str | None, str]]:
     target = RedisTarget(name="cache", interval=15, timeout=2, thresholds=Thresholds(),
                          url=server.url())
-    findings = asyncio.run(validate_redis(target, ValidationSettings()))
+    findings = asyncio.run(validate_redis(target, validation_settings({})))
     return [(f.check, f.severity) for f in findings]
 
 

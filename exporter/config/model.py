@@ -133,6 +133,57 @@ class QueryConfig:
 
 
 @dataclass(frozen=True)
+class TailSettings:
+    """The performance_logs tailer (ingestion's second source)."""
+
+    enabled: bool
+    database: str | None
+    interval: float
+    batch_size: int
+    settle: float
+    max_lag: float
+
+
+@dataclass(frozen=True)
+class IngestionSettings:
+    """Limits, templates and caps of request-timing ingestion."""
+
+    enabled: bool
+    max_body_bytes: int
+    max_events: int
+    route_templates: tuple[str, ...]
+    route_cap: int
+    series_cap: int
+    tail: TailSettings
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Architecture validation: schedule, required tables, thresholds of the checks."""
+
+    enabled: bool
+    interval: float
+    timeout: float
+    required_tables: tuple[str, ...]
+    connection_usage: float
+    cache_hit_ratio: float
+    cache_min_blocks: int
+    redis_hit_ratio: float
+    redis_min_lookups: int
+
+
+@dataclass(frozen=True)
+class DeployGateSettings:
+    """The deploy gate and the Alertmanager it asks."""
+
+    fail_open: bool
+    # Seconds; 0 when overrides are turned off.
+    override_max_duration: float
+    alertmanager_url: str
+    alertmanager_timeout: float
+
+
+@dataclass(frozen=True)
 class Tokens:
     admin: str = ""
     ingest: str = ""
@@ -155,17 +206,31 @@ class Config:
     queries: tuple[QueryConfig, ...]
     status_page_enabled: bool
     status_page_title: str
-    alertmanager_url: str
-    deploy_gate_fail_open: bool
-    required_tables: tuple[str, ...]
+    ingestion: IngestionSettings
+    validation: ValidationSettings
+    deploy_gate: DeployGateSettings
     secrets: frozenset[str]
     raw: dict[str, Any]
     source: str = ""
 
     def section(self, name: str) -> dict[str, Any]:
-        """A section of the validated tree (an empty mapping where absent)."""
+        """A section of the validated tree as written (an empty mapping where absent): for
+        reading what the file said, never for settings, which every section has typed above
+        with the schema's defaults filled in."""
         value = self.raw.get(name)
         return value if isinstance(value, dict) else {}
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self.deploy_gate.alertmanager_url
+
+    @property
+    def deploy_gate_fail_open(self) -> bool:
+        return self.deploy_gate.fail_open
+
+    @property
+    def required_tables(self) -> tuple[str, ...]:
+        return self.validation.required_tables
 
     def targets(self, component: str) -> tuple[Target, ...]:
         """The configured (switched on) targets of a component (none for an unknown one)."""

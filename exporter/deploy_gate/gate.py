@@ -11,7 +11,6 @@ import structlog
 from exporter.deploy_gate import conditions
 from exporter.deploy_gate.alertmanager import AlertmanagerUnavailable, firing_critical_alerts
 from exporter.deploy_gate.override import Override, OverrideRequest, open_override
-from exporter.durations import parse_duration
 
 if TYPE_CHECKING:
     from exporter.config.model import Config
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("exporter.deploy_gate")
 
-DEFAULT_ALERTMANAGER_TIMEOUT = "2s"
-DEFAULT_OVERRIDE_MAX = "2h"
 
 
 @dataclass
@@ -86,15 +83,12 @@ class DeployGate:
     # --- settings (read on every question, so a reload applies at once) -------------------
     @property
     def alertmanager_timeout(self) -> float:
-        raw = self.service.config.section("alertmanager").get(
-            "timeout", DEFAULT_ALERTMANAGER_TIMEOUT)
-        return max(0.1, parse_duration(raw))
+        return self.service.config.deploy_gate.alertmanager_timeout
 
     @property
     def longest_override(self) -> float:
         """Seconds; 0 when overrides are turned off."""
-        return parse_duration(self.service.config.section("deploy_gate").get(
-            "override_max_duration", DEFAULT_OVERRIDE_MAX))
+        return self.service.config.deploy_gate.override_max_duration
 
     # --- deciding -------------------------------------------------------------------------
     def _local_blocks(self, runtime: Runtime | None) -> list[conditions.Block]:
