@@ -68,7 +68,7 @@ def test_a_component_whose_prober_nobody_provides_stops_the_runtime_not_skipped(
     with REGISTRY.registered(replace(FAKE, prober="carrier_pigeon")):
         config = parse_config(yaml.safe_dump({"fake": [{"name": "a", "url": "http://x/"}]}),
                               {})
-        runtime = Runtime(config, MetricStore(), utc_now)
+        runtime = Runtime(config, MetricStore(), utc_now, job_factories=())
         with pytest.raises(ComponentError, match="component 'fake' names prober "
                                                  "'carrier_pigeon'"):
             runtime.build()
@@ -80,7 +80,7 @@ def test_a_prober_that_mislabels_a_shared_components_probes_is_refused() -> None
         config = parse_config(yaml.safe_dump(
             {"fake": [{"name": "a", "url": "redis://127.0.0.1:1/0"}]}), {})
         with pytest.raises(ComponentError, match="labelled 'redis' for component 'fake'"):
-            Runtime(config, MetricStore(), utc_now).build()
+            Runtime(config, MetricStore(), utc_now, job_factories=()).build()
 
 
 # --- literals -----------------------------------------------------------------------------------
