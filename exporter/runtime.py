@@ -25,7 +25,7 @@ from exporter.status import TargetState
 from exporter.wedding_day import WeddingDayState
 
 # Background work besides probes (queries, validation, tailing): ``factory(runtime)`` builds
-# jobs from the runtime's config. The list of factories is exporter.features.JOBS.
+# jobs from the runtime's config; the list is exporter.features.job_factories().
 JobFactory = Callable[["Runtime"], list[Job]]
 
 
