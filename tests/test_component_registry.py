@@ -53,8 +53,8 @@ def test_a_half_declared_or_clashing_component_is_refused_at_registration(
 
 
 def test_an_unknown_component_is_an_error_naming_the_known_ones() -> None:
-    with pytest.raises(ComponentError, match="unknown component 'storage'; known: database"):
-        REGISTRY.get("storage")
+    with pytest.raises(ComponentError, match="unknown component 'teleporter'; known: database"):
+        REGISTRY.get("teleporter")
 
 
 def test_a_component_whose_settings_kind_nobody_provides_stops_the_config_load() -> None:
