@@ -123,3 +123,10 @@ def test_a_component_name_appears_as_a_literal_in_at_most_three_other_files(
     others = [f for f in files_naming(component)
               if f not in (REGISTRY_MODULE, OWN_PROBE_MODULE[component])]
     assert len(others) <= 3, others
+
+
+def test_asking_a_configuration_for_an_unknown_components_targets_is_an_error() -> None:
+    config = parse_config(yaml.safe_dump({}), {})
+    assert config.targets("external") == ()
+    with pytest.raises(KeyError, match="'teleporter' is not a component of this configuration"):
+        config.targets("teleporter")

@@ -233,8 +233,13 @@ class Config:
         return self.validation.required_tables
 
     def targets(self, component: str) -> tuple[Target, ...]:
-        """The configured (switched on) targets of a component (none for an unknown one)."""
-        return self.components.get(component, ())
+        """The configured (switched on) targets of a component; KeyError for a name that was
+        not a registered component when the configuration loaded (never a silent "none")."""
+        try:
+            return self.components[component]
+        except KeyError:
+            raise KeyError(f"{component!r} is not a component of this configuration; known: "
+                           f"{', '.join(self.components)}") from None
 
     @property
     def database(self) -> tuple[DatabaseTarget, ...]:
