@@ -10,17 +10,17 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from exporter.config.model import DatabaseTarget, Thresholds
+from exporter.config.model import DatabaseTarget
 from exporter.db.pool import PgPool
 from exporter.validation.database import validate_database
 from exporter.validation.findings import VALIDATION_TYPES, Finding
 from exporter.validation.settings import ValidationSettings, validation_settings
 from harness.postgres import PostgresServer
+from tests.probes_support import database_target
 
 
 def target(dsn: str) -> DatabaseTarget:
-    return DatabaseTarget(name="primary", interval=15, timeout=5, thresholds=Thresholds(),
-                          dsn=dsn)
+    return database_target(dsn, interval=15, timeout=5)
 
 
 DEFAULTS = validation_settings({})

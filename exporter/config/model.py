@@ -34,18 +34,20 @@ class Target:
     thresholds: Thresholds
 
 
-@dataclass(frozen=True)
+# Targets' own settings have no defaults here: the loader fills them in from the schema
+# (exporter.config.targets), so each default is written once.
+@dataclass(frozen=True, kw_only=True)
 class DatabaseTarget(Target):
-    dsn: str = ""
-    statement_timeout: float = 2.0
-    pool_size: int = 2
-    exposed_schemas: tuple[str, ...] = ("public",)
-    slow_statement_threshold: float = 0.5
+    dsn: str
+    statement_timeout: float
+    pool_size: int
+    exposed_schemas: tuple[str, ...]
+    slow_statement_threshold: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RedisTarget(Target):
-    url: str = ""
+    url: str
 
 
 @dataclass(frozen=True)
@@ -62,20 +64,20 @@ class AuditLog:
     interval: float = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AuthTarget(Target):
-    url: str = ""
-    anon_key: str = ""
-    sign_in: SignIn = SignIn()
-    audit_log: AuditLog = AuditLog()
+    url: str
+    anon_key: str
+    sign_in: SignIn
+    audit_log: AuditLog
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RealtimeTarget(Target):
-    url: str = ""
-    anon_key: str = ""
-    channel: str = "wedsync-probe"
-    access_token: str = ""
+    url: str
+    anon_key: str
+    channel: str
+    access_token: str
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,15 @@ class JsonFieldCheck:
     equals: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HttpTarget(Target):
-    url: str = ""
-    method: str = "GET"
-    expected_status: tuple[int, ...] = (200,)
-    json_field: JsonFieldCheck | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    tls_verify: bool = True
-    ca_file: str = ""
+    url: str
+    method: str
+    expected_status: tuple[int, ...]
+    json_field: JsonFieldCheck | None
+    headers: tuple[tuple[str, str], ...]
+    tls_verify: bool
+    ca_file: str
 
 
 @dataclass(frozen=True)
