@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from exporter.catalogue import (
-    COMPONENTS,
     FAILURE_REASONS,
     FAMILIES,
     HTTP_CONNECTION_CLOSE_REASONS,
@@ -15,6 +14,7 @@ from exporter.catalogue import (
     WEDDING_WINDOWS,
     Family,
 )
+from exporter.components import REGISTRY
 from exporter.ingestion.contract import REASONS as INGEST_REJECTED_REASONS
 
 # Sections in reading order: (title, test on a family).
@@ -36,15 +36,17 @@ _PROBE = {"wedsync_up", "wedsync_probe_duration_seconds",
           "wedsync_probe_runs_total", "wedsync_probe_overruns_total",
           "wedsync_component_status"}
 _HTTP_PROBE = {"wedsync_probe_http_status_code", "wedsync_tls_certificate_expiry_timestamp_seconds"}
-# Enumerated label values, by label name or by (family, label).
-LABEL_VALUES: dict[str | tuple[str, str], tuple[str, ...]] = {
-    "component": COMPONENTS, "reason": FAILURE_REASONS, "status": STATUSES,
-    "status_class": STATUS_CLASSES, ("wedsync_weddings", "window"): WEDDING_WINDOWS,
-    ("wedsync_ingest_rejected_total", "reason"): INGEST_REJECTED_REASONS,
-    ("wedsync_custom_query_disabled", "reason"): QUERY_DISABLED_REASONS,
-    ("wedsync_http_refused_requests_total", "reason"): HTTP_REFUSAL_REASONS,
-    ("wedsync_http_connections_closed_total", "reason"): HTTP_CONNECTION_CLOSE_REASONS,
-}
+def label_values() -> dict[str | tuple[str, str], tuple[str, ...]]:
+    """Enumerated label values, by label name or by (family, label); components are the
+    registry's at the time of rendering."""
+    return {
+        "component": REGISTRY.names(), "reason": FAILURE_REASONS, "status": STATUSES,
+        "status_class": STATUS_CLASSES, ("wedsync_weddings", "window"): WEDDING_WINDOWS,
+        ("wedsync_ingest_rejected_total", "reason"): INGEST_REJECTED_REASONS,
+        ("wedsync_custom_query_disabled", "reason"): QUERY_DISABLED_REASONS,
+        ("wedsync_http_refused_requests_total", "reason"): HTTP_REFUSAL_REASONS,
+        ("wedsync_http_connections_closed_total", "reason"): HTTP_CONNECTION_CLOSE_REASONS,
+    }
 
 
 def section_of(fam: Family) -> str:
@@ -67,8 +69,9 @@ def _labels(fam: Family) -> str:
     if not fam.labels:
         return "—"
     parts = []
+    known = label_values()
     for label in fam.labels:
-        values = LABEL_VALUES.get((fam.name, label)) or LABEL_VALUES.get(label)
+        values = known.get((fam.name, label)) or known.get(label)
         parts.append(f"`{label}` ({', '.join(values)})" if values else f"`{label}`")
     return ", ".join(parts)
 

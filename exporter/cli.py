@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from exporter import __version__
+from exporter.components import REGISTRY
 from exporter.config import ConfigError, load_config
 
 
@@ -36,16 +37,17 @@ def check_config(argv: list[str]) -> int:
         config = load_config(args.file)
         # Construct every pool, probe and job as a start or reload would (no network): what
         # passes here also builds there.
-        from exporter import features  # noqa: F401 - registers probes and jobs
+        from exporter import features
         from exporter.build import check_buildable_now
+        from exporter.ingestion.recorder import Ingestion
+        from exporter.metrics.store import MetricStore
 
-        check_buildable_now(config)
+        check_buildable_now(config, job_factories=features.job_factories(
+            Ingestion(MetricStore())))
     except ConfigError as exc:
         print(f"wedsync-exporter: {exc}", file=sys.stderr)
         return 1
-    components = ", ".join(
-        f"{c}={len(config.targets(c))}" for c in
-        ("database", "redis", "auth", "realtime", "api", "external"))
+    components = ", ".join(f"{c.name}={len(config.targets(c.name))}" for c in REGISTRY)
     if args.connect:
         from exporter.queries.describe import describe_queries
 
@@ -86,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wedsync-exporter: --listen {args.listen!r} is not HOST:PORT", file=sys.stderr)
         return 1
 
-    from exporter import features  # noqa: F401 - registers probes and routes
     from exporter.logs import configure
     from exporter.service import Service
 

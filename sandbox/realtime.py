@@ -48,7 +48,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sandbox.app import Context
+from sandbox.context import Context
 from sandbox.gateway import check_apikey, is_api_key, presented_key
 from sandbox.settings import anon_key_for, parse_version
 from sandbox.tokens import TokenError, verify

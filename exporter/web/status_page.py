@@ -11,25 +11,20 @@ import html
 from datetime import datetime
 from importlib import resources
 from string import Template
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from exporter.components import REGISTRY
 from exporter.human_time import duration_text
-from exporter.service import add_routes
 from exporter.summary import (
     ComponentSummary,
     milliseconds,
     not_monitored,
     summarise,
 )
-
-if TYPE_CHECKING:
-    from exporter.service import Service
+from exporter.web.hooks import Host
 
 TEMPLATE = Template(resources.files("exporter.web").joinpath("status_page.html").read_text())
-LABELS = {"database": "Database", "auth": "Sign-in (Auth)", "realtime": "Live updates (Realtime)",
-          "redis": "Cache (Redis)", "api": "API", "external": "External services"}
 ROW = Template('    <li data-component="$key" data-status="$status">'
                '<span class="name">$label</span>'
                '<span class="status $status">$status_text</span>'
@@ -47,7 +42,7 @@ def _row(summary: ComponentSummary, now: datetime) -> str:
     latency = milliseconds(summary.latency)
     status = summary.status
     return ROW.substitute(
-        key=summary.key, status=status, label=LABELS[summary.component],
+        key=summary.key, status=status, label=html.escape(summary.label),
         status_text="not monitored" if status == "unknown" and not summary.targets
         else status.capitalize(),
         latency="–" if latency is None else f"{latency:g} ms",
@@ -59,19 +54,19 @@ def not_monitored_note(components: list[ComponentSummary]) -> str:
     keys = not_monitored(components)
     if not keys:
         return ""
-    names = ", ".join(LABELS[s.component] for s in components if s.key in keys)
+    names = ", ".join(s.label for s in components if s.key in keys)
     return (f'<div class="note" id="not-monitored" data-components="{" ".join(keys)}">'
             f"Not monitored: {html.escape(names)}. The overall status does not cover "
             f"{'it' if len(keys) == 1 else 'them'}.</div>")
 
 
-def refresh_seconds(service: Service) -> int:
+def refresh_seconds(service: Host) -> int:
     """As often as the fastest probe, but between 2 s and 60 s."""
-    intervals = [t.interval for c in LABELS for t in service.config.targets(c)]
+    intervals = [t.interval for c in REGISTRY for t in service.config.targets(c.name)]
     return int(max(2, min(60, min(intervals, default=15))))
 
 
-def render(service: Service) -> str:
+def render(service: Host) -> str:
     """The page for the current state."""
     runtime = service.runtime
     states = dict(runtime.states) if runtime is not None else {}
@@ -85,8 +80,7 @@ def render(service: Service) -> str:
         updated=now.strftime("%H:%M:%S"))
 
 
-@add_routes
-def _status_page_routes(app: web.Application, service: Service) -> None:
+def add_status_page_routes(app: web.Application, service: Host) -> None:
     async def page(_: web.Request) -> web.Response:
         if not service.config.status_page_enabled:
             raise web.HTTPNotFound(text="The status page is turned off.\n")
