@@ -156,3 +156,7 @@ class SandboxPlatform:
             lines.append(f"{'redis':<13} 127.0.0.1:{self.redis.port}   (the stack's own)")
         return "\n".join(lines)
 
+
+def stack_plugin() -> SandboxPlatform:
+    """What ``wedsync-stack up --sandbox`` starts (random secrets throughout)."""
+    return SandboxPlatform()
