@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from exporter.catalogue import FAMILIES
+from exporter.catalogue import FAMILIES, STATUSES
+from exporter.components import REGISTRY
 from loadtests.metrics import COUNTERS as K6_COUNTERS
 from loadtests.metrics import PREFIX as K6_PREFIX
 
@@ -67,11 +68,8 @@ def ratio(bad: str, total: str) -> str:
     return f"(\n  {bad}\n  or\n  {total} * 0\n)\n/\n{total}"
 
 
-# DESIGN.md: essential components decide overall_status; `external` makes it at most degraded.
-# (The exporter's default `components.essential`; a test keeps the two equal.)
-ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api")
-NON_ESSENTIAL = "external"
-STATUS_NUMBERS: tuple[tuple[int, str], ...] = ((0, "healthy"), (1, "degraded"), (2, "critical"))
+# 0 healthy, 1 degraded, 2 critical: the catalogue's status set, in order.
+STATUS_NUMBERS: tuple[tuple[int, str], ...] = tuple(enumerate(STATUSES))
 
 
 def status_number(matchers: str = "", labels: tuple[str, ...] = ("component",)) -> str:
@@ -82,11 +80,25 @@ def status_number(matchers: str = "", labels: tuple[str, ...] = ("component",)) 
     def status(name: str) -> str:
         return selector("wedsync_component_status",
                         ", ".join(m for m in (matchers, f'status="{name}"') if m))
-    return f"max{by(labels)} (\n  {status('critical')} * 2\n  or\n  {status('degraded')}\n)"
+    # Worst first: `critical * 2 or degraded` (healthy, 0, needs no term).
+    terms = [status(name) + (f" * {number}" if number > 1 else "")
+             for number, name in reversed(STATUS_NUMBERS) if number > 0]
+    return f"max{by(labels)} (\n  " + "\n  or\n  ".join(terms) + "\n)"
+
+
+def component_matcher(names: tuple[str, ...]) -> str:
+    """``component="a"`` for one component, ``component=~"a|b"`` for several."""
+    return f'component="{names[0]}"' if len(names) == 1 else \
+        'component=~"' + "|".join(names) + '"'
 
 
 def overall_status() -> str:
-    """The worst essential component's status; external services count as at most degraded."""
-    essential = status_number('component=~"' + "|".join(ESSENTIAL) + '"')
-    external = status_number(f'component="{NON_ESSENTIAL}"')
+    """The worst essential component's status; the others (external services) count as at
+    most degraded (DESIGN.md). Which are essential is the component registry's default, the
+    exporter's `components.essential`."""
+    essential = status_number(component_matcher(REGISTRY.essential()))
+    others = tuple(c.name for c in REGISTRY if not c.essential)
+    if not others:
+        return f"max (\n{essential}\n)"
+    external = status_number(component_matcher(others))
     return f"max (\n{essential}\n  or\n  clamp_max({external}, 1)\n)"

@@ -1,26 +1,24 @@
 """The ingestion pipeline: check, normalise, cap, record; every event is accounted for.
 
-One ``Ingestion`` per metric store, shared by the HTTP route and the performance_logs tailer
-(``ingestion_for(store)``) so both sources obey the same caps. It outlives reloads, like the
-store: a reload only changes its settings.
+One ``Ingestion`` per exporter: the service builds it next to the metric store and hands it to
+the HTTP route and, through the runtime, to the performance_logs tailer, so both sources obey
+the same caps. It outlives reloads, like the store: a reload only changes its settings.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.clock import Clock, utc_now
 from exporter.config.model import Config
 from exporter.ingestion.caps import LabelCaps
 from exporter.ingestion.check import check_event
 from exporter.ingestion.contract import REASONS
 from exporter.ingestion.routes import OTHER, RouteNormaliser, method_label
-from exporter.ingestion.settings import IngestionSettings
+from exporter.ingestion.settings import IngestionSettings, ingestion_settings
 from exporter.ingestion.window import SlidingSummary
 from exporter.metrics.histogram import Series
 from exporter.metrics.store import MetricStore
@@ -68,7 +66,7 @@ class Ingestion:
         self.clock = clock
         self.histogram = store.histogram(DURATION)
         self.window = SlidingSummary(clock=clock)
-        self.settings = IngestionSettings()
+        self.settings = ingestion_settings({})
         self.normaliser = RouteNormaliser()
         self.caps = LabelCaps(self.settings.route_cap, self.settings.series_cap)
         self._config: Config | None = None
@@ -89,7 +87,7 @@ class Ingestion:
         """Adopt the settings of ``config`` (cheap when it is the one already adopted)."""
         if config is self._config:
             return self.settings
-        new = IngestionSettings.from_section(config.section("ingestion"))
+        new = config.ingestion
         old = self.settings
         if new.route_templates != old.route_templates:
             self.normaliser = RouteNormaliser(new.route_templates)
@@ -203,15 +201,3 @@ class Ingestion:
     async def close(self) -> None:
         """Nothing to release: ingestion holds no connections."""
         return None
-
-
-_BY_STORE: weakref.WeakKeyDictionary[MetricStore, Ingestion] = weakref.WeakKeyDictionary()
-
-
-def ingestion_for(store: MetricStore, clock: Clock = utc_now) -> Ingestion:
-    """The one Ingestion of ``store`` (created on first use, on the exporter's clock, so that
-    a test that puts the clock on a Saturday in June sees its events in the summary)."""
-    ingestion = _BY_STORE.get(store)
-    if ingestion is None:
-        ingestion = _BY_STORE[store] = Ingestion(store, clock=lambda: clock().timestamp())
-    return ingestion

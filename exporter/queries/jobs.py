@@ -29,17 +29,17 @@ from psycopg import AsyncConnection
 from exporter.catalogue import BY_NAME, QUERY_DISABLED_REASONS
 from exporter.clock import Clock
 from exporter.config.model import QueryConfig
+from exporter.config.query_naming import query_families
+from exporter.config.query_statement import limited
 from exporter.db.errors import classify
 from exporter.db.pool import PgPool
 from exporter.metrics.store import Sample
-from exporter.probes.base import ProbeError
-from exporter.queries.naming import query_families
+from exporter.probe_types import ProbeError
 from exporter.queries.parameters import query_parameters
 from exporter.queries.readonly import readonly_transaction
 from exporter.queries.results import MappingError, ResultMapper
-from exporter.queries.statement import limited
 from exporter.recording import query_job
-from exporter.runtime import Runtime, register_jobs
+from exporter.runtime import Runtime
 from exporter.scheduler import Job
 
 log = structlog.get_logger("exporter.queries")
@@ -186,10 +186,16 @@ def query_runner_job(runner: QueryRunner, runtime: Runtime) -> Job:
         store.set("wedsync_custom_query_disabled", {**q, "reason": reason}, 0)
     fills_weddings = any(m.name == _WEDDINGS_TODAY[0] for m in query.metrics)
     feed = _wedding_day_feed(runtime) if fills_weddings else None
-    after = (lambda _ok: runtime.update_wedding_day()) if fills_weddings else None
+    wedding_day = runtime.wedding_day
+    assert wedding_day is not None
+
+    def after(ok: bool) -> None:
+        wedding_day.query_ran(query.name, ok)
+        runtime.update_wedding_day()
+
     # The hard timeout covers the wait for a turn and the statement, each bounded by timeout.
     base = query_job(query.name, query.interval, 2 * query.timeout + 1.0, runner.run, store,
-                     after=after, abort=runner.pool.abort)
+                     after=after if fills_weddings else None, abort=runner.pool.abort)
     reported: list[TurnedOff] = []
 
     def turn_off(off: TurnedOff) -> None:
@@ -200,6 +206,8 @@ def query_runner_job(runner: QueryRunner, runtime: Runtime) -> Job:
         store.remove("wedsync_custom_query_success", q)
         store.remove("wedsync_custom_query_duration_seconds", q)
         store.set("wedsync_custom_query_disabled", {**q, "reason": off.reason}, 1)
+        if fills_weddings:
+            wedding_day.query_turned_off(query.name, off.reason)
         log.warning("query turned off until the next reload", query=query.name,
                     reason=off.reason, error=off.message)
 
@@ -217,7 +225,6 @@ def query_runner_job(runner: QueryRunner, runtime: Runtime) -> Job:
     return dataclasses.replace(base, on_success=on_success)
 
 
-@register_jobs
 def query_jobs(runtime: Runtime) -> list[Job]:
     """A job per enabled query whose database target is on; registers the queries' families."""
     enabled = [q for q in runtime.config.queries if q.enabled]
