@@ -99,6 +99,10 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_component_status",
        "1 for the target's current status (healthy, degraded, critical), 0 for the others."
        + CACHED, (*CT, "status")),
+    _g("wedsync_component_monitored",
+       "1 if the component has at least one configured target, 0 if nobody monitors it; "
+       "essential says whether it counts toward the overall status.",
+       ("component", "essential")),
     _g("wedsync_probe_http_status_code",
        "HTTP status code of the last probe of an HTTP target." + CACHED, CT),
     _g("wedsync_tls_certificate_expiry_timestamp_seconds",

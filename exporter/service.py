@@ -14,6 +14,7 @@ from exporter import __version__, features
 from exporter.clock import Clock, utc_now
 from exporter.components import REGISTRY
 from exporter.config import Config, ConfigError, load_config
+from exporter.coverage import record_coverage
 from exporter.deploy_gate.gate import DeployGate
 from exporter.ingestion.recorder import Ingestion
 from exporter.logs import REDACTOR
@@ -82,6 +83,7 @@ class Service:
                           job_factories=features.job_factories(self.ingestion))
         runtime.build()
         self.runtime = runtime
+        record_coverage(self.config, self.store)
         self.renderer.refresh()
         return runtime
 

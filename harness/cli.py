@@ -51,7 +51,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--no-webhook", action="store_true",
                     help="keep the real receivers (PagerDuty, Slack) instead of the recorder")
     up.add_argument("--sandbox", action="store_true",
-                    help="also start the sandbox and probe it")
+                    help="also start a stand-in platform of the stack's own (PostgreSQL, Redis "
+                         "and the sandbox's Auth, Realtime and API) and probe it")
+    up.add_argument("--tokens-file", type=Path,
+                    help="write the exporter's generated tokens here, readable only by you "
+                         "(default: tokens.env in the stack's temporary directory); removed "
+                         "when the stack stops")
     for name in ("exporter", "prometheus", "alertmanager", "webhook"):
         up.add_argument(f"--{name}-port", type=int, help=f"fixed port for the {name}")
     return main
@@ -76,7 +81,14 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         extra_targets=targets, webhook=not args.no_webhook,
         sandbox=sandbox_plugin() if args.sandbox else None,
         exporter_port=args.exporter_port, prometheus_port=args.prometheus_port,
-        alertmanager_port=args.alertmanager_port, webhook_port=args.webhook_port)
+        alertmanager_port=args.alertmanager_port, webhook_port=args.webhook_port,
+        tokens_file=args.tokens_file.resolve() if args.tokens_file else None,
+        progress=progress)
+
+
+def progress(line: str) -> None:
+    """One line of what the stack is doing while it starts."""
+    print(f"... {line}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stack = Stack(options)
     try:
+        progress("starting the stack (about a minute)")
         stack.start()
     except (RuntimeError, TimeoutError, OSError) as error:
         print(f"wedsync-stack: could not start the stack: {error}", file=sys.stderr)
