@@ -24,6 +24,8 @@ from exporter.config.schema import config_schema, schema_default
 from exporter.config.sections import (
     deploy_gate_settings,
     ingestion_settings,
+    maintenance_windows,
+    prometheus_settings,
     validation_settings,
 )
 from exporter.config.targets import TARGET_KINDS, ParseContext, read_secret
@@ -296,4 +298,6 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         secrets=frozenset(ctx.secrets),
         raw=tree,
         source=source,
+        prometheus=prometheus_settings(tree.get("prometheus") or {}),
+        maintenance=maintenance_windows(tree.get("maintenance") or {}, timezone),
     )

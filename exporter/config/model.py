@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 DEFAULT_REQUIRED_TABLES: tuple[str, ...] = ("user_profiles", "suppliers", "couples", "core_fields")
@@ -13,6 +14,7 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "validation": "10/minute",
     "deploy_gate": "60/minute",
     "reload": "10/minute",
+    "status_updates": "10/minute",
 }
 
 
@@ -193,6 +195,28 @@ class Tokens:
 
 
 @dataclass(frozen=True)
+class PrometheusSettings:
+    """Where features read history (``prometheus`` section); an empty url: not asked."""
+
+    url: str = ""
+    timeout: float = 10.0
+    refresh: float = 300.0
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """One planned maintenance window (``maintenance.windows``); times are aware."""
+
+    start: datetime
+    end: datetime
+    components: tuple[str, ...]
+    message: str
+
+    def open_at(self, now: datetime) -> bool:
+        return self.start <= now < self.end
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
 
@@ -214,6 +238,8 @@ class Config:
     secrets: frozenset[str]
     raw: dict[str, Any]
     source: str = ""
+    prometheus: PrometheusSettings = field(default_factory=lambda: PrometheusSettings())
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     def section(self, name: str) -> dict[str, Any]:
         """A section of the validated tree as written (an empty mapping where absent): for
