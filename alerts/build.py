@@ -27,6 +27,8 @@ RULE_FILES: tuple[RuleFile, ...] = (
     RuleFile("slo.yml", slo.groups()),
     RuleFile("components.yml", components.groups()),
     RuleFile("monitoring.yml", monitoring.groups()),
+    RuleFile("uptime.yml", (Group("wedsync-components-uptime",
+                                  recordings=components.UPTIME_RECORDINGS, interval="5m"),)),
 )
 
 
