@@ -31,7 +31,7 @@ from harness.ports import free_port
 from harness.prometheus import PrometheusServer
 
 ADMIN = "screenshots-admin-token"
-WIDTH, HEIGHT = 390, 1500
+WIDTH, HEIGHT = 390, 1800
 
 
 class StandInApi:
