@@ -47,7 +47,7 @@ def incidents(snapshot: Snapshot) -> str:
     items = [*snapshot.open_incidents, *snapshot.resolved_incidents]
     if not items:
         return ('  <section id="incidents"><h2>Incidents</h2>'
-                '<p class="meta">No incidents in the last 7 days.</p></section>\n')
+                '<p class="meta">No current or recent incidents.</p></section>\n')
     return ('  <section id="incidents"><h2>Incidents</h2>\n'
             + "".join(_incident(i, snapshot.zone) for i in items) + "  </section>\n")
 
