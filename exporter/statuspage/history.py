@@ -32,6 +32,7 @@ from exporter.config.model import MaintenanceWindow, PrometheusSettings
 log = structlog.get_logger("exporter.statuspage.history")
 MAX_DAYS = 90
 HOUR = 3600
+RETRY = 30.0
 QUERY = "avg by (component) (avg_over_time(wedsync_up[{window}]))"
 _DURATION = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -190,7 +191,10 @@ class HistoryFetcher:
             self.generation += 1
 
     async def run(self) -> None:
-        """Refresh now and then every ``prometheus.refresh`` until cancelled."""
+        """Refresh now and then every ``prometheus.refresh`` (sooner after a failure) until
+        cancelled."""
         while True:
             await self.refresh()
-            await asyncio.sleep(self._settings().refresh)
+            wait = self._settings().refresh
+            # After a failure ask again within 30 s: Prometheus often starts after the exporter.
+            await asyncio.sleep(min(wait, RETRY) if self.missing == "unavailable" else wait)
