@@ -1,8 +1,9 @@
 """``GET /``: the public status page (unless ``status_page.enabled`` is false).
 
-Statuses, latencies and last-check times only: no error text, no host names, no target URLs.
-It needs no token, and refreshes itself with a meta refresh, so it works without JavaScript on
-any phone.
+Statuses (with Statuspage's grades), latencies and last-check times, and below them the
+incidents, maintenance and uptime of ``exporter.statuspage``: no error text, no host names, no
+target URLs. It needs no token, and refreshes itself with a meta refresh, so it works without
+JavaScript on any phone. It is built by the publisher and served from memory.
 """
 
 from __future__ import annotations
