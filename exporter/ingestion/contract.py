@@ -29,7 +29,7 @@ EVENT_REASONS: tuple[str, ...] = ("not_an_object", "missing_field", "wrong_type"
 # Why a whole request is rejected.
 REQUEST_REASONS: tuple[str, ...] = (
     "unauthorized", "rate_limited", "body_too_large", "too_many_events", "invalid_json",
-    "invalid_body",
+    "invalid_body", "invalid_encoding", "body_timeout",
 )
 REASONS: tuple[str, ...] = EVENT_REASONS + REQUEST_REASONS
 
