@@ -20,7 +20,7 @@ def sandbox_plugin() -> Any:
     try:
         module = importlib.import_module("harness.sandbox_platform")
     except ModuleNotFoundError:
-        raise SystemExit("--sandbox: this checkout has no sandbox platform "
+        raise SystemExit("--sandbox: this checkout has no sandbox "
                          "(harness/sandbox_platform.py)") from None
     factory = getattr(module, "stack_plugin", None)
     if factory is None:

@@ -159,6 +159,5 @@ class SandboxPlatform:
 
 def stack_plugin() -> Any:
     """What ``wedsync-stack up --sandbox`` starts: the sandbox with a PostgreSQL and a Redis of
-    its own (random secrets throughout). It lives here, not in harness.sandbox, so that the
-    two modules do not import each other (the import contracts keep cycles out)."""
+    its own (random secrets throughout)."""
     return SandboxPlatform()
