@@ -4,8 +4,8 @@ Both libraries keep a queue under ``<prefix>:<queue>:…``: ``wait``, ``active``
 old BullMQ) ``paused`` lists; ``delayed``, ``prioritized``, ``failed`` and ``completed`` sorted
 sets; a ``meta`` hash whose ``paused`` field current BullMQ sets (it leaves paused jobs in
 ``wait``), or Bull v3's ``meta-paused`` key. Each job is a hash ``<prefix>:<queue>:<id>`` with
-``timestamp`` (ms) and ``delay`` (ms). Lists are pushed on the left and taken from the right, so
-the oldest waiting job is the last element.
+``timestamp`` (ms), ``delay`` (ms) and its ``opts``. Lists are pushed on the left and taken
+from the right, so the oldest waiting job is the last element.
 
 The cost is fixed per queue and interval, whatever the queue holds: one pipelined round of
 ``COMMANDS_PER_QUEUE`` O(1) commands (lengths, the last two ids of ``wait``, the pause flags),
@@ -16,6 +16,8 @@ on the next run, so a Redis with millions of keys costs the same each interval.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -112,6 +114,8 @@ class QueueCommands:
 
 
 COMMANDS_PER_QUEUE = len(QueueCommands.PLAN)
+# Asked of the oldest waiting job (one HMGET); see _ready_at.
+JOB_FIELDS = ("timestamp", "delay", "opts", "processedOn")
 
 
 class Discovery:
@@ -167,14 +171,26 @@ def queue_samples(target: str, readings: dict[str, QueueReading],
 
 
 def _ready_at(answer: Any) -> float | None:
-    """Unix time a job became ready to run: its timestamp plus its delay (both in ms)."""
-    if not isinstance(answer, list) or len(answer) != 2:
+    """Unix time a job became ready to run, from HMGET timestamp delay opts processedOn.
+
+    Its ``timestamp`` (creation, ms) plus its delay. BullMQ zeroes the ``delay`` field when it
+    promotes a delayed job to ``wait``, so the delay asked for in ``opts`` counts too; and a
+    job that has run before (a retry) was ready again no earlier than its last start.
+    """
+    if not isinstance(answer, list) or len(answer) != 4:
         return None
-    stamp, delay = (_text(v) for v in answer)
+    stamp, delay, opts, processed = (_text(v) for v in answer)
     try:
-        return (float(stamp or "") + float(delay or 0)) / 1000.0
+        created = float(stamp or "")
+        delays = [float(delay or 0)]
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            delays.append(float(json.loads(opts or "{}").get("delay") or 0))
+        ready = created + max(delays)
+        if processed:
+            ready = max(ready, float(processed))
     except ValueError:
         return None
+    return ready / 1000.0
 
 
 class QueueProbe:
@@ -234,7 +250,7 @@ class QueueProbe:
         if with_oldest:
             pipe = self._client.pipeline(transaction=False)
             for name in with_oldest:
-                pipe.hmget(f"{prefix}:{name}:{readings[name].oldest_id}", "timestamp", "delay")
+                pipe.hmget(f"{prefix}:{name}:{readings[name].oldest_id}", *JOB_FIELDS)
             for name, answer in zip(with_oldest, await pipe.execute(raise_on_error=False),
                                     strict=True):
                 when = _ready_at(answer)
