@@ -69,8 +69,8 @@ def ratio(bad: str, total: str) -> str:
 
 # DESIGN.md: essential components decide overall_status; `external` makes it at most degraded.
 # (The exporter's default `components.essential`; a test keeps the two equal.)
-ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api")
-NON_ESSENTIAL = "external"
+ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "pooler")
+NON_ESSENTIAL: tuple[str, ...] = ("external", "queues")
 STATUS_NUMBERS: tuple[tuple[int, str], ...] = ((0, "healthy"), (1, "degraded"), (2, "critical"))
 
 
@@ -88,5 +88,5 @@ def status_number(matchers: str = "", labels: tuple[str, ...] = ("component",)) 
 def overall_status() -> str:
     """The worst essential component's status; external services count as at most degraded."""
     essential = status_number('component=~"' + "|".join(ESSENTIAL) + '"')
-    external = status_number(f'component="{NON_ESSENTIAL}"')
+    external = status_number('component=~"' + "|".join(NON_ESSENTIAL) + '"')
     return f"max (\n{essential}\n  or\n  clamp_max({external}, 1)\n)"

@@ -15,7 +15,9 @@ from typing import Literal
 
 Kind = Literal["gauge", "counter", "histogram"]
 
-COMPONENTS: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "external")
+COMPONENTS: tuple[str, ...] = (
+    "database", "auth", "realtime", "redis", "api", "external", "pooler", "queues",
+)
 FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "error")
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")

@@ -39,7 +39,7 @@ def check_config(argv: list[str]) -> int:
         return 1
     components = ", ".join(
         f"{c}={len(config.targets(c))}" for c in
-        ("database", "redis", "auth", "realtime", "api", "external"))
+        ("database", "redis", "auth", "realtime", "api", "external", "pooler", "queues"))
     if args.connect:
         from exporter.queries.describe import describe_queries
 

@@ -18,6 +18,8 @@ from exporter.config.model import Config
 from exporter.db.pool import PgPool
 from exporter.metrics.store import MetricStore
 from exporter.probes.base import Probe
+from exporter.probes.bullmq import QueueProbe
+from exporter.probes.pgbouncer import PgBouncerProbe
 from exporter.probes.postgres import PostgresProbe
 from exporter.probes.redis import RedisProbe
 from exporter.recording import probe_job
@@ -57,6 +59,16 @@ def _database_probes(runtime: Runtime) -> list[Probe]:
 @register_probes("redis")
 def _redis_probes(runtime: Runtime) -> list[Probe]:
     return [RedisProbe(t) for t in runtime.config.redis]
+
+
+@register_probes("pooler")
+def _pooler_probes(runtime: Runtime) -> list[Probe]:
+    return [PgBouncerProbe(t) for t in runtime.config.pooler]
+
+
+@register_probes("queues")
+def _queue_probes(runtime: Runtime) -> list[Probe]:
+    return [QueueProbe(t) for t in runtime.config.queues]
 
 
 @dataclass

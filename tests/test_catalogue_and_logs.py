@@ -58,7 +58,8 @@ def test_exposed_names_cover_histogram_samples() -> None:
     assert "wedsync_http_request_duration_seconds_bucket" in names
     assert "wedsync_probe_failures_total" in names
     assert "wedsync_probe_failures" not in names
-    assert set(COMPONENTS) == {"database", "auth", "realtime", "redis", "api", "external"}
+    assert set(COMPONENTS) == {"database", "auth", "realtime", "redis", "api", "external",
+                               "pooler", "queues"}
 
 
 def test_redactor_masks_known_secrets_and_url_passwords() -> None:

@@ -77,7 +77,8 @@ def test_page_shows_the_health_documents_statuses_on_a_phone(browser, exporter, 
     sandbox.set_faults("realtime", echo_delay_ms=150)
     sandbox.set_faults("api", unavailable=True)
     expected = {"database": "healthy", "auth": "healthy", "realtime": "degraded",
-                "redis": "healthy", "api": "critical", "external_services": "unknown"}
+                "redis": "healthy", "api": "critical", "external_services": "unknown",
+                "pooler": "unknown", "queues": "unknown"}
     eventually(lambda: {k: v["status"] for k, v in health(exporter)["components"].items()}
                == expected, timeout=15, message="the exporter never saw the faults")
     browser.get(f"{exporter.url}/")

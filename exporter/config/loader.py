@@ -322,6 +322,28 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
                 headers=tuple(headers.items()), tls_verify=raw.get("tls_verify", True),
                 ca_file=raw.get("ca_file", ""),
             ))
+    poolers = []
+    for raw, timing, where in _targets(tree, "pooler", defaults):
+        url = keep(_secret(raw, "url", where))
+        if url:
+            poolers.append(model.PoolerTarget(
+                **timing, url=url, databases=tuple(raw.get("databases", ())),
+                max_databases=raw.get("max_databases", 20)))
+    queues = []
+    for raw, timing, where in _targets(tree, "queues", defaults):
+        url = keep(_secret(raw, "url", where))
+        names = raw.get("names", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        names = tuple(dict.fromkeys(n for n in names if n))
+        found = raw.get("discovery") or {}
+        discovery = model.QueueDiscovery(
+            enabled=found.get("enabled", False), scan_calls=found.get("scan_calls", 10),
+            scan_count=found.get("scan_count", 1000))
+        if url and (names or discovery.enabled):
+            queues.append(model.QueuesTarget(
+                **timing, url=url, prefix=raw.get("prefix", "bull"), names=names,
+                discovery=discovery, max_queues=raw.get("max_queues", 100)))
     tokens_raw = tree.get("tokens") or {}
     tokens = model.Tokens(**{kind: keep(_secret(tokens_raw, kind, "tokens"))
                              for kind in ("admin", "ingest", "deploy")})
@@ -348,6 +370,8 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         realtime=tuple(realtimes),
         api=tuple(http["api"]),
         external=tuple(http["external"]),
+        pooler=tuple(poolers),
+        queues=tuple(queues),
         queries=tuple(queries),
         status_page_enabled=status_page.get("enabled", True),
         status_page_title=status_page.get("title", "WedSync status"),

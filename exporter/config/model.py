@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api")
+# The pooler is essential when configured: serverless functions reach PostgreSQL through it.
+DEFAULT_ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "pooler")
 DEFAULT_REQUIRED_TABLES: tuple[str, ...] = ("user_profiles", "suppliers", "couples", "core_fields")
 DEFAULT_RATE_LIMITS: dict[str, str] = {
     "health": "60/minute",
@@ -188,6 +189,8 @@ class Config:
     realtime: tuple[RealtimeTarget, ...]
     api: tuple[HttpTarget, ...]
     external: tuple[HttpTarget, ...]
+    pooler: tuple[PoolerTarget, ...]
+    queues: tuple[QueuesTarget, ...]
     queries: tuple[QueryConfig, ...]
     status_page_enabled: bool
     status_page_title: str

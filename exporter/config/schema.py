@@ -237,6 +237,66 @@ CONFIG_SCHEMA: Schema = {
         ),
         "api": target_list(HTTP_TARGET, "Health URLs of the WedSync API.", ()),
         "external": target_list(HTTP_TARGET, "External services (payments, email, ...).", ()),
+        "pooler": target_list(
+            {
+                "url": secret("libpq URL of the PgBouncer admin console (database `pgbouncer`, "
+                              "a role in PgBouncer's stats_users); a password in it must come "
+                              "from a reference or url_file. Empty turns the target off.",
+                              "password"),
+                "url_file": file_path("File holding the admin-console URL."),
+                "databases": {"type": "array", "items": {"type": "string", "minLength": 1},
+                              "uniqueItems": True,
+                              "description": "Pooled databases that keep their own `database` "
+                                             "label; the others fold into `other`. Empty: the "
+                                             "first max_databases by name keep theirs."},
+                "max_databases": {"type": "integer", "minimum": 1, "maximum": 500,
+                                  "default": 20,
+                                  "description": "Cap on `database` label values when "
+                                                 "`databases` is empty."},
+            },
+            "Connection poolers (PgBouncer) read through their admin console.",
+            (),
+        ),
+        "queues": target_list(
+            {
+                "url": secret("redis:// or rediss:// URL of the Redis that holds the queues; a "
+                              "password in it must come from a reference or url_file. Empty "
+                              "turns the target off.", "password"),
+                "url_file": file_path("File holding the Redis URL."),
+                "prefix": {"type": "string", "pattern": "^[^:\\s]+$", "default": "bull",
+                           "description": "Key prefix of the BullMQ or Bull v3 queues."},
+                "names": {
+                    "description": "Queue names to watch: a list, or one comma-separated "
+                                   "string (so that a ${VAR} can hold them). Empty with "
+                                   "discovery off turns the target off.",
+                    "oneOf": [{"type": "array", "items": {"type": "string",
+                                                          "pattern": "^[^:,\\s]+$"}},
+                              {"type": "string", "pattern": "^[^:]*$"}],
+                },
+                "discovery": strict(
+                    {
+                        "enabled": {"type": "boolean", "default": False,
+                                    "description": "Find queues by SCAN as well."},
+                        "scan_calls": {"type": "integer", "minimum": 1, "maximum": 100,
+                                       "default": 10,
+                                       "description": "SCAN calls per probe run at most; a "
+                                                      "pass resumes where the last run "
+                                                      "stopped."},
+                        "scan_count": {"type": "integer", "minimum": 10, "maximum": 10000,
+                                       "default": 1000,
+                                       "description": "COUNT hint of each SCAN call."},
+                    },
+                    "Queue discovery by a bounded SCAN for `<prefix>:*:id` and `:meta` keys.",
+                ),
+                "max_queues": {"type": "integer", "minimum": 1, "maximum": 1000,
+                               "default": 100,
+                               "description": "Queues watched at most (named ones first); "
+                                              "the rest are counted in "
+                                              "wedsync_queues_skipped."},
+            },
+            "BullMQ or Bull v3 job queues in Redis.",
+            (),
+        ),
         "queries": {
             "type": "object",
             "description": "Named SQL queries, each run on its own schedule (never on a scrape) "

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = Template(resources.files("exporter.web").joinpath("status_page.html").read_text())
 LABELS = {"database": "Database", "auth": "Sign-in (Auth)", "realtime": "Live updates (Realtime)",
-          "redis": "Cache (Redis)", "api": "API", "external": "External services"}
+          "redis": "Cache (Redis)", "api": "API", "external": "External services",
+          "pooler": "Database pooler", "queues": "Background jobs (queues)"}
 ROW = Template('    <li data-component="$key" data-status="$status">'
                '<span class="name">$label</span>'
                '<span class="status $status">$status_text</span>'
