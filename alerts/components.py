@@ -7,9 +7,8 @@ receiver.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from alerts.model import Alert, Group, Recording, Severity, Timing
+from exporter.components import REGISTRY, Component, DownAlert
 
 # --- recorded ratios the alerts (and dashboards) share ------------------------------------------
 DB_CONNECTIONS = "wedsync:db_connections:ratio"
@@ -58,42 +57,24 @@ RECORDINGS: tuple[Recording, ...] = (
 
 
 # --- one "down" alert per component ---------------------------------------------------------------
-@dataclass(frozen=True)
-class DownPolicy:
-    """How a component's "down" alert behaves."""
-
-    component: str
-    title: str
-    # How the summary names one target: "A database target", "An external service".
-    noun: str
-    severity: Severity
-    wedding_for: str
-    other_for: str
+# Each component's policy is declared in the component registry (exporter.components):
+# essential components page (critical); external services are non-essential: a ticket on
+# other days, a page on wedding days.
+def down_policies() -> tuple[DownAlert, ...]:
+    """Every registered component's down-alert policy, in the registry's order."""
+    return tuple(c.down for c in REGISTRY)
 
 
-# Essential components page (DESIGN.md: database, auth, realtime, redis, api); external
-# services are non-essential: a ticket on other days, a page on wedding days.
-DOWN: tuple[DownPolicy, ...] = (
-    DownPolicy("database", "Database", "A database target", "critical", "1m", "5m"),
-    DownPolicy("auth", "Auth", "An Auth target", "critical", "1m", "5m"),
-    DownPolicy("realtime", "Realtime", "A Realtime target", "critical", "1m", "5m"),
-    DownPolicy("redis", "Redis", "A Redis target", "critical", "1m", "5m"),
-    DownPolicy("api", "API", "An API target", "critical", "1m", "5m"),
-    DownPolicy("external", "ExternalService", "An external service", "warning", "2m", "10m"),
-    DownPolicy("pooler", "Pooler", "A connection pooler", "critical", "1m", "5m"),
-    DownPolicy("queues", "Queues", "A job-queue Redis", "warning", "2m", "10m"),
-)
-
-
-def down_alert(policy: DownPolicy) -> Alert:
+def down_alert(component: Component) -> Alert:
     """WedSync<Component>Down: the component's probe fails."""
+    policy = component.down
     return Alert(
         name=f"WedSync{policy.title}Down",
-        expr=f'wedsync_up{{component="{policy.component}"}} == 0',
+        expr=f'wedsync_up{{component="{component.name}"}} == 0',
         severity=policy.severity, category="down",
         summary=f"{policy.noun} fails its probe.",
         description=(
-            f"The exporter's probe of {policy.component} target {{{{ $labels.target }}}} "
+            f"The exporter's probe of {component.name} target {{{{ $labels.target }}}} "
             "fails (see wedsync_probe_failures_total for the reason)."),
         wedding_days=Timing(policy.wedding_for), other_days=Timing(policy.other_for))
 
@@ -302,6 +283,6 @@ def groups() -> tuple[Group, ...]:
     return (
         Group("wedsync-components-recordings", recordings=RECORDINGS),
         Group("wedsync-components", alerts=(
-            *(down_alert(p) for p in DOWN), *PROBE_ALERTS, *DATABASE_ALERTS, *REDIS_ALERTS,
+            *(down_alert(c) for c in REGISTRY), *PROBE_ALERTS, *DATABASE_ALERTS, *REDIS_ALERTS,
             *POOLER_ALERTS, *QUEUE_ALERTS, *SERVICE_ALERTS, *INGESTION_ALERTS)),
     )

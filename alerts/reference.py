@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alerts import durations
 from alerts.build import RULE_FILES, all_alerts
-from alerts.components import DOWN
+from alerts.components import down_policies
 from alerts.model import Alert, Recording, Timing
 from alerts.notification_time import notification_time, production_settings
 from alerts.routing import deliveries
@@ -93,7 +93,7 @@ def notification_times_table() -> str:
     rows = ["| Alert | Receiver | Wedding day: best / average / worst | "
             "Other days: best / average / worst |", "|---|---|---|---|"]
     by_name = {a.name: a for a in all_alerts()}
-    for policy in DOWN:
+    for policy in down_policies():
         alert = by_name[f"WedSync{policy.title}Down"]
         cells = []
         for wedding_day in (True, False):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from grafanalib import core
 
-from alerts.components import DOWN
+from alerts.components import down_policies
 from alerts.settings import EXPORTER_JOB
 from dashboards import links, promql, variables
 from dashboards.board import make
@@ -64,7 +64,8 @@ def probes(grid: Grid) -> None:
                     [Query(promql.sum_rate("wedsync_probe_failures_total", COMPONENT,
                                            ("component", "reason")),
                            "{{component}} {{reason}}")], bars=True,
-                    links=[links.runbook(f"WedSync{policy.title}Down") for policy in DOWN]), 8),
+                    links=[links.runbook(f"WedSync{policy.title}Down")
+                           for policy in down_policies()]), 8),
         (timeseries("Probe runs and overruns",
                     "Probe runs per second, and runs skipped because the previous run of the "
                     "same target was still going (overruns).", "ops",

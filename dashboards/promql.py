@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 
 from exporter.catalogue import FAMILIES
+from exporter.components import REGISTRY
 from loadtests.metrics import COUNTERS as K6_COUNTERS
 from loadtests.metrics import PREFIX as K6_PREFIX
 
@@ -67,10 +68,6 @@ def ratio(bad: str, total: str) -> str:
     return f"(\n  {bad}\n  or\n  {total} * 0\n)\n/\n{total}"
 
 
-# DESIGN.md: essential components decide overall_status; `external` makes it at most degraded.
-# (The exporter's default `components.essential`; a test keeps the two equal.)
-ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "pooler")
-NON_ESSENTIAL: tuple[str, ...] = ("external", "queues")
 STATUS_NUMBERS: tuple[tuple[int, str], ...] = ((0, "healthy"), (1, "degraded"), (2, "critical"))
 
 
@@ -85,8 +82,19 @@ def status_number(matchers: str = "", labels: tuple[str, ...] = ("component",)) 
     return f"max{by(labels)} (\n  {status('critical')} * 2\n  or\n  {status('degraded')}\n)"
 
 
+def component_matcher(names: tuple[str, ...]) -> str:
+    """``component="a"`` for one component, ``component=~"a|b"`` for several."""
+    return f'component="{names[0]}"' if len(names) == 1 else \
+        'component=~"' + "|".join(names) + '"'
+
+
 def overall_status() -> str:
-    """The worst essential component's status; external services count as at most degraded."""
-    essential = status_number('component=~"' + "|".join(ESSENTIAL) + '"')
-    external = status_number('component=~"' + "|".join(NON_ESSENTIAL) + '"')
+    """The worst essential component's status; the others (external services) count as at
+    most degraded (DESIGN.md). Which are essential is the component registry's default, the
+    exporter's `components.essential`."""
+    essential = status_number(component_matcher(REGISTRY.essential()))
+    others = tuple(c.name for c in REGISTRY if not c.essential)
+    if not others:
+        return f"max (\n{essential}\n)"
+    external = status_number(component_matcher(others))
     return f"max (\n{essential}\n  or\n  clamp_max({external}, 1)\n)"

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from exporter.config.schema import CONFIG_SCHEMA
+from exporter.config.schema import config_schema
 
 
 def _type(schema: dict[str, Any]) -> str:
@@ -62,7 +62,7 @@ def render() -> str:
         "| key | type | default | meaning |",
         "|---|---|---|---|",
     ]
-    for path, kind, default, description in rows(CONFIG_SCHEMA):
+    for path, kind, default, description in rows(config_schema()):
         cell = description.replace("|", "\\|").replace("\n", " ")
         out.append(f"| `{path}` | {kind} | {f'`{default}`' if default else ''} | {cell} |")
     out.append("")

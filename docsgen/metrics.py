@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from exporter.catalogue import (
-    COMPONENTS,
     FAILURE_REASONS,
     FAMILIES,
     QUERY_FILLED_FAMILIES,
@@ -12,6 +11,7 @@ from exporter.catalogue import (
     WEDDING_WINDOWS,
     Family,
 )
+from exporter.components import REGISTRY
 
 # Sections in reading order: (title, test on a family).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -32,11 +32,13 @@ _PROBE = {"wedsync_up", "wedsync_probe_duration_seconds",
           "wedsync_probe_runs_total", "wedsync_probe_overruns_total",
           "wedsync_component_status"}
 _HTTP_PROBE = {"wedsync_probe_http_status_code", "wedsync_tls_certificate_expiry_timestamp_seconds"}
-# Enumerated label values, by label name or by (family, label).
-LABEL_VALUES: dict[str | tuple[str, str], tuple[str, ...]] = {
-    "component": COMPONENTS, "reason": FAILURE_REASONS, "status": STATUSES,
-    "status_class": STATUS_CLASSES, ("wedsync_weddings", "window"): WEDDING_WINDOWS,
-}
+def label_values() -> dict[str | tuple[str, str], tuple[str, ...]]:
+    """Enumerated label values, by label name or by (family, label); components are the
+    registry's at the time of rendering."""
+    return {
+        "component": REGISTRY.names(), "reason": FAILURE_REASONS, "status": STATUSES,
+        "status_class": STATUS_CLASSES, ("wedsync_weddings", "window"): WEDDING_WINDOWS,
+    }
 
 
 def section_of(fam: Family) -> str:
@@ -59,8 +61,9 @@ def _labels(fam: Family) -> str:
     if not fam.labels:
         return "—"
     parts = []
+    known = label_values()
     for label in fam.labels:
-        values = LABEL_VALUES.get((fam.name, label)) or LABEL_VALUES.get(label)
+        values = known.get((fam.name, label)) or known.get(label)
         parts.append(f"`{label}` ({', '.join(values)})" if values else f"`{label}`")
     return ", ".join(parts)
 

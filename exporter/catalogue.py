@@ -1,8 +1,9 @@
 """The metric catalogue: every family the exporter will ever emit, in one place.
 
 Rules, dashboards, docs and the exporter itself read names from here. This module imports
-nothing of ours. Families that a later part of the exporter fills are declared already (with
-``produced=False``) so that rules and dashboards can be written against them.
+nothing of ours. The values of the ``component`` label are the component registry's
+(``exporter.components``). Families that a later part of the exporter fills are declared
+already (with ``produced=False``) so that rules and dashboards can be written against them.
 
 Names are the exposed names: counters end in ``_total``; a histogram ``x`` is exposed as
 ``x_bucket``, ``x_sum`` and ``x_count``.
@@ -15,9 +16,6 @@ from typing import Literal
 
 Kind = Literal["gauge", "counter", "histogram"]
 
-COMPONENTS: tuple[str, ...] = (
-    "database", "auth", "realtime", "redis", "api", "external", "pooler", "queues",
-)
 FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "error")
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
@@ -334,19 +332,6 @@ def family(name: str) -> Family:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"{name} is not in the metric catalogue") from None
-
-
-_COMPONENT_PREFIXES = {"wedsync_db_": "database", "wedsync_redis_": "redis",
-                       "wedsync_auth_": "auth", "wedsync_realtime_": "realtime",
-                       "wedsync_pooler_": "pooler", "wedsync_queue": "queues"}
-
-
-def component_of(fam: Family) -> str | None:
-    """The component a ``target``-labelled family belongs to, from its name."""
-    for prefix, component in _COMPONENT_PREFIXES.items():
-        if fam.name.startswith(prefix):
-            return component
-    return None
 
 
 def exposed_metric_names() -> frozenset[str]:

@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from exporter import __version__
+from exporter.components import REGISTRY
 from exporter.config import ConfigError, load_config
 
 
@@ -37,9 +38,7 @@ def check_config(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"wedsync-exporter: {exc}", file=sys.stderr)
         return 1
-    components = ", ".join(
-        f"{c}={len(config.targets(c))}" for c in
-        ("database", "redis", "auth", "realtime", "api", "external", "pooler", "queues"))
+    components = ", ".join(f"{c.name}={len(config.targets(c.name))}" for c in REGISTRY)
     if args.connect:
         from exporter.queries.describe import describe_queries
 
@@ -80,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wedsync-exporter: --listen {args.listen!r} is not HOST:PORT", file=sys.stderr)
         return 1
 
-    from exporter import features  # noqa: F401 - registers probes and routes
     from exporter.logs import configure
     from exporter.service import Service
 

@@ -15,7 +15,7 @@ from typing import Any
 from exporter.catalogue import FAILURE_REASONS, STATUSES
 from exporter.clock import Clock
 from exporter.metrics.store import MetricStore, Sample
-from exporter.probes.base import Probe, ProbeError, ProbeOutcome
+from exporter.probe_types import Probe, ProbeError, ProbeOutcome
 from exporter.scheduler import Job
 from exporter.status import TargetState, judge
 

@@ -12,63 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from exporter.catalogue import COMPONENTS
 from exporter.clock import Clock
+from exporter.components import REGISTRY, ComponentError, check_wiring
 from exporter.config.model import Config
 from exporter.db.pool import PgPool
 from exporter.metrics.store import MetricStore
-from exporter.probes.base import Probe
-from exporter.probes.bullmq import QueueProbe
-from exporter.probes.pgbouncer import PgBouncerProbe
-from exporter.probes.postgres import PostgresProbe
-from exporter.probes.redis import RedisProbe
+from exporter.probe_types import Probe
+from exporter.probes import PROBERS
 from exporter.recording import probe_job
 from exporter.scheduler import Job, Scheduler
 from exporter.status import TargetState
 from exporter.wedding_day import WeddingDayState
 
-# Probe factories by component; later components register theirs here.
-ProbeFactory = Callable[["Runtime"], list[Probe]]
-PROBE_FACTORIES: dict[str, ProbeFactory] = {}
-# Other background work (queries, validation, tailing) registers job factories here.
+# Background work besides probes (queries, validation, tailing): ``factory(runtime)`` builds
+# jobs from the runtime's config. The list of factories is exporter.features.JOBS.
 JobFactory = Callable[["Runtime"], list[Job]]
-JOB_FACTORIES: list[JobFactory] = []
-
-
-def register_jobs(factory: JobFactory) -> JobFactory:
-    """Decorator: ``factory(runtime)`` builds background jobs from the runtime's config."""
-    JOB_FACTORIES.append(factory)
-    return factory
-
-
-def register_probes(component: str) -> Callable[[ProbeFactory], ProbeFactory]:
-    """Decorator: ``factory(runtime)`` builds the probes of ``component``."""
-
-    def decorate(factory: ProbeFactory) -> ProbeFactory:
-        PROBE_FACTORIES[component] = factory
-        return factory
-
-    return decorate
-
-
-@register_probes("database")
-def _database_probes(runtime: Runtime) -> list[Probe]:
-    return [PostgresProbe(t, runtime.pools[t.name]) for t in runtime.config.database]
-
-
-@register_probes("redis")
-def _redis_probes(runtime: Runtime) -> list[Probe]:
-    return [RedisProbe(t) for t in runtime.config.redis]
-
-
-@register_probes("pooler")
-def _pooler_probes(runtime: Runtime) -> list[Probe]:
-    return [PgBouncerProbe(t) for t in runtime.config.pooler]
-
-
-@register_probes("queues")
-def _queue_probes(runtime: Runtime) -> list[Probe]:
-    return [QueueProbe(t) for t in runtime.config.queues]
 
 
 @dataclass
@@ -78,6 +36,7 @@ class Runtime:
     config: Config
     store: MetricStore
     clock: Clock
+    job_factories: tuple[JobFactory, ...] = ()
     pools: dict[str, PgPool] = field(default_factory=dict)
     probes: list[Probe] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
@@ -91,22 +50,30 @@ class Runtime:
         return ZoneInfo(self.config.timezone)
 
     def build(self) -> None:
-        """Create pools, probes and jobs (nothing runs until ``start``)."""
+        """Create pools, probes and jobs (nothing runs until ``start``).
+
+        A component whose prober is not in exporter.probes.PROBERS is a ComponentError here:
+        a declared component is never silently left unprobed."""
+        check_wiring(PROBERS, "prober", "prober", "exporter.probes.PROBERS")
         for target in self.config.database:
             self.pools[target.name] = PgPool(
                 target.dsn, size=target.pool_size, statement_timeout=target.statement_timeout,
                 connect_timeout=target.timeout)
         self.wedding_day = WeddingDayState(self.timezone)
-        for component in COMPONENTS:
-            factory = PROBE_FACTORIES.get(component)
-            if factory is None:
-                continue
-            for probe in factory(self):
+        for component in REGISTRY:
+            prober = PROBERS[component.prober]
+            for target in self.config.targets(component.name):
+                probe = prober(component, target, self)
+                if probe.component != component.name:
+                    raise ComponentError(
+                        f"prober {component.prober!r} built a probe labelled "
+                        f"{probe.component!r} for component {component.name!r}; a prober "
+                        f"shared by several components must take the name it is given")
                 self.probes.append(probe)
-                state = TargetState(component=component, target=probe.target.name)
-                self.states[(component, probe.target.name)] = state
+                state = TargetState(component=component.name, target=target.name)
+                self.states[(component.name, target.name)] = state
                 self.jobs.append(probe_job(probe, self.store, state, self.clock))
-        for job_factory in JOB_FACTORIES:
+        for job_factory in self.job_factories:
             self.jobs.extend(job_factory(self))
         self.jobs.append(Job(
             name="wedding-day", interval=30.0, timeout=1.0, run=self._noop,

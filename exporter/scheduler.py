@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from exporter.probes.base import ProbeError
+from exporter.probe_types import ProbeError
 
 log = structlog.get_logger("exporter.scheduler")
 ABORT_GRACE = 1.0

@@ -6,34 +6,24 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
 
-from exporter import __version__
-from exporter.catalogue import component_of
+from exporter import __version__, features
 from exporter.clock import Clock, utc_now
+from exporter.components import REGISTRY
 from exporter.config import Config, ConfigError, load_config
+from exporter.deploy_gate.gate import DeployGate
+from exporter.ingestion.recorder import Ingestion
 from exporter.logs import REDACTOR
 from exporter.metrics.exposition import Renderer
 from exporter.metrics.store import MetricStore
 from exporter.runtime import Runtime
+from exporter.web.core import add_core_routes
 from exporter.web.security import Guard, RateLimiter, TokenAuth
 
 log = structlog.get_logger("exporter")
-
-# Features (health API, ingestion, validation, deploy gate) add their routes through hooks
-# registered here, so the service needs no knowledge of them.
-RouteHook = Callable[[web.Application, "Service"], None]
-ROUTE_HOOKS: list[RouteHook] = []
-
-
-def add_routes(hook: RouteHook) -> RouteHook:
-    """Decorator: ``hook(app, service)`` adds a feature's routes to the app."""
-    ROUTE_HOOKS.append(hook)
-    return hook
 
 
 class Service:
@@ -49,7 +39,11 @@ class Service:
         self.renderer = Renderer(self.store)
         self.runtime: Runtime | None = None
         self.guard = self._guard(config)
-        self.extensions: dict[str, Any] = {}
+        # The parts that outlive reloads, built here and handed to what needs them: ingestion
+        # (the HTTP route, the performance_logs tailer, the health document's summary) and
+        # the deploy gate (its routes; it holds the open override).
+        self.ingestion = Ingestion(self.store, clock=lambda: self.clock().timestamp())
+        self.deploy_gate = DeployGate(self)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._lag_task: asyncio.Task[None] | None = None
@@ -70,18 +64,22 @@ class Service:
     # --- lifecycle ------------------------------------------------------------------------
     def build_app(self) -> web.Application:
         """The aiohttp application with the core routes and every feature's routes."""
-        from exporter.web.core import add_core_routes
-
-        app = web.Application(client_max_size=self.config.section("ingestion").get(
-            "max_body_bytes", 2 * 1024 * 1024) + 1024)
+        # Room for the largest ingestion body; ingestion answers 413 above its own limit.
+        max_body = self.ingestion.configure(self.config).max_body_bytes
+        app = web.Application(client_max_size=max_body + 1024)
         add_core_routes(app, self)
-        for hook in ROUTE_HOOKS:
+        for hook in features.ROUTES:
             hook(app, self)
         return app
 
+    def performance_summary(self) -> dict[str, float] | None:
+        """Ingestion's last-5-minute summary, for the health document."""
+        return self.ingestion.performance_summary()
+
     def build_runtime(self) -> Runtime:
         """Build probes and jobs for the current configuration (zero-initialises counters)."""
-        runtime = Runtime(self.config, self.store, self.clock)
+        runtime = Runtime(self.config, self.store, self.clock,
+                          job_factories=features.job_factories(self.ingestion))
         runtime.build()
         self.runtime = runtime
         self.renderer.refresh()
@@ -117,11 +115,10 @@ class Service:
         if self._lag_task is not None:
             self._lag_task.cancel()
             await asyncio.gather(self._lag_task, return_exceptions=True)
-        for closer in self.extensions.values():
-            close = getattr(closer, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
+        for part in (self.ingestion, self.deploy_gate):
+            # A part failing to close must not stop the shutdown.
+            with contextlib.suppress(Exception):
+                await part.close()
         if self._runner is not None:
             await self._runner.cleanup()
         log.info("stopped")
@@ -157,7 +154,7 @@ class Service:
             for fam in self.store.families.values():
                 if "component" in fam.labels and "target" in fam.labels:
                     self.store.remove_matching(fam.name, component=component, target=target)
-                elif "target" in fam.labels and component_of(fam) == component:
+                elif "target" in fam.labels and REGISTRY.of_metric(fam.name) == component:
                     self.store.remove_matching(fam.name, target=target)
         queries = {job.labels["query"] for job in new.jobs if "query" in job.labels}
         for fam in self.store.families.values():

@@ -6,27 +6,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from exporter.catalogue import COMPONENTS
+from exporter.components import REGISTRY, Component
 from exporter.status import ORDER, UNKNOWN, TargetState, overall, worst
-
-# Health-document keys by component label (DESIGN.md: `external` appears as
-# `external_services`).
-DOCUMENT_KEYS: dict[str, str] = {c: "external_services" if c == "external" else c
-                                 for c in COMPONENTS}
-COMPONENT_OF_KEY: dict[str, str] = {key: c for c, key in DOCUMENT_KEYS.items()}
 
 
 @dataclass
 class ComponentSummary:
     """One component: its worst target decides."""
 
-    component: str
+    declaration: Component
     essential: bool
     targets: list[TargetState] = field(default_factory=list)
 
     @property
+    def component(self) -> str:
+        return self.declaration.name
+
+    @property
     def key(self) -> str:
-        return DOCUMENT_KEYS[self.component]
+        """The health document's key (DESIGN.md: `external` appears as `external_services`)."""
+        return self.declaration.document_key
+
+    @property
+    def label(self) -> str:
+        """What the status page shows."""
+        return self.declaration.label
 
     @property
     def status(self) -> str:
@@ -58,12 +62,13 @@ class ComponentSummary:
 
 def summarise(states: dict[tuple[str, str], TargetState],
               essential: tuple[str, ...]) -> tuple[str, list[ComponentSummary]]:
-    """(overall status, every component in catalogue order)."""
-    components = [ComponentSummary(c, c in essential) for c in COMPONENTS]
+    """(overall status, every registered component in the registry's order)."""
+    components = [ComponentSummary(c, c.name in essential) for c in REGISTRY]
     by_name = {s.component: s for s in components}
     for (component, _), state in sorted(states.items()):
-        if component in by_name:
-            by_name[component].targets.append(state)
+        # The runtime only keeps states of registered components: one without a summary
+        # here is a bug to see, not to skip.
+        by_name[component].targets.append(state)
     status = overall({s.component: s.status for s in components}, essential)
     return status, components
 
@@ -80,4 +85,4 @@ def milliseconds(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-__all__ = ["DOCUMENT_KEYS", "UNKNOWN", "ComponentSummary", "iso", "milliseconds", "summarise"]
+__all__ = ["UNKNOWN", "ComponentSummary", "iso", "milliseconds", "summarise"]

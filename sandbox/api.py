@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sandbox import STAND_IN_NOTICE
-from sandbox.app import Context
+from sandbox.context import Context
 
 
 def register(app: web.Application, context: Context) -> None:

@@ -16,15 +16,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
 
 from aiohttp import web
 
-from sandbox import STAND_IN_NOTICE
+from sandbox import STAND_IN_NOTICE, api, auth, control, realtime, timings, wedsync_api
+from sandbox.context import CONTEXT_KEY, Context, RequestObserver, RequestRecord
 from sandbox.faults import FaultBoard, under
+from sandbox.gateway import gateway_error
 from sandbox.settings import Settings
+
+# The route modules share Context, RequestRecord and gateway_error from the modules below
+# them (sandbox.context, sandbox.gateway), so none of them imports this one.
+__all__ = ["CONTEXT_KEY", "SERVICES", "Context", "RequestObserver", "RequestRecord",
+           "build_app", "route_modules", "service_of"]
 
 log = logging.getLogger("sandbox.app")
 
@@ -38,49 +43,12 @@ HANG_LIMIT = 600.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    """One answered request of a stand-in service, as request observers see it."""
-
-    service: str
-    method: str
-    # The matched route's template (``/api/clients``, ``/realtime/v1/websocket``), else the path.
-    route: str
-    status: int
-    seconds: float
-
-
-# Called on the event loop after each service request: must be quick and must not block (queue
-# the record and send it from a task of your own).
-RequestObserver = Callable[[RequestRecord], None]
-
-
-@dataclass
-class Context:
-    """What the route modules share: settings, faults, request observers, and their own state
-    by name."""
-
-    settings: Settings
-    faults: FaultBoard
-    state: dict[str, Any] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.time)
-    request_observers: list[RequestObserver] = field(default_factory=list)
-
-
-CONTEXT_KEY = web.AppKey("context", Context)
-
-
 def service_of(path: str) -> str | None:
     """The service a request path belongs to, or None (control and info routes)."""
     for service, prefix in SERVICES.items():
         if under(path, prefix):
             return service
     return None
-
-
-def gateway_error(status: int, message: str) -> web.Response:
-    """An answer shaped like the Supabase gateway's (Kong) own errors."""
-    return web.json_response({"message": message}, status=status)
 
 
 async def _hold(request: web.Request, context: Context, service: str) -> None:
@@ -165,9 +133,7 @@ async def _stand_in_header(_: web.Request, response: web.StreamResponse) -> None
 
 
 def route_modules() -> list[ModuleType]:
-    """The modules whose ``register(app, context)`` adds routes (import order = route order)."""
-    from sandbox import api, auth, control, realtime, timings, wedsync_api
-
+    """The modules whose ``register(app, context)`` adds routes (in route order)."""
     return [control, auth, realtime, api, wedsync_api, timings]
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import STAND_IN_NOTICE
-from sandbox.app import Context
 from sandbox.audit import AuditLog
+from sandbox.context import Context
 from sandbox.gateway import check_apikey
 from sandbox.tokens import TokenError, issue, verify
 

@@ -13,7 +13,7 @@ import json
 from aiohttp import web
 
 from sandbox import STAND_IN_NOTICE
-from sandbox.app import Context
+from sandbox.context import Context
 from sandbox.faults import FaultError
 
 PREFIX = "/_sandbox"

@@ -6,7 +6,10 @@ import hmac
 
 from aiohttp import web
 
-from sandbox.app import gateway_error
+
+def gateway_error(status: int, message: str) -> web.Response:
+    """An answer shaped like the Supabase gateway's (Kong) own errors."""
+    return web.json_response({"message": message}, status=status)
 
 
 def check_apikey(request: web.Request, anon_key: str) -> web.Response | None:

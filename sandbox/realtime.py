@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sandbox.app import Context
+from sandbox.context import Context
 from sandbox.gateway import check_apikey
 from sandbox.tokens import TokenError, verify
 

@@ -37,7 +37,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from sandbox.app import Context, RequestRecord
+from sandbox.context import Context, RequestRecord
 
 log = logging.getLogger("sandbox.timings")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from sandbox.app import Context
+from sandbox.context import Context
 from sandbox.tokens import TokenError, verify
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]

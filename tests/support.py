@@ -97,7 +97,6 @@ def in_process_exporter(config: dict[str, Any], env: dict[str, str] | None = Non
 
     import yaml
 
-    from exporter import features  # noqa: F401 - registers probes and routes
     from exporter.clock import utc_now
     from exporter.config import parse_config
     from exporter.service import Service
@@ -140,3 +139,46 @@ def headless_chromium(profile: str, phone_width: int | None = None) -> Any:
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     driver.set_page_load_timeout(20)
     return driver
+
+
+def read_status_page(page: str) -> dict[str, Any]:
+    """What the status page's HTML shows, read without a browser: the overall status and, per
+    health-document key, the row's status and label."""
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.overall: str | None = None
+            self.rows: dict[str, dict[str, str]] = {}
+            self.title = ""
+            self._row: str | None = None
+            self._in: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found = dict(attrs)
+            if tag == "div" and found.get("id") == "overall":
+                self.overall = found.get("data-status")
+            elif tag == "li" and found.get("data-component"):
+                self._row = str(found["data-component"])
+                self.rows[self._row] = {"status": str(found.get("data-status")), "label": ""}
+            elif tag == "span" and self._row and found.get("class") == "name":
+                self._in = "label"
+            elif tag == "title":
+                self._in = "title"
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("span", "title"):
+                self._in = None
+            elif tag == "li":
+                self._row = None
+
+        def handle_data(self, data: str) -> None:
+            if self._in == "label" and self._row:
+                self.rows[self._row]["label"] += data
+            elif self._in == "title":
+                self.title += data
+
+    reader = Reader()
+    reader.feed(page)
+    return {"overall": reader.overall, "rows": reader.rows, "title": reader.title}

@@ -296,7 +296,7 @@ def test_each_slos_objective_is_drawn_on_its_own_series() -> None:
 
 
 def test_thresholds_kept_here_agree_with_the_rules_and_the_exporter() -> None:
-    from exporter.config.model import DEFAULT_ESSENTIAL
+    from exporter.components import REGISTRY
     from exporter.config.schema import CONFIG_SCHEMA
 
     expressions = {a.name: a.expr for a in all_alerts()}
@@ -305,7 +305,7 @@ def test_thresholds_kept_here_agree_with_the_rules_and_the_exporter() -> None:
     assert f"> {thresholds.LONG_TRANSACTION:g}" in expressions["WedSyncDatabaseLongTransaction"]
     validation = CONFIG_SCHEMA["properties"]["validation"]["properties"]["thresholds"]["properties"]
     assert validation["cache_hit_ratio"]["default"] == thresholds.DATABASE_CACHE_HIT
-    assert promql.ESSENTIAL == DEFAULT_ESSENTIAL
+    assert 'component=~"' + "|".join(REGISTRY.essential()) + '"' in promql.overall_status()
 
 
 # --- links -------------------------------------------------------------------------------------

@@ -182,7 +182,7 @@ def test_component_query_narrows_the_document_and_refuses_unknown_keys(sandbox) 
 
 
 class Ingestion:
-    """What the ingestion feature puts in service.extensions (its published interface)."""
+    """Stands in for the service's ingestion: what the health document asks of it."""
 
     def __init__(self, summary):
         self.summary = summary
@@ -208,7 +208,7 @@ def test_performance_metrics_come_from_ingestion_when_it_has_data(summary, expec
         config = exporter_config(database=[{"name": "primary", "dsn": "${PG}"}],
                                  tokens={"admin": "${ADMIN}"})
         async with in_process_exporter(config, ENV) as exporter:
-            exporter.service.extensions["ingestion"] = Ingestion(summary)
+            exporter.service.ingestion = Ingestion(summary)
             return await wait_health(exporter, lambda d: d["performance_metrics"][
                 "active_connections"] is not None)
 

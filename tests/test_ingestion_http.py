@@ -144,11 +144,11 @@ def test_the_rate_limit_answers_429_with_retry_after(make_exporter) -> None:
     metrics_once(exporter, "wedsync_ingest_rejected_total", 1, reason="rate_limited")
 
 
-def test_the_health_document_gets_a_five_minute_summary_from_the_extension() -> None:
+def test_the_health_document_gets_a_five_minute_summary_from_ingestion() -> None:
     async def scenario() -> tuple[Any, Any]:
         config = exporter_config(tokens=TOKENS, rate_limits={"ingestion": "1000/minute"})
         async with in_process_exporter(config, env=ENV) as running:
-            extension = running.service.extensions["ingestion"]
+            extension = running.service.ingestion
             before = extension.performance_summary()
             events = [{**EVENT, "response_time_ms": ms, "status_code": 500 if ms == 1000 else 200}
                       for ms in range(10, 1001, 10)]
@@ -172,7 +172,7 @@ def test_the_summary_follows_the_exporters_clock() -> None:
             event = {**EVENT, "timestamp": "2026-06-06T13:59:00Z", "response_time_ms": 80}
             status, _, _ = await asyncio.to_thread(post, running.url, event)
             assert status == 200
-            return running.service.extensions["ingestion"].performance_summary()
+            return running.service.ingestion.performance_summary()
 
     after = asyncio.run(scenario())
     assert after == {"avg_response_time": 80.0, "p95_response_time": pytest.approx(80, rel=0.01),

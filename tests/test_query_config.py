@@ -12,11 +12,11 @@ from jsonschema import Draft202012Validator
 
 from exporter.catalogue import BY_NAME, QUERY_FILLED_FAMILIES
 from exporter.config import ConfigError, load_config, parse_config
+from exporter.config.query_naming import query_families
+from exporter.config.query_pack import builtin_queries
+from exporter.config.query_statement import limited
 from exporter.config.schema import CONFIG_SCHEMA
 from exporter.metrics.store import MetricStore
-from exporter.queries.naming import query_families
-from exporter.queries.pack import builtin_queries
-from exporter.queries.statement import limited
 from tests.conftest import REPO
 
 DATABASE = "database: [{name: primary, dsn: 'postgresql://u@h/db'}]\n"

@@ -13,19 +13,27 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from exporter.components import REGISTRY, ComponentError, check_wiring
 from exporter.config import model
 from exporter.config.envrefs import UnsetVariableError, expand, path_text
-from exporter.config.schema import CONFIG_SCHEMA
+from exporter.config.errors import ConfigError
+from exporter.config.query_naming import NamingError, query_families
+from exporter.config.query_pack import builtin_queries
+from exporter.config.query_statement import StatementError, check_statement
+from exporter.config.schema import config_schema
+from exporter.config.targets import TARGET_KINDS, ParseContext, read_secret
 from exporter.durations import parse_duration
-from exporter.queries.naming import NamingError, query_families
-from exporter.queries.pack import builtin_queries
-from exporter.queries.statement import StatementError, check_statement
 
-_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
+__all__ = ["ConfigError", "load_config", "parse_config"]
+_validator: tuple[int, Draft202012Validator] | None = None
 
 
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message says where and why in one sentence."""
+def _schema_validator() -> Draft202012Validator:
+    """The validator of the current schema (rebuilt when the component registry changed)."""
+    global _validator
+    if _validator is None or _validator[0] != REGISTRY.generation:
+        _validator = (REGISTRY.generation, Draft202012Validator(config_schema()))
+    return _validator[1]
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> model.Config:
@@ -56,8 +64,13 @@ def parse_config(text: str, env: Mapping[str, str], source: str = "<string>") ->
         expanded = expand(tree, env)
     except UnsetVariableError as exc:
         raise ConfigError(f"config error: {exc}") from None
+    try:
+        check_wiring(TARGET_KINDS, "target settings", "settings",
+                     "exporter.config.targets.TARGET_KINDS")
+    except ComponentError as exc:
+        raise ConfigError(f"component registry error: {exc}") from None
     _validate(expanded.tree)
-    _check_secrets(expanded.tree, CONFIG_SCHEMA, (), expanded.referenced_paths)
+    _check_secrets(expanded.tree, config_schema(), (), expanded.referenced_paths)
     return _build(expanded.tree, source)
 
 
@@ -69,7 +82,7 @@ def _describe(error: ValidationError) -> str:
         extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
         expected = f"; expected one of: {', '.join(known)}" if known else ""
         return f"unknown key {', '.join(map(repr, extra))} at {where}{expected}"
-    if error.validator == "pattern" and schema.get("pattern") == CONFIG_SCHEMA["properties"][
+    if error.validator == "pattern" and schema.get("pattern") == config_schema()["properties"][
         "probe_defaults"]["properties"]["interval"]["pattern"]:
         return f"{where}: {error.instance!r} is not a duration; expected e.g. 15s, 250ms, 2m"
     if error.validator == "required":
@@ -83,7 +96,8 @@ def _describe(error: ValidationError) -> str:
 
 
 def _validate(tree: dict[str, Any]) -> None:
-    errors = sorted(_VALIDATOR.iter_errors(tree), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(_schema_validator().iter_errors(tree),
+                    key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"config error at {_describe(errors[0])}{more}")
@@ -111,21 +125,6 @@ def _check_secrets(node: Any, schema: dict[str, Any], path: tuple[str | int, ...
     elif isinstance(node, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(node):
             _check_secrets(item, schema["items"], (*path, i), referenced)
-
-
-def _secret(section: dict[str, Any], key: str, where: str) -> str:
-    """The value of ``key``, or the contents of ``key_file`` (trailing newline removed)."""
-    file_key = f"{key}_file"
-    if section.get(file_key):
-        if section.get(key):
-            raise ConfigError(f"config error at {where}: set {key} or {file_key}, not both")
-        try:
-            return Path(section[file_key]).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"config error at {where}.{file_key}: cannot read {section[file_key]}: "
-                f"{exc.strerror}") from None
-    return str(section.get(key) or "")
 
 
 def _thresholds(raw: dict[str, Any] | None) -> model.Thresholds:
@@ -242,110 +241,17 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
             f"config error at timezone: {timezone!r} is not an IANA time zone such as "
             f"Europe/London") from None
     defaults = tree.get("probe_defaults") or {}
-    secrets: set[str] = set()
-
-    def keep(value: str) -> str:
-        if value:
-            secrets.add(value)
-            parsed = urlsplit(value) if "://" in value else None
-            if parsed is not None and parsed.password:
-                secrets.add(parsed.password)
-        return value
-
-    databases = []
-    for raw, timing, where in _targets(tree, "database", defaults):
-        dsn = keep(_secret(raw, "dsn", where))
-        if not dsn:
-            continue
-        databases.append(model.DatabaseTarget(
-            **timing, dsn=dsn,
-            statement_timeout=parse_duration(raw.get("statement_timeout", "2s")),
-            pool_size=raw.get("pool_size", 2),
-            exposed_schemas=tuple(raw.get("exposed_schemas", ["public"])),
-            slow_statement_threshold=parse_duration(raw.get("slow_statement_threshold", "500ms")),
-        ))
-    redises = []
-    for raw, timing, where in _targets(tree, "redis", defaults):
-        url = keep(_secret(raw, "url", where))
-        if url:
-            redises.append(model.RedisTarget(**timing, url=url))
-    auths = []
-    for raw, timing, where in _targets(tree, "auth", defaults):
-        if not raw.get("url"):
-            continue
-        sign_in_raw = raw.get("sign_in") or {}
-        sign_in = model.SignIn(
-            enabled=bool(sign_in_raw.get("enabled", False)),
-            email=_secret(sign_in_raw, "email", f"{where}.sign_in"),
-            password=keep(_secret(sign_in_raw, "password", f"{where}.sign_in")),
-        )
-        if sign_in.enabled and not (sign_in.email and sign_in.password):
-            raise ConfigError(f"config error at {where}.sign_in: enabled sign-in needs an email "
-                              f"and a password (or their *_file)")
-        audit_raw = raw.get("audit_log") or {}
-        configured = [r["name"] for r in tree.get("database") or []]
-        audit_database = audit_raw.get("database") or (configured[0] if configured else None)
-        if audit_raw.get("enabled") and audit_database not in configured:
-            raise ConfigError(
-                f"config error at {where}.audit_log.database: "
-                + (f"no database target named {audit_database!r}" if audit_database
-                   else "counting audit-log entries needs a database target"))
-        auths.append(model.AuthTarget(
-            **timing, url=raw["url"].rstrip("/"),
-            anon_key=keep(_secret(raw, "anon_key", where)), sign_in=sign_in,
-            audit_log=model.AuditLog(enabled=bool(audit_raw.get("enabled", False)),
-                                     database=audit_database,
-                                     interval=parse_duration(audit_raw.get("interval", "60s"))),
-        ))
-    realtimes = []
-    for raw, timing, where in _targets(tree, "realtime", defaults):
-        if not raw.get("url"):
-            continue
-        realtimes.append(model.RealtimeTarget(
-            **timing, url=raw["url"].rstrip("/"), anon_key=keep(_secret(raw, "anon_key", where)),
-            channel=raw.get("channel", "wedsync-probe"),
-            access_token=keep(_secret(raw, "access_token", where)),
-        ))
-    http: dict[str, list[model.HttpTarget]] = {"api": [], "external": []}
-    for component, targets in http.items():
-        for raw, timing, _where in _targets(tree, component, defaults):
-            if not raw.get("url"):
-                continue
-            check = raw.get("json_field")
-            headers = raw.get("headers") or {}
-            for value in headers.values():
-                keep(value)
-            targets.append(model.HttpTarget(
-                **timing, url=raw["url"], method=raw.get("method", "GET"),
-                expected_status=tuple(raw.get("expected_status", [200])),
-                json_field=model.JsonFieldCheck(check["path"], check["equals"]) if check else None,
-                headers=tuple(headers.items()), tls_verify=raw.get("tls_verify", True),
-                ca_file=raw.get("ca_file", ""),
-            ))
-    poolers = []
-    for raw, timing, where in _targets(tree, "pooler", defaults):
-        url = keep(_secret(raw, "url", where))
-        if url:
-            poolers.append(model.PoolerTarget(
-                **timing, url=url, databases=tuple(raw.get("databases", ())),
-                max_databases=raw.get("max_databases", 20)))
-    queues = []
-    for raw, timing, where in _targets(tree, "queues", defaults):
-        url = keep(_secret(raw, "url", where))
-        names = raw.get("names", ())
-        if isinstance(names, str):
-            names = [n.strip() for n in names.split(",")]
-        names = tuple(dict.fromkeys(n for n in names if n))
-        found = raw.get("discovery") or {}
-        discovery = model.QueueDiscovery(
-            enabled=found.get("enabled", False), scan_calls=found.get("scan_calls", 10),
-            scan_count=found.get("scan_count", 1000))
-        if url and (names or discovery.enabled):
-            queues.append(model.QueuesTarget(
-                **timing, url=url, prefix=raw.get("prefix", "bull"), names=names,
-                discovery=discovery, max_queues=raw.get("max_queues", 100)))
+    ctx = ParseContext(tree, set())
+    keep = ctx.keep
+    components: dict[str, tuple[model.Target, ...]] = {}
+    for component in REGISTRY:
+        parse = TARGET_KINDS[component.settings].parse
+        parsed = (parse(raw, timing, ctx, where)
+                  for raw, timing, where in _targets(tree, component.name, defaults))
+        components[component.name] = tuple(t for t in parsed if t is not None)
+    databases = [t for t in components.get("database", ()) if isinstance(t, model.DatabaseTarget)]
     tokens_raw = tree.get("tokens") or {}
-    tokens = model.Tokens(**{kind: keep(_secret(tokens_raw, kind, "tokens"))
+    tokens = model.Tokens(**{kind: keep(read_secret(tokens_raw, kind, "tokens"))
                              for kind in ("admin", "ingest", "deploy")})
     queries = _queries(tree, databases)
     tail_database = ((tree.get("ingestion") or {}).get("performance_logs") or {}).get("database")
@@ -363,15 +269,8 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         tokens=tokens,
         rate_limits={**model.DEFAULT_RATE_LIMITS, **(tree.get("rate_limits") or {})},
         essential=tuple((tree.get("components") or {}).get("essential",
-                                                          model.DEFAULT_ESSENTIAL)),
-        database=tuple(databases),
-        redis=tuple(redises),
-        auth=tuple(auths),
-        realtime=tuple(realtimes),
-        api=tuple(http["api"]),
-        external=tuple(http["external"]),
-        pooler=tuple(poolers),
-        queues=tuple(queues),
+                                                          REGISTRY.essential())),
+        components=components,
         queries=tuple(queries),
         status_page_enabled=status_page.get("enabled", True),
         status_page_title=status_page.get("title", "WedSync status"),
@@ -379,7 +278,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         deploy_gate_fail_open=(tree.get("deploy_gate") or {}).get("fail_open", False),
         required_tables=tuple(validation.get("required_tables",
                                              model.DEFAULT_REQUIRED_TABLES)),
-        secrets=frozenset(secrets),
+        secrets=frozenset(ctx.secrets),
         raw=tree,
         source=source,
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# The pooler is essential when configured: serverless functions reach PostgreSQL through it.
-DEFAULT_ESSENTIAL: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api", "pooler")
 DEFAULT_REQUIRED_TABLES: tuple[str, ...] = ("user_profiles", "suppliers", "couples", "core_fields")
 DEFAULT_RATE_LIMITS: dict[str, str] = {
     "health": "60/minute",
@@ -183,14 +182,8 @@ class Config:
     tokens: Tokens
     rate_limits: dict[str, str]
     essential: tuple[str, ...]
-    database: tuple[DatabaseTarget, ...]
-    redis: tuple[RedisTarget, ...]
-    auth: tuple[AuthTarget, ...]
-    realtime: tuple[RealtimeTarget, ...]
-    api: tuple[HttpTarget, ...]
-    external: tuple[HttpTarget, ...]
-    pooler: tuple[PoolerTarget, ...]
-    queues: tuple[QueuesTarget, ...]
+    # Every registered component's switched-on targets, by component name.
+    components: Mapping[str, tuple[Target, ...]]
     queries: tuple[QueryConfig, ...]
     status_page_enabled: bool
     status_page_title: str
@@ -207,5 +200,17 @@ class Config:
         return value if isinstance(value, dict) else {}
 
     def targets(self, component: str) -> tuple[Target, ...]:
-        """The configured (switched on) targets of a component."""
-        return getattr(self, component)  # type: ignore[no-any-return]
+        """The configured (switched on) targets of a component (none for an unknown one)."""
+        return self.components.get(component, ())
+
+    @property
+    def database(self) -> tuple[DatabaseTarget, ...]:
+        """The PostgreSQL targets, which queries, validation and the pools share."""
+        return tuple(t for t in self.targets("database") if isinstance(t, DatabaseTarget))
+
+    def __getattr__(self, name: str) -> tuple[Target, ...]:
+        # ``config.redis`` reads as ``config.targets("redis")`` for any registered component.
+        components = self.__dict__.get("components")
+        if components is not None and name in components:
+            return components[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"Config has no attribute {name!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from exporter.probes.base import ProbeError
+from exporter.probe_types import ProbeError
 
 _AUTH_SQLSTATES = {"28000", "28P01", "42501"}
 

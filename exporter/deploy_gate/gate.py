@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from exporter.config.model import Config
     from exporter.metrics.store import MetricStore
     from exporter.runtime import Runtime
-    from exporter.service import Service
+    from exporter.web.hooks import Host
 
 log = structlog.get_logger("exporter.deploy_gate")
 
@@ -78,7 +78,7 @@ def _weddings_unknown_because(config: Config, store: MetricStore) -> str:
 class DeployGate:
     """Decides; holds the open override and the HTTP session to Alertmanager."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Host) -> None:
         self.service = service
         self.override: Override | None = None
         self._session: aiohttp.ClientSession | None = None

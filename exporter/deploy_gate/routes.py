@@ -10,18 +10,15 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 from aiohttp import web
 
 from exporter.deploy_gate.gate import DeployGate
 from exporter.deploy_gate.override import OverrideRequestError, parse_request
-from exporter.service import add_routes
+from exporter.web.hooks import Host
 from exporter.web.security import json_error
-
-if TYPE_CHECKING:
-    from exporter.service import Service
 
 PATH = "/api/system/deploy-gate"
 OVERRIDE_PATH = f"{PATH}/override"
@@ -31,11 +28,15 @@ LIMIT = "deploy_gate"
 log = structlog.get_logger("exporter.deploy_gate")
 
 
-@add_routes
-def add_deploy_gate_routes(app: web.Application, service: Service) -> None:
+class GateHost(Host, Protocol):
+    """The running exporter with the deploy gate it built."""
+
+    deploy_gate: DeployGate
+
+
+def add_deploy_gate_routes(app: web.Application, service: GateHost) -> None:
     """Register the gate's routes and zero its counters."""
-    gate = DeployGate(service)
-    service.extensions["deploy_gate"] = gate
+    gate = service.deploy_gate
     for result in RESULTS:
         service.store.zero("wedsync_deploy_gate_checks_total", {"result": result})
     service.store.zero("wedsync_deploy_gate_overrides_total")

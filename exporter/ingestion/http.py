@@ -11,17 +11,14 @@ waits behind one.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
-from exporter.ingestion.recorder import Ingestion, ingestion_for
-from exporter.service import add_routes
+from exporter.ingestion.recorder import Ingestion
+from exporter.web.hooks import Host
 from exporter.web.security import json_error
-
-if TYPE_CHECKING:
-    from exporter.service import Service
 
 PATH = "/api/system/metrics"
 # Events recorded before handing the event loop back (well under a millisecond of work), so a
@@ -86,7 +83,7 @@ def parse_events(body: bytes, max_events: int) -> list[Any]:
     return events
 
 
-async def ingest(request: web.Request, service: Service, ingestion: Ingestion) -> web.Response:
+async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> web.Response:
     """Handle one POST of request timings."""
     settings = ingestion.configure(service.config)
     if not settings.enabled:
@@ -120,12 +117,16 @@ async def ingest(request: web.Request, service: Service, ingestion: Ingestion) -
     return web.json_response(answer, status=400 if errors and not accepted else 200)
 
 
-@add_routes
-def add_ingestion_routes(app: web.Application, service: Service) -> None:
-    """Register the ingestion route and publish the performance summary for the health API."""
-    ingestion = ingestion_for(service.store, service.clock)
+class IngestionHost(Host, Protocol):
+    """The running exporter with the ingestion it built."""
+
+    ingestion: Ingestion
+
+
+def add_ingestion_routes(app: web.Application, service: IngestionHost) -> None:
+    """Register the ingestion route."""
+    ingestion = service.ingestion
     ingestion.configure(service.config)
-    service.extensions["ingestion"] = ingestion
 
     async def handle(request: web.Request) -> web.Response:
         return await ingest(request, service, ingestion)

@@ -1,20 +1,18 @@
 """The ingestion pipeline: check, normalise, cap, record; every event is accounted for.
 
-One ``Ingestion`` per metric store, shared by the HTTP route and the performance_logs tailer
-(``ingestion_for(store)``) so both sources obey the same caps. It outlives reloads, like the
-store: a reload only changes its settings.
+One ``Ingestion`` per exporter: the service builds it next to the metric store and hands it to
+the HTTP route and, through the runtime, to the performance_logs tailer, so both sources obey
+the same caps. It outlives reloads, like the store: a reload only changes its settings.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.clock import Clock, utc_now
 from exporter.config.model import Config
 from exporter.ingestion.caps import LabelCaps
 from exporter.ingestion.check import check_event
@@ -203,15 +201,3 @@ class Ingestion:
     async def close(self) -> None:
         """Nothing to release: ingestion holds no connections."""
         return None
-
-
-_BY_STORE: weakref.WeakKeyDictionary[MetricStore, Ingestion] = weakref.WeakKeyDictionary()
-
-
-def ingestion_for(store: MetricStore, clock: Clock = utc_now) -> Ingestion:
-    """The one Ingestion of ``store`` (created on first use, on the exporter's clock, so that
-    a test that puts the clock on a Saturday in June sees its events in the summary)."""
-    ingestion = _BY_STORE.get(store)
-    if ingestion is None:
-        ingestion = _BY_STORE[store] = Ingestion(store, clock=lambda: clock().timestamp())
-    return ingestion

@@ -36,9 +36,9 @@ from psycopg import AsyncConnection
 
 from exporter.db.errors import classify
 from exporter.db.pool import PgPool
-from exporter.ingestion.recorder import Ingestion, ingestion_for
+from exporter.ingestion.recorder import Ingestion
 from exporter.ingestion.settings import TailSettings
-from exporter.runtime import Runtime, register_jobs
+from exporter.runtime import Runtime
 from exporter.scheduler import Job
 
 log = structlog.get_logger("exporter.ingestion.tail")
@@ -172,10 +172,9 @@ class Tailer:
         return len(fresh)
 
 
-@register_jobs
-def tail_jobs(runtime: Runtime) -> list[Job]:
-    """The tailer's job, when ingestion.performance_logs is enabled."""
-    ingestion = ingestion_for(runtime.store, runtime.clock)
+def tail_jobs(runtime: Runtime, ingestion: Ingestion) -> list[Job]:
+    """The tailer's job, when ingestion.performance_logs is enabled; rows go to the service's
+    ``ingestion``, which the HTTP route shares."""
     settings = ingestion.configure(runtime.config).tail
     if not settings.enabled:
         return []

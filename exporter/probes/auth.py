@@ -15,7 +15,7 @@ import aiohttp
 
 from exporter.config.model import AuthTarget
 from exporter.metrics.store import Sample
-from exporter.probes.base import Probe, ProbeError, ProbeOutcome, Reason
+from exporter.probes.base import ProbeError, ProbeOutcome, Reason
 from exporter.probes.http import (
     Answer,
     CertificateWatch,
@@ -25,7 +25,6 @@ from exporter.probes.http import (
     status_class_error,
     tls_context,
 )
-from exporter.runtime import Runtime, register_probes
 
 WHAT = "Auth"
 # GoTrue's error codes are short snake_case words; anything else is not repeated.
@@ -107,8 +106,3 @@ class AuthProbe:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-@register_probes("auth")
-def _auth_probes(runtime: Runtime) -> list[Probe]:
-    return [AuthProbe(t) for t in runtime.config.auth]

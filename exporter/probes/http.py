@@ -22,10 +22,10 @@ import aiohttp
 from cryptography import x509
 
 from exporter import __version__
+from exporter.components import REGISTRY
 from exporter.config.model import HttpTarget, JsonFieldCheck
 from exporter.metrics.store import Sample
-from exporter.probes.base import Probe, ProbeError, ProbeOutcome
-from exporter.runtime import Runtime, register_probes
+from exporter.probes.base import ProbeError, ProbeOutcome
 
 USER_AGENT = f"wedsync-exporter/{__version__}"
 MAX_BODY_BYTES = 1 << 20
@@ -213,10 +213,12 @@ def check_json(body: bytes, check: JsonFieldCheck, what: str) -> str | None:
 class HttpProbe:
     """Probes one API or external-service URL."""
 
-    def __init__(self, component: str, target: HttpTarget) -> None:
+    def __init__(self, component: str, target: HttpTarget, what: str | None = None) -> None:
         self.component = component
         self.target = target
-        self.what = "the API" if component == "api" else "the service"
+        # How messages name the service: the component's declaration says ("the API").
+        self.what = what or (REGISTRY.get(component).spoken if component in REGISTRY
+                             else "the service")
         self._session: aiohttp.ClientSession | None = None
         self._context = tls_context(target.tls_verify, target.ca_file)
         self.certificate = CertificateWatch(target.url, self._context, target.timeout)
@@ -246,13 +248,3 @@ class HttpProbe:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-@register_probes("api")
-def _api_probes(runtime: Runtime) -> list[Probe]:
-    return [HttpProbe("api", t) for t in runtime.config.api]
-
-
-@register_probes("external")
-def _external_probes(runtime: Runtime) -> list[Probe]:
-    return [HttpProbe("external", t) for t in runtime.config.external]

@@ -25,9 +25,8 @@ import aiohttp
 
 from exporter.config.model import RealtimeTarget
 from exporter.metrics.store import Sample
-from exporter.probes.base import Probe, ProbeError, ProbeOutcome, Reason
+from exporter.probes.base import ProbeError, ProbeOutcome, Reason
 from exporter.probes.http import classify, new_session, safe_detail
-from exporter.runtime import Runtime, register_probes
 
 WHAT = "Realtime"
 VSN = "1.0.0"
@@ -195,8 +194,3 @@ class RealtimeProbe:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-@register_probes("realtime")
-def _realtime_probes(runtime: Runtime) -> list[Probe]:
-    return [RealtimeProbe(t) for t in runtime.config.realtime]

@@ -17,9 +17,9 @@ from datetime import datetime
 from exporter.db.errors import classify
 from exporter.db.pool import PgPool
 from exporter.metrics.store import MetricStore, Sample
-from exporter.probes.base import ProbeError
+from exporter.probe_types import ProbeError
 from exporter.recording import query_job
-from exporter.runtime import Runtime, register_jobs
+from exporter.runtime import Runtime
 from exporter.scheduler import Job
 
 ACTIONS: tuple[str, ...] = (
@@ -84,8 +84,7 @@ class AuditLogCounter:
             return list(await cur.fetchall())
 
 
-@register_jobs
-def _audit_log_jobs(runtime: Runtime) -> list[Job]:
+def audit_log_jobs(runtime: Runtime) -> list[Job]:
     jobs = []
     for target in runtime.config.auth:
         audit = target.audit_log

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from exporter.clock import Clock, utc_now
 from exporter.config.model import Config
 from exporter.db.pool import PgPool
-from exporter.probes.base import ProbeError
+from exporter.probe_types import ProbeError
 from exporter.queries.jobs import QueryRunner
 
 

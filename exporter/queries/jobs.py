@@ -29,17 +29,17 @@ from psycopg import AsyncConnection
 from exporter.catalogue import BY_NAME, QUERY_DISABLED_REASONS
 from exporter.clock import Clock
 from exporter.config.model import QueryConfig
+from exporter.config.query_naming import query_families
+from exporter.config.query_statement import limited
 from exporter.db.errors import classify
 from exporter.db.pool import PgPool
 from exporter.metrics.store import Sample
-from exporter.probes.base import ProbeError
-from exporter.queries.naming import query_families
+from exporter.probe_types import ProbeError
 from exporter.queries.parameters import query_parameters
 from exporter.queries.readonly import readonly_transaction
 from exporter.queries.results import MappingError, ResultMapper
-from exporter.queries.statement import limited
 from exporter.recording import query_job
-from exporter.runtime import Runtime, register_jobs
+from exporter.runtime import Runtime
 from exporter.scheduler import Job
 
 log = structlog.get_logger("exporter.queries")
@@ -217,7 +217,6 @@ def query_runner_job(runner: QueryRunner, runtime: Runtime) -> Job:
     return dataclasses.replace(base, on_success=on_success)
 
 
-@register_jobs
 def query_jobs(runtime: Runtime) -> list[Job]:
     """A job per enabled query whose database target is on; registers the queries' families."""
     enabled = [q for q in runtime.config.queries if q.enabled]

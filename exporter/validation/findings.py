@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.components import REGISTRY
+
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error", "critical")
 VALIDATION_TYPES: tuple[str, ...] = ("schema", "permissions", "performance", "security")
-COMPONENTS: tuple[str, ...] = ("database", "auth", "realtime", "redis", "api")
 # Findings at these severities make an answer invalid; info and warning are advice.
 INVALIDATING = frozenset({"error", "critical"})
 
@@ -49,3 +50,9 @@ def answer(findings: list[Finding]) -> dict[str, Any]:
         "recommendations": recommendations,
         "severity": worst(findings),
     }
+
+
+def validated_components() -> tuple[str, ...]:
+    """The components validation answers for (the registry's, less those declared not
+    validated)."""
+    return tuple(c.name for c in REGISTRY if c.validated)

@@ -8,24 +8,26 @@ one is a 400 that lists the known ones.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from exporter.service import add_routes
-from exporter.validation.findings import COMPONENTS, VALIDATION_TYPES, Finding, answer
+from exporter.validation.findings import (
+    VALIDATION_TYPES,
+    Finding,
+    answer,
+    validated_components,
+)
 from exporter.validation.runner import Validator
 from exporter.validation.settings import ValidationSettings
+from exporter.web.hooks import Host
 from exporter.web.security import json_error
-
-if TYPE_CHECKING:
-    from exporter.service import Service
 
 PATH = "/api/architecture/validate"
 
 
 def _known() -> str:
-    return (f"components: {', '.join(COMPONENTS)}; validation types: "
+    return (f"components: {', '.join(validated_components())}; validation types: "
             f"{', '.join(VALIDATION_TYPES)}")
 
 
@@ -34,14 +36,14 @@ def parse_question(document: Any) -> tuple[str, str]:
     if not isinstance(document, dict):
         raise ValueError('expected {"component": ..., "validation_type": ...}; ' + _known())
     component, kind = document.get("component"), document.get("validation_type")
-    if component not in COMPONENTS:
+    if component not in validated_components():
         raise ValueError(f"unknown component {component!r}; known {_known()}")
     if kind not in VALIDATION_TYPES:
         raise ValueError(f"unknown validation_type {kind!r}; known {_known()}")
     return component, kind
 
 
-async def validate(request: web.Request, service: Service) -> web.Response:
+async def validate(request: web.Request, service: Host) -> web.Response:
     """Answer one validation question."""
     checked = service.guard.check(request, "validation", ("admin",))
     if isinstance(checked, web.Response):
@@ -70,8 +72,7 @@ async def validate(request: web.Request, service: Service) -> web.Response:
     return web.json_response(answer(findings))
 
 
-@add_routes
-def add_validation_routes(app: web.Application, service: Service) -> None:
+def add_validation_routes(app: web.Application, service: Host) -> None:
     """Register the validation route."""
 
     async def handle(request: web.Request) -> web.Response:

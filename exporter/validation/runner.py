@@ -13,17 +13,16 @@ from collections import Counter
 
 from exporter.db.errors import classify
 from exporter.metrics.store import Sample
-from exporter.runtime import Runtime, register_jobs
+from exporter.runtime import Runtime
 from exporter.scheduler import Job
 from exporter.validation import database, reachability, redis
-from exporter.validation.findings import COMPONENTS, VALIDATION_TYPES, Finding, note
+from exporter.validation.findings import VALIDATION_TYPES, Finding, note, validated_components
 from exporter.validation.settings import ValidationSettings
 
 FINDINGS = "wedsync_validation_findings"
 LAST_RUN = "wedsync_validation_last_run_timestamp_seconds"
 LAST_SUCCESS = "wedsync_validation_last_run_success"
 OWNER = ("validation",)
-PROBED = ("auth", "realtime", "api")
 
 
 def _nothing(component: str, kind: str) -> list[Finding]:
@@ -99,7 +98,7 @@ class Validator:
         counts: Counter[tuple[str, str]] = Counter()
         seen: set[tuple[str, str]] = set()
         self._unreachable.clear()
-        for component in COMPONENTS:
+        for component in validated_components():
             for kind in VALIDATION_TYPES:
                 for check, severity in self.checks_run(component, kind):
                     counts[(check, severity)] += 0
@@ -113,7 +112,6 @@ class Validator:
                 for (check, severity), n in sorted(counts.items())]
 
 
-@register_jobs
 def validation_jobs(runtime: Runtime) -> list[Job]:
     """The background validation run, unless validation.enabled is false."""
     settings = ValidationSettings.from_section(runtime.config.section("validation"))

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from exporter.metrics.exposition import CONTENT_TYPE
-
-if TYPE_CHECKING:
-    from exporter.service import Service
+from exporter.web.hooks import Host
 
 _PLAIN = {"Content-Type": CONTENT_TYPE}
 _GZIP = {"Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
 
 
-def add_core_routes(app: web.Application, service: Service) -> None:
+def add_core_routes(app: web.Application, service: Host) -> None:
     """Register the core routes on ``app``."""
 
     async def metrics(request: web.Request) -> web.Response:

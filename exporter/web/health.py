@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from aiohttp import web
 
+from exporter.components import REGISTRY
 from exporter.logs import REDACTOR
-from exporter.service import add_routes
 from exporter.status import TargetState
-from exporter.summary import COMPONENT_OF_KEY, ComponentSummary, iso, milliseconds, summarise
+from exporter.summary import ComponentSummary, iso, milliseconds, summarise
+from exporter.web.hooks import Host
 from exporter.web.security import json_error
-
-if TYPE_CHECKING:
-    from exporter.service import Service
 
 log = structlog.get_logger("exporter.health")
 PERFORMANCE_FIELDS = ("avg_response_time", "p95_response_time", "error_rate")
@@ -51,28 +49,25 @@ def component_document(summary: ComponentSummary) -> dict[str, Any]:
     return document
 
 
-def performance_metrics(service: Service, states: dict[tuple[str, str], TargetState]
+def performance_metrics(service: Host, states: dict[tuple[str, str], TargetState]
                         ) -> dict[str, Any]:
     """Ingestion's last-5-minute summary (null fields until it has data) and the active
     database connections from the database probes."""
     metrics: dict[str, Any] = dict.fromkeys(PERFORMANCE_FIELDS)
-    ingestion = service.extensions.get("ingestion")
-    summarise_performance = getattr(ingestion, "performance_summary", None)
-    if summarise_performance is not None:
-        try:
-            found = summarise_performance()
-        except Exception as exc:  # a broken extension must not take the document down
-            log.error("performance summary failed", error=repr(exc))
-            found = None
-        if isinstance(found, dict):
-            metrics.update({k: found.get(k) for k in PERFORMANCE_FIELDS})
+    try:
+        found = service.performance_summary()
+    except Exception as exc:  # a broken summary must not take the document down
+        log.error("performance summary failed", error=repr(exc))
+        found = None
+    if isinstance(found, dict):
+        metrics.update({k: found.get(k) for k in PERFORMANCE_FIELDS})
     active = [s.details["active_connections"] for (c, _), s in states.items()
               if c == "database" and s.up and "active_connections" in s.details]
     metrics["active_connections"] = sum(active) if active else None
     return metrics
 
 
-def health_document(service: Service, only: str | None = None) -> dict[str, Any]:
+def health_document(service: Host, only: str | None = None) -> dict[str, Any]:
     """The whole document (or with ``components`` narrowed to the key ``only``)."""
     runtime = service.runtime
     states = dict(runtime.states) if runtime is not None else {}
@@ -90,7 +85,7 @@ class DocumentCache:
     """The encoded document, rebuilt only when a result changed (the store's version moved)
     or it is older than ``max_age`` — so a burst of requests costs one build, like /metrics."""
 
-    def __init__(self, service: Service, max_age: float = 1.0) -> None:
+    def __init__(self, service: Host, max_age: float = 1.0) -> None:
         self.service = service
         self.max_age = max_age
         self._cached: dict[str | None, tuple[tuple[int, int], float, bytes]] = {}
@@ -106,8 +101,7 @@ class DocumentCache:
         return found[2]
 
 
-@add_routes
-def _health_routes(app: web.Application, service: Service) -> None:
+def add_health_routes(app: web.Application, service: Host) -> None:
     for family in ("wedsync_http_unauthorized_total", "wedsync_http_rate_limited_total"):
         service.store.zero(family, {"route": "health"})
     cache = DocumentCache(service)
@@ -117,9 +111,9 @@ def _health_routes(app: web.Application, service: Service) -> None:
         if isinstance(checked, web.Response):
             return checked
         only = request.query.get("component")
-        if only is not None and only not in COMPONENT_OF_KEY:
+        if only is not None and REGISTRY.by_document_key(only) is None:
             return json_error(400, f"unknown component {only!r}; known: "
-                                   f"{', '.join(COMPONENT_OF_KEY)}")
+                                   f"{', '.join(REGISTRY.document_keys().values())}")
         return web.Response(body=cache.body(only), content_type="application/json",
                             headers=NO_STORE)
 

@@ -11,20 +11,14 @@ import html
 from datetime import datetime
 from importlib import resources
 from string import Template
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from exporter.service import add_routes
+from exporter.components import REGISTRY
 from exporter.summary import ComponentSummary, milliseconds, summarise
-
-if TYPE_CHECKING:
-    from exporter.service import Service
+from exporter.web.hooks import Host
 
 TEMPLATE = Template(resources.files("exporter.web").joinpath("status_page.html").read_text())
-LABELS = {"database": "Database", "auth": "Sign-in (Auth)", "realtime": "Live updates (Realtime)",
-          "redis": "Cache (Redis)", "api": "API", "external": "External services",
-          "pooler": "Database pooler", "queues": "Background jobs (queues)"}
 ROW = Template('    <li data-component="$key" data-status="$status">'
                '<span class="name">$label</span>'
                '<span class="status $status">$status_text</span>'
@@ -42,20 +36,20 @@ def _row(summary: ComponentSummary, now: datetime) -> str:
     latency = milliseconds(summary.latency)
     status = summary.status
     return ROW.substitute(
-        key=summary.key, status=status, label=LABELS[summary.component],
+        key=summary.key, status=status, label=html.escape(summary.label),
         status_text="not monitored" if status == "unknown" and not summary.targets
         else status.capitalize(),
         latency="–" if latency is None else f"{latency:g} ms",
         checked=_ago(now, summary.checked_at))
 
 
-def refresh_seconds(service: Service) -> int:
+def refresh_seconds(service: Host) -> int:
     """As often as the fastest probe, but between 2 s and 60 s."""
-    intervals = [t.interval for c in LABELS for t in service.config.targets(c)]
+    intervals = [t.interval for c in REGISTRY for t in service.config.targets(c.name)]
     return int(max(2, min(60, min(intervals, default=15))))
 
 
-def render(service: Service) -> str:
+def render(service: Host) -> str:
     """The page for the current state."""
     runtime = service.runtime
     states = dict(runtime.states) if runtime is not None else {}
@@ -68,8 +62,7 @@ def render(service: Service) -> str:
         updated=now.strftime("%H:%M:%S"))
 
 
-@add_routes
-def _status_page_routes(app: web.Application, service: Service) -> None:
+def add_status_page_routes(app: web.Application, service: Host) -> None:
     async def page(_: web.Request) -> web.Response:
         if not service.config.status_page_enabled:
             raise web.HTTPNotFound(text="The status page is turned off.\n")
