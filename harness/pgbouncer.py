@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 from harness.binaries import ManagedProcess
 from harness.ports import wait_for_port
+from harness.processes import signal_tree
 
 PGBOUNCER = os.environ.get("WEDSYNC_PGBOUNCER", "/usr/sbin/pgbouncer")
 STATS_USER = "wedsync_stats"
@@ -85,13 +87,15 @@ class PgBouncerServer(ManagedProcess):
         auth = f"{user}:{secret}@" if secret else f"{user}@"
         return f"postgresql://{auth}127.0.0.1:{self.port}/{dbname}"
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        # runuser forwards SIGTERM to pgbouncer, which then closes its clients and exits.
-        return super().stop(timeout)
+    def signal(self, sig: signal.Signals) -> None:
+        # As root the child is runuser and pgbouncer its child: signal both (SIGSTOP must
+        # reach pgbouncer itself; runuser forwards SIGTERM on its own).
+        if self.process is not None:
+            signal_tree(self.process.pid, sig)
 
-    def cleanup(self) -> None:
-        super().cleanup()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def stop(self, timeout: float = 15.0) -> int | None:
+        self.resume()  # a paused pgbouncer would never see the SIGTERM
+        return super().stop(timeout)
 
 
 def available() -> bool:
