@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from exporter.ingestion.cache import MAX_CACHE_ENTRIES
 from exporter.ingestion.recorder import Ingestion
 from exporter.web.hooks import Host
 from exporter.web.security import json_error
@@ -61,8 +62,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         chunks.append(chunk)
 
 
-def parse_events(body: bytes, max_events: int) -> list[Any]:
-    """The events of a body: one event object, or the list under ``events``."""
+def parse_events(body: bytes, max_events: int) -> tuple[list[Any], list[Any] | None]:
+    """The events of a body (one event object, or the list under ``events``) and its cache
+    entries (the list under ``cache``; None when the body has none)."""
     try:
         # orjson: about 3 times faster than json, and strict where Python's json is lax: NaN,
         # Infinity, invalid UTF-8, lone surrogates and nesting deeper than 1024 are errors.
@@ -71,16 +73,24 @@ def parse_events(body: bytes, max_events: int) -> list[Any]:
         raise BadBody("invalid_json", f"the body is not valid JSON ({_why(exc)})") from None
     if not isinstance(document, dict):
         raise BadBody("invalid_body", 'expected one event object or {"events": [...]}')
-    if "events" not in document:
-        return [document]
-    events = document["events"]
+    if "events" not in document and "cache" not in document:
+        return [document], None
+    events = document.get("events", [])
     if not isinstance(events, list):
         raise BadBody("invalid_body", '"events" must be a list of event objects')
+    cache = document.get("cache")
+    if cache is not None and not isinstance(cache, list):
+        raise BadBody("invalid_body", '"cache" must be a list of {"layer", "hits", "misses"} '
+                                      'objects', events=len(events))
     if len(events) > max_events:
         raise BadBody("too_many_events",
                       f"{len(events)} events is more than the {max_events} allowed in one "
                       f"request; send smaller batches", 413, len(events))
-    return events
+    if cache is not None and len(cache) > MAX_CACHE_ENTRIES:
+        raise BadBody("too_many_cache_entries",
+                      f"{len(cache)} cache entries is more than the {MAX_CACHE_ENTRIES} "
+                      f"allowed in one request; report each layer once", 413, len(events))
+    return events, cache
 
 
 async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> web.Response:
@@ -93,8 +103,8 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
         ingestion.reject_request("rate_limited" if checked.status == 429 else "unauthorized")
         return checked
     try:
-        events = parse_events(await read_body(request, settings.max_body_bytes),
-                              settings.max_events)
+        events, cache = parse_events(await read_body(request, settings.max_body_bytes),
+                                     settings.max_events)
     except BadBody as exc:
         ingestion.reject_request(exc.reason, exc.events)
         return json_error(exc.status, str(exc))
@@ -114,7 +124,15 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
     }
     if len(errors) > MAX_LISTED_ERRORS:
         answer["errors_not_listed"] = len(errors) - MAX_LISTED_ERRORS
-    return web.json_response(answer, status=400 if errors and not accepted else 200)
+    cache_accepted, cache_errors = ingestion.cache.record(cache) if cache is not None else (0, [])
+    if cache is not None:
+        answer["cache"] = {
+            "accepted": cache_accepted, "rejected": len(cache_errors),
+            "errors": [{"index": i, "reason": reason, "message": message}
+                       for i, reason, message in cache_errors],
+        }
+    refused = (errors or cache_errors) and not (accepted or cache_accepted)
+    return web.json_response(answer, status=400 if refused else 200)
 
 
 class IngestionHost(Host, Protocol):
