@@ -17,6 +17,7 @@ CACHE_HIT = "wedsync:redis_hit:ratio_rate10m"
 CACHE_LOOKUPS = "wedsync:redis_lookups:rate10m"
 POOL_SERVERS = "wedsync:pooler_servers:ratio"
 POOL_CLIENTS = "wedsync:pooler_clients:ratio"
+QUEUE_FAILED = "wedsync:queue_failed:delta15m"
 # The platform brief's scaling trigger: a connection pool above 85% of its capacity.
 POOL_SATURATION = 0.85
 
@@ -53,6 +54,10 @@ RECORDINGS: tuple[Recording, ...] = (
               "/ on (target)\n"
               "max by (target) (wedsync_pooler_max_client_connections > 0)",
               help="Pooler client connections as a share of max_client_conn."),
+    # Failed jobs are a sorted set's size (trimmed by some queues), not a counter: its growth.
+    Recording(QUEUE_FAILED,
+              'max by (target, queue) (delta(wedsync_queue_jobs{state="failed"}[15m]))',
+              help="Growth of each queue's failed set over 15 minutes."),
 )
 
 
@@ -205,8 +210,7 @@ QUEUE_ALERTS: tuple[Alert, ...] = (
            "do not (value {{ $value | printf \"%.0f\" }}).",
            Timing("15m", 300), Timing("5m", 120), component="queues"),
     _alert("WedSyncQueueFailedJobsRising",
-           'max by (target, queue) (delta(wedsync_queue_jobs{state="failed"}[15m])) '
-           "> $threshold",
+           f"{QUEUE_FAILED} > $threshold",
            "warning", "errors", "Jobs of a queue are failing.",
            "{{ $value | printf \"%.0f\" }} more jobs of queue {{ $labels.queue }} on "
            "{{ $labels.target }} failed in the last 15 minutes.",

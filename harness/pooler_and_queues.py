@@ -1,0 +1,96 @@
+"""A connection pooler and job queues for a stand-in platform: a PgBouncer (Debian's) in front of
+a PostgreSQL the caller started, with a little traffic through it, and real BullMQ queues
+(``harness.demo_queues``) in a Redis the caller started — so the pooler and queue panels, rules
+and probes have something real to watch.
+
+Used by the dashboard tests and by the stack's sandbox platform; nothing here touches a server
+it did not start. The admin-console and Redis URLs reach the exporter in files (0600) written
+by the caller's ``secret_file``; they are never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from harness.demo_queues import QUEUES, DemoQueues
+from harness.pgbouncer import PgBouncerServer
+from harness.postgres import PostgresServer
+
+SecretFile = Callable[[str, str], str]
+
+
+class PoolerAndQueues:
+    """PgBouncer (pool ``pool_size``) before ``postgres``'s ``database``; demo queues in
+    ``redis_url``."""
+
+    def __init__(self, postgres: PostgresServer, redis_url: str, *, database: str = "postgres",
+                 pool_size: int = 2, traffic_interval: float = 1.0) -> None:
+        self.postgres = postgres
+        self.redis_url = redis_url
+        self.database = database
+        self.pool_size = pool_size
+        self.traffic_interval = traffic_interval
+        self.pgbouncer: PgBouncerServer | None = None
+        self.queues: DemoQueues | None = None
+        self._stop = threading.Event()
+        self._traffic: threading.Thread | None = None
+
+    def start(self) -> PoolerAndQueues:
+        """Start PgBouncer, its traffic and the queues; on failure stop what started."""
+        try:
+            # PgBouncer logs in to PostgreSQL with the client's own credentials (auth_type
+            # plain), so its users share the superuser's password where there is one.
+            self.pgbouncer = PgBouncerServer(
+                self.postgres.port, databases=(self.database,), pool_size=self.pool_size,
+                password=self.postgres.password or secrets.token_urlsafe(16))
+            self.pgbouncer.start()
+            self._traffic = threading.Thread(target=self._run_traffic, daemon=True,
+                                             name="pooler-traffic")
+            self._traffic.start()
+            self.queues = DemoQueues(self.redis_url).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _run_traffic(self) -> None:
+        # One short transaction per interval, as a serverless function would run it.
+        assert self.pgbouncer is not None
+        dsn = self.pgbouncer.dsn(dbname=self.database)
+        while not self._stop.wait(self.traffic_interval):
+            with contextlib.suppress(psycopg.Error), psycopg.connect(
+                    dsn, connect_timeout=2) as conn:
+                conn.execute("SELECT count(*) FROM pg_class")
+
+    def stop(self) -> None:
+        """Stop the queues, the traffic and PgBouncer."""
+        self._stop.set()
+        if self.queues is not None:
+            self.queues.stop()
+        if self._traffic is not None:
+            self._traffic.join(5)
+        if self.pgbouncer is not None:
+            self.pgbouncer.cleanup()
+        self.queues = self.pgbouncer = self._traffic = None
+
+    def exporter_sections(self, secret_file: SecretFile) -> dict[str, Any]:
+        """The exporter's pooler and queues targets (their URLs in files)."""
+        assert self.pgbouncer is not None, "start() first"
+        return {
+            "pooler": [{"name": "pgbouncer", "databases": [self.database],
+                        "url_file": secret_file("pooler-url", self.pgbouncer.admin_dsn())}],
+            "queues": [{"name": "cache", "names": list(QUEUES),
+                        "url_file": secret_file("queues-url", self.redis_url)}],
+        }
+
+    def __enter__(self) -> PoolerAndQueues:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
