@@ -104,3 +104,32 @@ class DemoQueues:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harness.demo_queues --redis-url URL``: keep the demo queues busy until
+    SIGTERM or Ctrl-C (compose's local profile runs it)."""
+    import argparse
+    import os
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m harness.demo_queues",
+                                     description="Keep real BullMQ demo queues busy in a Redis.")
+    parser.add_argument("--redis-url", default=os.environ.get("DEMO_QUEUES_REDIS_URL", ""),
+                        help="redis:// URL (default: $DEMO_QUEUES_REDIS_URL)")
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between batches of new jobs (default 1)")
+    args = parser.parse_args(argv)
+    if not args.redis_url:
+        parser.error("give --redis-url or set DEMO_QUEUES_REDIS_URL")
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with DemoQueues(args.redis_url, interval=args.interval):
+        print(f"demo queues {', '.join(QUEUES)} running; stop with Ctrl-C", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
