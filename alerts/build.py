@@ -15,7 +15,8 @@ import yaml
 from alerts import components, monitoring, slo, wedding_day
 from alerts.metric_names import metric_names
 from alerts.model import Alert, Group, Recording, RuleFile
-from alerts.settings import GENERATED_HEADER, SOURCE_LABEL
+from alerts.overrides import Overrides
+from alerts.settings import GENERATED_HEADER, RUNBOOK_BASE_URL, SOURCE_LABEL
 from exporter.catalogue import exposed_metric_names
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ def reads_exporter(expr: str) -> bool:
     return False
 
 
-def _group(group: Group, for_scale: float) -> dict[str, Any]:
+def _group(group: Group, for_scale: float, overrides: Overrides) -> dict[str, Any]:
     out: dict[str, Any] = {"name": group.name}
     if group.interval:
         out["interval"] = group.interval
@@ -73,9 +74,11 @@ def _group(group: Group, for_scale: float) -> dict[str, Any]:
         if recording.labels:
             rule["labels"] = dict(recording.labels)
         rules.append(rule)
-    for alert in group.alerts:
+    for written in group.alerts:
+        alert = overrides.apply(written)
         extra = dict([SOURCE_LABEL]) if reads_exporter(alert.expression(alert.other_days)) else {}
-        rules.extend(wedding_day.rules(alert, extra, for_scale))
+        rules.extend(wedding_day.rules(alert, extra, for_scale,
+                                       overrides.runbook_base_url or RUNBOOK_BASE_URL))
     out["rules"] = rules
     return out
 
@@ -92,22 +95,26 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _Dumper.add_representer(str, _represent_str)
 
 
-def render(for_scale: float = 1.0) -> dict[str, str]:
-    """{file name: YAML text} of every rule file."""
+def render(for_scale: float = 1.0, overrides: Overrides | None = None) -> dict[str, str]:
+    """{file name: YAML text} of every rule file (with a user's ``overrides`` applied)."""
+    overrides = overrides or Overrides()
+    overrides.check(all_alerts())
     out = {}
     for rule_file in RULE_FILES:
-        document = {"groups": [_group(g, for_scale) for g in rule_file.groups]}
+        document = {"groups": [_group(g, for_scale, overrides) for g in rule_file.groups]}
         body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=1_000_000,
                          allow_unicode=True)
         out[rule_file.name] = GENERATED_HEADER + body
     return out
 
 
-def write(directory: Path = RULES_DIR, for_scale: float = 1.0) -> list[Path]:
+def write(directory: Path = RULES_DIR, for_scale: float = 1.0,
+          overrides: Overrides | None = None) -> list[Path]:
     """Write every rule file into ``directory``; the paths written."""
+    texts = render(for_scale, overrides)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in render(for_scale).items():
+    for name, text in texts.items():
         path = directory / name
         path.write_text(text)
         written.append(path)

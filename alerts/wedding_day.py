@@ -37,9 +37,10 @@ RECORDINGS: tuple[Recording, ...] = (
 )
 
 
-def runbook_url(name: str) -> str:
-    """Where the runbook of alert ``name`` lives."""
-    return f"{RUNBOOK_BASE_URL}/{name}.md"
+def runbook_url(name: str, base: str = RUNBOOK_BASE_URL) -> str:
+    """Where the runbook of alert ``name`` lives (under ``base``, the shipped one unless an
+    overrides file says otherwise)."""
+    return f"{base}/{name}.md"
 
 
 def _indent(expr: str) -> str:
@@ -76,8 +77,8 @@ def keep_firing_for(alert: Alert) -> float:
     return longest + durations.seconds(BRIDGE)
 
 
-def rules(alert: Alert, extra_labels: dict[str, str], for_scale: float = 1.0
-          ) -> list[dict[str, Any]]:
+def rules(alert: Alert, extra_labels: dict[str, str], for_scale: float = 1.0,
+          runbook_base: str = RUNBOOK_BASE_URL) -> list[dict[str, Any]]:
     """The Prometheus rules (as dicts, in file order) for one alert."""
     keep = keep_firing_for(alert)
     out: list[dict[str, Any]] = []
@@ -97,6 +98,6 @@ def rules(alert: Alert, extra_labels: dict[str, str], for_scale: float = 1.0
         rule["labels"] = {"severity": alert.severity, "category": alert.category,
                           **alert.labels, **day_label, **extra_labels}
         rule["annotations"] = {"summary": alert.summary, "description": alert.description,
-                               "runbook_url": runbook_url(alert.name)}
+                               "runbook_url": runbook_url(alert.name, runbook_base)}
         out.append(rule)
     return out

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from exporter.components import REGISTRY
 from harness.exporter import ExporterProcess
 from harness.sandbox import SandboxServer
 
@@ -29,7 +30,6 @@ ANON_KEY = "bench-anon-key"
 PASSWORD = "bench-probe-password"
 TIME_LIMIT = 240.0
 TARGETS_MS = {"/api/system/health": 5.0, "/metrics": 1.0}
-COMPONENTS = ("database", "redis", "auth", "realtime", "api", "external")
 
 
 def config(sandbox: SandboxServer) -> dict:
@@ -122,7 +122,7 @@ def main() -> int:
     with SandboxServer(anon_key=ANON_KEY, probe_password=PASSWORD) as sandbox:
         everything = config(sandbox)
         # The same exporter with nothing to probe: what the machine itself adds to the tails.
-        baseline = {**everything, **{c: [] for c in COMPONENTS}, "queries": {}}
+        baseline = {**everything, **{c: [] for c in REGISTRY.names()}, "queries": {}}
         print(f"{args.requests} sequential keep-alive requests per route; probes every 1 s; "
               f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         print(f"{'scenario':<20}{'route':<20}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"

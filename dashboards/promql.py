@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from exporter.catalogue import FAMILIES
+from exporter.catalogue import FAMILIES, STATUSES
 from exporter.components import REGISTRY
 from loadtests.metrics import COUNTERS as K6_COUNTERS
 from loadtests.metrics import PREFIX as K6_PREFIX
@@ -68,7 +68,8 @@ def ratio(bad: str, total: str) -> str:
     return f"(\n  {bad}\n  or\n  {total} * 0\n)\n/\n{total}"
 
 
-STATUS_NUMBERS: tuple[tuple[int, str], ...] = ((0, "healthy"), (1, "degraded"), (2, "critical"))
+# 0 healthy, 1 degraded, 2 critical: the catalogue's status set, in order.
+STATUS_NUMBERS: tuple[tuple[int, str], ...] = tuple(enumerate(STATUSES))
 
 
 def status_number(matchers: str = "", labels: tuple[str, ...] = ("component",)) -> str:
@@ -79,7 +80,10 @@ def status_number(matchers: str = "", labels: tuple[str, ...] = ("component",)) 
     def status(name: str) -> str:
         return selector("wedsync_component_status",
                         ", ".join(m for m in (matchers, f'status="{name}"') if m))
-    return f"max{by(labels)} (\n  {status('critical')} * 2\n  or\n  {status('degraded')}\n)"
+    # Worst first: `critical * 2 or degraded` (healthy, 0, needs no term).
+    terms = [status(name) + (f" * {number}" if number > 1 else "")
+             for number, name in reversed(STATUS_NUMBERS) if number > 0]
+    return f"max{by(labels)} (\n  " + "\n  or\n  ".join(terms) + "\n)"
 
 
 def component_matcher(names: tuple[str, ...]) -> str:

@@ -15,6 +15,7 @@ from exporter.config.model import Target
 from exporter.metrics.store import Sample
 
 Reason = Literal["timeout", "connect", "auth", "protocol", "error"]
+# The catalogue's STATUSES, spelt out for type checkers (a test keeps the two equal).
 Status = Literal["healthy", "degraded", "critical"]
 
 

@@ -25,7 +25,7 @@ from exporter.status import TargetState
 from exporter.wedding_day import WeddingDayState
 
 # Background work besides probes (queries, validation, tailing): ``factory(runtime)`` builds
-# jobs from the runtime's config. The list of factories is exporter.features.JOBS.
+# jobs from the runtime's config; the list is exporter.features.job_factories().
 JobFactory = Callable[["Runtime"], list[Job]]
 
 
@@ -36,7 +36,9 @@ class Runtime:
     config: Config
     store: MetricStore
     clock: Clock
-    job_factories: tuple[JobFactory, ...] = ()
+    # Required, so a runtime built without them fails loudly instead of running no queries:
+    # the service passes exporter.features.job_factories(ingestion).
+    job_factories: tuple[JobFactory, ...]
     pools: dict[str, PgPool] = field(default_factory=dict)
     probes: list[Probe] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from exporter.catalogue import STATUSES
 from exporter.config.model import Thresholds
 
-ORDER = {"healthy": 0, "degraded": 1, "critical": 2}
+# healthy < degraded < critical: the catalogue's status set, in order, is the one definition.
+ORDER = {status: rank for rank, status in enumerate(STATUSES)}
 UNKNOWN = "unknown"
 
 

@@ -30,12 +30,24 @@ def is_wedding_day(now: datetime, timezone: ZoneInfo, weddings_today: int | None
 
 
 class WeddingDayState:
-    """The last known count of today's weddings, remembered with the date it was counted for."""
+    """The last known count of today's weddings, remembered with the date it was counted for,
+    and how each query that counts them last fared (so the deploy gate can say why the count
+    is unknown from this state, not from gauges read back out of the metric store)."""
 
     def __init__(self, timezone: ZoneInfo) -> None:
         self.timezone = timezone
         self._counted_for: date | None = None
         self._today: int | None = None
+        # Query name -> "ok", "failing" or the reason it turned itself off; absent: not run.
+        self.query_outcomes: dict[str, str] = {}
+
+    def query_ran(self, name: str, ok: bool) -> None:
+        """A counting query's run finished (``ok``: it succeeded)."""
+        self.query_outcomes[name] = "ok" if ok else "failing"
+
+    def query_turned_off(self, name: str, reason: str) -> None:
+        """A counting query turned itself off until the next reload (``reason``: why)."""
+        self.query_outcomes[name] = reason
 
     def record(self, counted_for: date, weddings_today: int) -> None:
         """Remember the weddings counted for ``counted_for``."""

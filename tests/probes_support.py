@@ -3,24 +3,55 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
-from exporter.config.model import AuthTarget, HttpTarget, RealtimeTarget, SignIn, Thresholds
+from exporter.config.model import (
+    AuthTarget,
+    DatabaseTarget,
+    HttpTarget,
+    RealtimeTarget,
+    RedisTarget,
+    SignIn,
+    Target,
+    Thresholds,
+)
+from exporter.config.targets import TARGET_KINDS, ParseContext
 from exporter.probes.base import ProbeError, ProbeOutcome
 
 TIMING = {"interval": 1.0, "timeout": 2.0, "thresholds": Thresholds()}
 
 
+def target_of(kind: str, raw: dict[str, Any], **typed: Any) -> Any:
+    """A target of settings ``kind`` parsed from ``raw`` as the loader does (the schema's
+    defaults filled in), with ``typed`` settings (timings, checks) put over it."""
+    timing = {"name": raw["name"], **TIMING}
+    parsed: Target | None = TARGET_KINDS[kind].parse(raw, timing, ParseContext({}, set()),
+                                                     "test")
+    assert parsed is not None, f"{raw} turns the target off"
+    return dataclasses.replace(parsed, **typed)
+
+
 def auth_target(url: str, anon_key: str, **kw: Any) -> AuthTarget:
-    return AuthTarget(name="supabase", url=url, anon_key=anon_key, **{**TIMING, **kw})
+    return target_of("supabase_auth", {"name": "supabase", "url": url, "anon_key": anon_key},
+                     **kw)
 
 
 def realtime_target(url: str, anon_key: str, **kw: Any) -> RealtimeTarget:
-    return RealtimeTarget(name="supabase", url=url, anon_key=anon_key, **{**TIMING, **kw})
+    return target_of("supabase_realtime", {"name": "supabase", "url": url,
+                                           "anon_key": anon_key}, **kw)
 
 
-def http_target(url: str, **kw: Any) -> HttpTarget:
-    return HttpTarget(name="health", url=url, **{**TIMING, **kw})
+def http_target(url: str, name: str = "health", **kw: Any) -> HttpTarget:
+    return target_of("http", {"name": name, "url": url}, **kw)
+
+
+def redis_target(url: str, name: str = "cache", **kw: Any) -> RedisTarget:
+    return target_of("redis", {"name": name, "url": url}, **kw)
+
+
+def database_target(dsn: str, name: str = "primary", **kw: Any) -> DatabaseTarget:
+    return target_of("postgres", {"name": name, "dsn": dsn}, **kw)
 
 
 def sign_in(email: str, password: str) -> SignIn:

@@ -1,5 +1,5 @@
 """docs/architecture.md, "Adding a component", followed by a test: a component declared once
-(here a Supabase Storage health check, HTTP-based, registered by this test and by nothing
+(here a fake Storage health check, HTTP-based, registered by this test and by nothing
 else) shows up in the configuration schema and loader, the probes and /metrics, the health
 document, the status page, validation, the component alerts, the dashboards' overall status and
 the generated reference docs, without any other file of the repository changing."""
@@ -26,47 +26,48 @@ from tests.support import exporter_config, in_process_exporter, read_status_page
 ADMIN = "admin-token-for-the-storage-component"
 # Step 1 of "Adding a component": the declaration (this one uses the http prober and the http
 # target settings that the API and external services share, so steps 2 and 3 are not needed).
+# A made-up name, so a real component added later cannot clash with it.
 STORAGE = Component(
-    "storage", "File storage", True, settings="http", prober="http", spoken="Storage",
-    description="Supabase Storage health URLs.",
-    down=DownAlert("Storage", "A Storage target", "critical", "1m", "5m"))
+    "fake_storage", "File storage (fake)", True, settings="http", prober="http",
+    spoken="Fake storage", description="Fake Storage health URLs.",
+    down=DownAlert("FakeStorage", "A fake Storage target", "critical", "1m", "5m"))
 
 
 @pytest.fixture
 def storage() -> Iterator[Component]:
     with REGISTRY.registered(STORAGE) as component:
         yield component
-    assert "storage" not in REGISTRY
+    assert "fake_storage" not in REGISTRY
 
 
 def test_its_configuration_section_is_in_the_schema_loader_and_reference(storage) -> None:
-    section = config_schema()["properties"]["storage"]
-    assert section["description"] == "Supabase Storage health URLs."
+    section = config_schema()["properties"]["fake_storage"]
+    assert section["description"] == "Fake Storage health URLs."
     assert {"name", "url", "expected_status", "json_field"} <= set(
         section["items"]["properties"])
     assert storage.name in config_schema()["properties"]["components"]["properties"][
         "essential"]["items"]["enum"]
-    config = parse_config(yaml.safe_dump({"storage": [
+    config = parse_config(yaml.safe_dump({"fake_storage": [
         {"name": "files", "url": "https://ref.supabase.co/storage/v1/health"},
         {"name": "off", "url": ""}]}), {})
-    (target,) = config.targets("storage")
+    (target,) = config.targets("fake_storage")
     assert (target.name, target.url) == ("files", "https://ref.supabase.co/storage/v1/health")
-    assert "storage" in config.essential
-    with pytest.raises(ConfigError, match=r"storage\[0\]"):
-        parse_config(yaml.safe_dump({"storage": [{"name": "files", "bucket": "x"}]}), {})
-    assert "| `storage[].url` |" in configuration.render()
-    assert "`component` (database, auth, realtime, redis, api, external, pooler, queues, "\
-           "storage)" in \
-        metrics.render()
+    assert "fake_storage" in config.essential
+    with pytest.raises(ConfigError, match=r"fake_storage\[0\]"):
+        parse_config(yaml.safe_dump({"fake_storage": [{"name": "files", "bucket": "x"}]}), {})
+    assert "| `fake_storage[].url` |" in configuration.render()
+    assert f"`component` ({', '.join(REGISTRY.names())})" in metrics.render()
+    assert REGISTRY.names()[-1] == "fake_storage"
 
 
 def test_its_down_alert_and_overall_status_selector_are_generated(storage) -> None:
     alerts = {a.name: a for g in groups() for a in g.alerts}
-    down = alerts["WedSyncStorageDown"]
-    assert down.expr == 'wedsync_up{component="storage"} == 0'
-    assert down.severity == "critical" and down.summary == "A Storage target fails its probe."
-    assert 'component=~"database|auth|realtime|redis|api|pooler|storage"' in \
-        promql.overall_status()
+    down = alerts["WedSyncFakeStorageDown"]
+    assert down.expr == 'wedsync_up{component="fake_storage"} == 0'
+    assert down.severity == "critical" and down.summary == "A fake Storage target fails its probe."
+    essential = "|".join(REGISTRY.essential())
+    assert essential.endswith("|fake_storage")
+    assert f'component=~"{essential}"' in promql.overall_status()
 
 
 async def storage_service(port: int, status: int) -> web.AppRunner:
@@ -85,7 +86,7 @@ def test_it_is_probed_and_shown_in_metrics_health_document_status_page_and_valid
         storage) -> None:
     port = free_port()
     config = exporter_config(
-        storage=[{"name": "files", "url": f"http://127.0.0.1:{port}/storage/v1/health"}],
+        fake_storage=[{"name": "files", "url": f"http://127.0.0.1:{port}/storage/v1/health"}],
         tokens={"admin": "${ADMIN}"}, rate_limits={"health": "1000/minute",
                                                     "validation": "1000/minute"})
     auth = {"Authorization": f"Bearer {ADMIN}"}
@@ -98,18 +99,18 @@ def test_it_is_probed_and_shown_in_metrics_health_document_status_page_and_valid
                 for _ in range(100):
                     async with http.get(f"{running.url}/metrics") as answer:
                         text = await answer.text()
-                    if value(text, "wedsync_up", component="storage", target="files") == 1:
+                    if value(text, "wedsync_up", component="fake_storage", target="files") == 1:
                         break
                     await asyncio.sleep(0.1)
                 async with http.get(f"{running.url}/api/system/health", headers=auth) as a:
                     document = await a.json()
-                async with http.get(f"{running.url}/api/system/health?component=storage",
+                async with http.get(f"{running.url}/api/system/health?component=fake_storage",
                                     headers=auth) as a:
                     narrowed = await a.json()
                 async with http.get(f"{running.url}/") as a:
                     page = await a.text()
                 async with http.post(f"{running.url}/api/architecture/validate", headers=auth,
-                                     json={"component": "storage",
+                                     json={"component": "fake_storage",
                                            "validation_type": "performance"}) as a:
                     validation = await a.json()
                 return {"metrics": text, "document": document, "narrowed": narrowed,
@@ -119,20 +120,20 @@ def test_it_is_probed_and_shown_in_metrics_health_document_status_page_and_valid
 
     seen = asyncio.run(scenario())
     text = seen["metrics"]
-    assert value(text, "wedsync_up", component="storage", target="files") == 1
-    assert value(text, "wedsync_component_status", component="storage", target="files",
+    assert value(text, "wedsync_up", component="fake_storage", target="files") == 1
+    assert value(text, "wedsync_component_status", component="fake_storage", target="files",
                  status="healthy") == 1
-    assert value(text, "wedsync_probe_http_status_code", component="storage",
+    assert value(text, "wedsync_probe_http_status_code", component="fake_storage",
                  target="files") == 200
-    assert value(text, "wedsync_probe_failures_total", component="storage", target="files",
+    assert value(text, "wedsync_probe_failures_total", component="fake_storage", target="files",
                  reason="timeout") == 0
-    entry = seen["document"]["components"]["storage"]
+    entry = seen["document"]["components"]["fake_storage"]
     assert entry["status"] == "healthy" and entry["essential"] is True
     assert set(entry["targets"]) == {"files"}
     assert seen["document"]["overall_status"] == "healthy"
-    assert list(seen["narrowed"]["components"]) == ["storage"]
-    row = read_status_page(seen["page"])["rows"]["storage"]
-    assert row == {"status": "healthy", "label": "File storage"}
+    assert list(seen["narrowed"]["components"]) == ["fake_storage"]
+    row = read_status_page(seen["page"])["rows"]["fake_storage"]
+    assert row == {"status": "healthy", "label": "File storage (fake)"}
     assert seen["validation"]["valid"] is True
     assert seen["validation"]["issues"] == []
 
@@ -141,7 +142,7 @@ def test_a_failing_storage_target_is_down_with_a_reason_and_makes_overall_critic
         storage) -> None:
     port = free_port()
     config = exporter_config(
-        storage=[{"name": "files", "url": f"http://127.0.0.1:{port}/storage/v1/health"}],
+        fake_storage=[{"name": "files", "url": f"http://127.0.0.1:{port}/storage/v1/health"}],
         tokens={"admin": "${ADMIN}"}, rate_limits={"health": "1000/minute"})
 
     async def scenario() -> tuple[str, dict[str, Any]]:
@@ -152,7 +153,7 @@ def test_a_failing_storage_target_is_down_with_a_reason_and_makes_overall_critic
                 for _ in range(100):
                     async with http.get(f"{running.url}/metrics") as answer:
                         text = await answer.text()
-                    if value(text, "wedsync_up", component="storage", target="files") == 0:
+                    if value(text, "wedsync_up", component="fake_storage", target="files") == 0:
                         break
                     await asyncio.sleep(0.1)
                 async with http.get(f"{running.url}/api/system/health",
@@ -162,10 +163,10 @@ def test_a_failing_storage_target_is_down_with_a_reason_and_makes_overall_critic
             await service.cleanup()
 
     text, document = asyncio.run(scenario())
-    assert value(text, "wedsync_up", component="storage", target="files") == 0
-    assert value(text, "wedsync_probe_failures_total", component="storage", target="files",
+    assert value(text, "wedsync_up", component="fake_storage", target="files") == 0
+    assert value(text, "wedsync_probe_failures_total", component="fake_storage", target="files",
                  reason="error") == 1
-    assert document["components"]["storage"]["status"] == "critical"
-    assert document["components"]["storage"]["last_error"] == \
-        "error: Storage answered HTTP 503 (expected 200)"
+    assert document["components"]["fake_storage"]["status"] == "critical"
+    assert document["components"]["fake_storage"]["last_error"] == \
+        "error: Fake storage answered HTTP 503 (expected 200)"
     assert document["overall_status"] == "critical"

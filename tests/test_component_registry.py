@@ -53,8 +53,8 @@ def test_a_half_declared_or_clashing_component_is_refused_at_registration(
 
 
 def test_an_unknown_component_is_an_error_naming_the_known_ones() -> None:
-    with pytest.raises(ComponentError, match="unknown component 'storage'; known: database"):
-        REGISTRY.get("storage")
+    with pytest.raises(ComponentError, match="unknown component 'teleporter'; known: database"):
+        REGISTRY.get("teleporter")
 
 
 def test_a_component_whose_settings_kind_nobody_provides_stops_the_config_load() -> None:
@@ -68,7 +68,7 @@ def test_a_component_whose_prober_nobody_provides_stops_the_runtime_not_skipped(
     with REGISTRY.registered(replace(FAKE, prober="carrier_pigeon")):
         config = parse_config(yaml.safe_dump({"fake": [{"name": "a", "url": "http://x/"}]}),
                               {})
-        runtime = Runtime(config, MetricStore(), utc_now)
+        runtime = Runtime(config, MetricStore(), utc_now, job_factories=())
         with pytest.raises(ComponentError, match="component 'fake' names prober "
                                                  "'carrier_pigeon'"):
             runtime.build()
@@ -80,7 +80,7 @@ def test_a_prober_that_mislabels_a_shared_components_probes_is_refused() -> None
         config = parse_config(yaml.safe_dump(
             {"fake": [{"name": "a", "url": "redis://127.0.0.1:1/0"}]}), {})
         with pytest.raises(ComponentError, match="labelled 'redis' for component 'fake'"):
-            Runtime(config, MetricStore(), utc_now).build()
+            Runtime(config, MetricStore(), utc_now, job_factories=()).build()
 
 
 # --- literals -----------------------------------------------------------------------------------
@@ -123,3 +123,10 @@ def test_a_component_name_appears_as_a_literal_in_at_most_three_other_files(
     others = [f for f in files_naming(component)
               if f not in (REGISTRY_MODULE, OWN_PROBE_MODULE[component])]
     assert len(others) <= 3, others
+
+
+def test_asking_a_configuration_for_an_unknown_components_targets_is_an_error() -> None:
+    config = parse_config(yaml.safe_dump({}), {})
+    assert config.targets("external") == ()
+    with pytest.raises(KeyError, match="'teleporter' is not a component of this configuration"):
+        config.targets("teleporter")

@@ -159,3 +159,18 @@ def test_ingestion_and_validation_sections_are_strict() -> None:
         parse_config("ingestion: {label_caps: {routes: 5}}", {})
     with pytest.raises(ConfigError, match=re.escape("validation.thresholds.cache_hit_ratio")):
         parse_config("validation: {thresholds: {cache_hit_ratio: 2}}", {})
+
+
+def test_a_sections_defaults_come_from_the_schema_alone() -> None:
+    from exporter.config.schema import schema_default
+
+    config = parse_config("{}", {})
+    assert config.ingestion.max_body_bytes == schema_default("ingestion", "max_body_bytes")
+    assert config.validation.cache_hit_ratio == schema_default(
+        "validation", "thresholds", "cache_hit_ratio")
+    assert config.deploy_gate.override_max_duration == 2 * 3600
+    # The 2 MiB body limit is written once in the exporter: in the schema.
+    written = [path for path in (REPO / "exporter").rglob("*.py")
+               if "2097152" in path.read_text() or "2 * 1024 * 1024" in path.read_text()]
+    assert [p.name for p in written] == ["schema.py"]
+    assert "2097152" not in (REPO / "exporter" / "example.yaml").read_text()

@@ -62,3 +62,27 @@ def test_override_reason_is_kept_on_one_line() -> None:
         parse_request({"reason": 42}, 7200)
     with pytest.raises(OverrideRequestError, match="above zero"):
         parse_request({"reason": "Hotfix for the payment outage", "duration": "0s"}, 7200)
+
+
+def test_why_weddings_are_unknown_comes_from_the_runtimes_wedding_day_state() -> None:
+    import yaml
+
+    from exporter.config import parse_config
+    from exporter.deploy_gate.gate import _weddings_unknown_because
+    from exporter.wedding_day import WeddingDayState
+
+    none = parse_config(yaml.safe_dump({}), {})
+    config = parse_config(yaml.safe_dump({
+        "database": [{"name": "primary", "dsn": "postgresql://u@h/db"}],
+        "queries": {"weddings": {"builtin": "weddings"}}}), {})
+    state = WeddingDayState(ZoneInfo("Europe/London"))
+    assert _weddings_unknown_because(none, state) == "no built-in weddings query is configured"
+    assert _weddings_unknown_because(config, state) == "the weddings query has not run yet"
+    state.query_ran("weddings", False)
+    assert _weddings_unknown_because(config, state) == "the weddings query is failing"
+    state.query_ran("weddings", True)
+    assert _weddings_unknown_because(config, state) == \
+        "today's weddings have not been counted yet"
+    state.query_turned_off("weddings", "missing_table")
+    assert _weddings_unknown_because(config, state) == \
+        "the weddings query is turned off (missing table)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -13,7 +14,7 @@ import pytest
 
 from exporter.db.pool import PgPool
 from exporter.ingestion.recorder import Ingestion
-from exporter.ingestion.settings import TailSettings
+from exporter.ingestion.settings import ingestion_settings
 from exporter.ingestion.tail import Tailer, TailPosition
 from exporter.metrics.store import MetricStore
 from tests.support import exporter_config, value, wait_metrics
@@ -43,8 +44,9 @@ class Harness:
         async def once() -> int:
             pool = PgPool(self.dsn, size=1)
             try:
-                tailer = Tailer(pool, self.ingestion, TailSettings(
-                    enabled=True, batch_size=self.batch_size, settle=0.0), self.position,
+                tailer = Tailer(pool, self.ingestion, replace(
+                    ingestion_settings({}).tail, enabled=True, batch_size=self.batch_size,
+                    settle=0.0), self.position,
                     budget=5.0)
                 return (await tailer.run_pass()).counted
             finally:

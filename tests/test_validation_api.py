@@ -13,13 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.config.model import HttpTarget, RedisTarget, Thresholds
+from exporter.config.model import Thresholds
 from exporter.status import TargetState
 from exporter.validation.findings import SEVERITIES, Finding, answer
 from exporter.validation.reachability import validate_probed
 from exporter.validation.redis import validate_redis
-from exporter.validation.settings import ValidationSettings
+from exporter.validation.settings import validation_settings
 from harness.redis import RedisServer
+from tests.probes_support import http_target, redis_target
 from tests.support import exporter_config, samples, value, wait_metrics
 
 ADMIN = "admin-token-for-tests"
@@ -117,9 +118,8 @@ def test_validation_needs_the_admin_token_and_is_rate_limited(make_exporter) -> 
 
 
 def redis_findings(server: RedisServer) -> list[tuple[str | None, str]]:
-    target = RedisTarget(name="cache", interval=15, timeout=2, thresholds=Thresholds(),
-                         url=server.url())
-    findings = asyncio.run(validate_redis(target, ValidationSettings()))
+    target = redis_target(server.url(), interval=15, timeout=2)
+    findings = asyncio.run(validate_redis(target, validation_settings({})))
     return [(f.check, f.severity) for f in findings]
 
 
@@ -146,7 +146,7 @@ def test_each_redis_check_finds_exactly_its_defect() -> None:
 
 def test_probed_components_are_judged_from_their_last_probe() -> None:
     limits = Thresholds(degraded=0.2, critical=1.0)
-    targets = tuple(HttpTarget(name=n, interval=15, timeout=5, thresholds=limits, url="http://x")
+    targets = tuple(http_target("http://x", name=n, interval=15, timeout=5, thresholds=limits)
                     for n in ("fast", "slow", "very-slow", "down", "new"))
     now = datetime.now(UTC)
     states = {("api", "fast"): TargetState("api", "fast", up=True, latency=0.05, checked_at=now),

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from dataclasses import replace
 
 import psycopg
 import pytest
 
-from exporter.config.model import DatabaseTarget, Thresholds
+from exporter.config.model import DatabaseTarget
 from exporter.db.pool import PgPool
 from exporter.validation.database import validate_database
 from exporter.validation.findings import VALIDATION_TYPES, Finding
-from exporter.validation.settings import ValidationSettings
+from exporter.validation.settings import ValidationSettings, validation_settings
 from harness.postgres import PostgresServer
+from tests.probes_support import database_target
 
 
 def target(dsn: str) -> DatabaseTarget:
-    return DatabaseTarget(name="primary", interval=15, timeout=5, thresholds=Thresholds(),
-                          dsn=dsn)
+    return database_target(dsn, interval=15, timeout=5)
 
 
-DEFAULTS = ValidationSettings()
+DEFAULTS = validation_settings({})
 
 
 def validate(dsn: str, settings: ValidationSettings = DEFAULTS) -> list[Finding]:
@@ -119,7 +120,7 @@ def test_low_cache_hit_ratio_is_found_once_there_is_traffic_to_judge(database) -
                    "POLICY none ON public.scan_me USING (false)", dbname=name)
     for _ in range(3):
         server.execute("SELECT count(*) FROM public.scan_me", dbname=name)
-    settings = ValidationSettings(cache_min_blocks=5000)
+    settings = replace(DEFAULTS, cache_min_blocks=5000)
     findings = validate(dsn, settings)
     assert checks(findings) == ["cache_hit_ratio_low"], [f.message for f in findings]
     # Below the traffic threshold it is not judged at all.
@@ -131,11 +132,11 @@ def test_connection_usage_above_the_threshold_is_found() -> None:
                         settings={"max_connections": "6",
                                   "superuser_reserved_connections": "0"}) as server:
         # No schema and no pg_stat_statements here: only an info note about the latter.
-        clean = validate(server.dsn(), ValidationSettings(required_tables=()))
+        clean = validate(server.dsn(), replace(DEFAULTS, required_tables=()))
         assert [f.check for f in clean] == [None]
         held = [psycopg.connect(server.dsn()) for _ in range(4)]
         try:
-            findings = validate(server.dsn(), ValidationSettings(required_tables=()))
+            findings = validate(server.dsn(), replace(DEFAULTS, required_tables=()))
         finally:
             for conn in held:
                 conn.close()

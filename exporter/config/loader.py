@@ -20,7 +20,12 @@ from exporter.config.errors import ConfigError
 from exporter.config.query_naming import NamingError, query_families
 from exporter.config.query_pack import builtin_queries
 from exporter.config.query_statement import StatementError, check_statement
-from exporter.config.schema import config_schema
+from exporter.config.schema import config_schema, schema_default
+from exporter.config.sections import (
+    deploy_gate_settings,
+    ingestion_settings,
+    validation_settings,
+)
 from exporter.config.targets import TARGET_KINDS, ParseContext, read_secret
 from exporter.durations import parse_duration
 
@@ -135,8 +140,11 @@ def _thresholds(raw: dict[str, Any] | None) -> model.Thresholds:
 
 
 def _timing(raw: dict[str, Any], defaults: dict[str, Any], where: str) -> dict[str, Any]:
-    interval = parse_duration(raw.get("interval", defaults.get("interval", "15s")))
-    timeout = parse_duration(raw.get("timeout", defaults.get("timeout", "5s")))
+    def default(key: str) -> Any:
+        return defaults[key] if key in defaults else schema_default("probe_defaults", key)
+
+    interval = parse_duration(raw.get("interval", default("interval")))
+    timeout = parse_duration(raw.get("timeout", default("timeout")))
     if interval <= 0 or timeout <= 0:
         raise ConfigError(f"config error at {where}: interval and timeout must be above zero")
     thresholds = _thresholds(raw.get("thresholds"))
@@ -158,6 +166,10 @@ def _targets(tree: dict[str, Any], component: str, defaults: dict[str, Any]) -> 
         seen.add(raw["name"])
         out.append((raw, _timing(raw, defaults, where), where))
     return out
+
+
+def _query_setting(definition: dict[str, Any], key: str) -> Any:
+    return definition[key] if key in definition else schema_default("queries", "*", key)
 
 
 def _query(name: str, raw: dict[str, Any], default_database: str) -> model.QueryConfig:
@@ -198,10 +210,10 @@ def _query(name: str, raw: dict[str, Any], default_database: str) -> model.Query
         raise ConfigError(f"config error at {where}.metrics: {exc}") from None
     return model.QueryConfig(
         name=name, database=raw.get("database") or default_database,
-        builtin=raw.get("builtin"), enabled=raw.get("enabled", True),
-        interval=parse_duration(definition.get("interval", "60s")),
-        timeout=parse_duration(definition.get("timeout", "5s")), raw=raw,
-        sql=definition["sql"], max_rows=definition.get("max_rows", 1000),
+        builtin=raw.get("builtin"), enabled=_query_setting(raw, "enabled"),
+        interval=parse_duration(_query_setting(definition, "interval")),
+        timeout=parse_duration(_query_setting(definition, "timeout")), raw=raw,
+        sql=definition["sql"], max_rows=_query_setting(definition, "max_rows"),
         metrics=metrics, labels=labels,
     )
 
@@ -233,7 +245,7 @@ def _queries(tree: dict[str, Any], databases: list[model.DatabaseTarget]) -> tup
 
 
 def _build(tree: dict[str, Any], source: str) -> model.Config:
-    timezone = tree.get("timezone", "Europe/London")
+    timezone = tree.get("timezone", schema_default("timezone"))
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -260,24 +272,27 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
                           f"target named {tail_database!r}")
     log = tree.get("log") or {}
     status_page = tree.get("status_page") or {}
-    validation = tree.get("validation") or {}
+
+    def setting(section: dict[str, Any], *path: str) -> Any:
+        return section[path[-1]] if path[-1] in section else schema_default(*path)
+
     return model.Config(
         timezone=timezone,
-        listen=tree.get("listen", "0.0.0.0:9847"),
-        log_level=log.get("level", "info"),
-        log_format=log.get("format", "logfmt"),
+        listen=setting(tree, "listen"),
+        log_level=setting(log, "log", "level"),
+        log_format=setting(log, "log", "format"),
         tokens=tokens,
         rate_limits={**model.DEFAULT_RATE_LIMITS, **(tree.get("rate_limits") or {})},
         essential=tuple((tree.get("components") or {}).get("essential",
                                                           REGISTRY.essential())),
         components=components,
         queries=tuple(queries),
-        status_page_enabled=status_page.get("enabled", True),
-        status_page_title=status_page.get("title", "WedSync status"),
-        alertmanager_url=(tree.get("alertmanager") or {}).get("url", "").rstrip("/"),
-        deploy_gate_fail_open=(tree.get("deploy_gate") or {}).get("fail_open", False),
-        required_tables=tuple(validation.get("required_tables",
-                                             model.DEFAULT_REQUIRED_TABLES)),
+        status_page_enabled=setting(status_page, "status_page", "enabled"),
+        status_page_title=setting(status_page, "status_page", "title"),
+        ingestion=ingestion_settings(tree.get("ingestion") or {}),
+        validation=validation_settings(tree.get("validation") or {}),
+        deploy_gate=deploy_gate_settings(tree.get("deploy_gate") or {},
+                                         tree.get("alertmanager") or {}),
         secrets=frozenset(ctx.secrets),
         raw=tree,
         source=source,

@@ -34,18 +34,20 @@ class Target:
     thresholds: Thresholds
 
 
-@dataclass(frozen=True)
+# Targets' own settings have no defaults here: the loader fills them in from the schema
+# (exporter.config.targets), so each default is written once.
+@dataclass(frozen=True, kw_only=True)
 class DatabaseTarget(Target):
-    dsn: str = ""
-    statement_timeout: float = 2.0
-    pool_size: int = 2
-    exposed_schemas: tuple[str, ...] = ("public",)
-    slow_statement_threshold: float = 0.5
+    dsn: str
+    statement_timeout: float
+    pool_size: int
+    exposed_schemas: tuple[str, ...]
+    slow_statement_threshold: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RedisTarget(Target):
-    url: str = ""
+    url: str
 
 
 @dataclass(frozen=True)
@@ -94,20 +96,20 @@ class AuditLog:
     interval: float = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AuthTarget(Target):
-    url: str = ""
-    anon_key: str = ""
-    sign_in: SignIn = SignIn()
-    audit_log: AuditLog = AuditLog()
+    url: str
+    anon_key: str
+    sign_in: SignIn
+    audit_log: AuditLog
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RealtimeTarget(Target):
-    url: str = ""
-    anon_key: str = ""
-    channel: str = "wedsync-probe"
-    access_token: str = ""
+    url: str
+    anon_key: str
+    channel: str
+    access_token: str
 
 
 @dataclass(frozen=True)
@@ -116,15 +118,15 @@ class JsonFieldCheck:
     equals: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HttpTarget(Target):
-    url: str = ""
-    method: str = "GET"
-    expected_status: tuple[int, ...] = (200,)
-    json_field: JsonFieldCheck | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    tls_verify: bool = True
-    ca_file: str = ""
+    url: str
+    method: str
+    expected_status: tuple[int, ...]
+    json_field: JsonFieldCheck | None
+    headers: tuple[tuple[str, str], ...]
+    tls_verify: bool
+    ca_file: str
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,57 @@ class QueryConfig:
 
 
 @dataclass(frozen=True)
+class TailSettings:
+    """The performance_logs tailer (ingestion's second source)."""
+
+    enabled: bool
+    database: str | None
+    interval: float
+    batch_size: int
+    settle: float
+    max_lag: float
+
+
+@dataclass(frozen=True)
+class IngestionSettings:
+    """Limits, templates and caps of request-timing ingestion."""
+
+    enabled: bool
+    max_body_bytes: int
+    max_events: int
+    route_templates: tuple[str, ...]
+    route_cap: int
+    series_cap: int
+    tail: TailSettings
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Architecture validation: schedule, required tables, thresholds of the checks."""
+
+    enabled: bool
+    interval: float
+    timeout: float
+    required_tables: tuple[str, ...]
+    connection_usage: float
+    cache_hit_ratio: float
+    cache_min_blocks: int
+    redis_hit_ratio: float
+    redis_min_lookups: int
+
+
+@dataclass(frozen=True)
+class DeployGateSettings:
+    """The deploy gate and the Alertmanager it asks."""
+
+    fail_open: bool
+    # Seconds; 0 when overrides are turned off.
+    override_max_duration: float
+    alertmanager_url: str
+    alertmanager_timeout: float
+
+
+@dataclass(frozen=True)
 class Tokens:
     admin: str = ""
     ingest: str = ""
@@ -187,21 +240,40 @@ class Config:
     queries: tuple[QueryConfig, ...]
     status_page_enabled: bool
     status_page_title: str
-    alertmanager_url: str
-    deploy_gate_fail_open: bool
-    required_tables: tuple[str, ...]
+    ingestion: IngestionSettings
+    validation: ValidationSettings
+    deploy_gate: DeployGateSettings
     secrets: frozenset[str]
     raw: dict[str, Any]
     source: str = ""
 
     def section(self, name: str) -> dict[str, Any]:
-        """A section of the validated tree (an empty mapping where absent)."""
+        """A section of the validated tree as written (an empty mapping where absent): for
+        reading what the file said, never for settings, which every section has typed above
+        with the schema's defaults filled in."""
         value = self.raw.get(name)
         return value if isinstance(value, dict) else {}
 
+    @property
+    def alertmanager_url(self) -> str:
+        return self.deploy_gate.alertmanager_url
+
+    @property
+    def deploy_gate_fail_open(self) -> bool:
+        return self.deploy_gate.fail_open
+
+    @property
+    def required_tables(self) -> tuple[str, ...]:
+        return self.validation.required_tables
+
     def targets(self, component: str) -> tuple[Target, ...]:
-        """The configured (switched on) targets of a component (none for an unknown one)."""
-        return self.components.get(component, ())
+        """The configured (switched on) targets of a component; KeyError for a name that was
+        not a registered component when the configuration loaded (never a silent "none")."""
+        try:
+            return self.components[component]
+        except KeyError:
+            raise KeyError(f"{component!r} is not a component of this configuration; known: "
+                           f"{', '.join(self.components)}") from None
 
     @property
     def database(self) -> tuple[DatabaseTarget, ...]:

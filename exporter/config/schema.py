@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.components import REGISTRY
+from exporter.config.model import DEFAULT_RATE_LIMITS, DEFAULT_REQUIRED_TABLES
 from exporter.config.query_naming import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
 from exporter.config.query_pack import BUILTIN_NAMES
 from exporter.config.schema_parts import (
@@ -27,7 +28,7 @@ from exporter.config.schema_parts import (
 from exporter.config.targets import TARGET_KINDS
 
 __all__ = ["NAME", "RATE", "THRESHOLDS", "TIMING", "Schema", "config_schema", "duration",
-           "file_path", "secret", "strict", "target_list"]
+           "file_path", "schema_default", "secret", "strict", "target_list"]
 
 
 def _build() -> Schema:
@@ -76,8 +77,8 @@ def _build() -> Schema:
                     "health": RATE, "ingestion": RATE, "validation": RATE,
                     "deploy_gate": RATE, "reload": RATE,
                 },
-                "Per token and client address (defaults: health 60/minute, ingestion 100/minute, "
-                "validation 10/minute, deploy_gate 60/minute, reload 10/minute).",
+                "Per token and client address (defaults: "
+                + ", ".join(f"{k} {v}" for k, v in DEFAULT_RATE_LIMITS.items()) + ").",
             ),
             "components": strict(
                 {
@@ -242,8 +243,8 @@ def _build() -> Schema:
                     ),
                     "required_tables": {"type": "array", "items": {"type": "string"},
                                         "description": "Tables the platform must have "
-                                                       "(default: user_profiles, suppliers, "
-                                                       "couples, core_fields)."},
+                                                       "(default: "
+                                                       f"{', '.join(DEFAULT_REQUIRED_TABLES)})."},
                 },
                 "Architecture validation.",
             ),
@@ -288,6 +289,19 @@ def config_schema() -> Schema:
     if _cache is None or _cache[0] != REGISTRY.generation:
         _cache = (REGISTRY.generation, _build())
     return _cache[1]
+
+
+def schema_default(*path: str) -> Any:
+    """The default the schema documents for the key at ``path`` (``"*"`` steps into the
+    entries of a map or a list): every default is written once, in the schema."""
+    node = config_schema()
+    for key in path:
+        if key == "*":
+            extra = node.get("additionalProperties")
+            node = extra if isinstance(extra, dict) else node["items"]
+        else:
+            node = node["properties"][key]
+    return node["default"]
 
 
 def __getattr__(name: str) -> Any:

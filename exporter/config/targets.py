@@ -58,6 +58,11 @@ def read_secret(section: Mapping[str, Any], key: str, where: str) -> str:
     return str(section.get(key) or "")
 
 
+def setting(schema: Schema, raw: Mapping[str, Any], key: str) -> Any:
+    """``raw[key]``, or the default the kind's schema fragment documents for it."""
+    return raw[key] if key in raw else schema[key]["default"]
+
+
 # parse(raw target section, the common timing fields, context, key path) -> typed target,
 # or None when the target is turned off (an empty address).
 Parser = Callable[[dict[str, Any], dict[str, Any], ParseContext, str], "model.Target | None"]
@@ -95,10 +100,11 @@ def parse_database(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContex
         return None
     return model.DatabaseTarget(
         **timing, dsn=dsn,
-        statement_timeout=parse_duration(raw.get("statement_timeout", "2s")),
-        pool_size=raw.get("pool_size", 2),
-        exposed_schemas=tuple(raw.get("exposed_schemas", ["public"])),
-        slow_statement_threshold=parse_duration(raw.get("slow_statement_threshold", "500ms")),
+        statement_timeout=parse_duration(setting(DATABASE_SCHEMA, raw, "statement_timeout")),
+        pool_size=setting(DATABASE_SCHEMA, raw, "pool_size"),
+        exposed_schemas=tuple(setting(DATABASE_SCHEMA, raw, "exposed_schemas")),
+        slow_statement_threshold=parse_duration(
+            setting(DATABASE_SCHEMA, raw, "slow_statement_threshold")),
     )
 
 
@@ -148,13 +154,16 @@ AUTH_SCHEMA: Schema = {
 }
 
 
+AUDIT_LOG: Schema = AUTH_SCHEMA["audit_log"]["properties"]
+
+
 def parse_auth(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
                where: str) -> model.AuthTarget | None:
     if not raw.get("url"):
         return None
     sign_in_raw = raw.get("sign_in") or {}
     sign_in = model.SignIn(
-        enabled=bool(sign_in_raw.get("enabled", False)),
+        enabled=bool(setting(AUTH_SCHEMA["sign_in"]["properties"], sign_in_raw, "enabled")),
         email=read_secret(sign_in_raw, "email", f"{where}.sign_in"),
         password=ctx.keep(read_secret(sign_in_raw, "password", f"{where}.sign_in")),
     )
@@ -164,7 +173,7 @@ def parse_auth(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
     audit_raw = raw.get("audit_log") or {}
     configured = ctx.database_names()
     audit_database = audit_raw.get("database") or (configured[0] if configured else None)
-    if audit_raw.get("enabled") and audit_database not in configured:
+    if setting(AUDIT_LOG, audit_raw, "enabled") and audit_database not in configured:
         raise ConfigError(
             f"config error at {where}.audit_log.database: "
             + (f"no database target named {audit_database!r}" if audit_database
@@ -172,9 +181,9 @@ def parse_auth(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
     return model.AuthTarget(
         **timing, url=raw["url"].rstrip("/"),
         anon_key=ctx.keep(read_secret(raw, "anon_key", where)), sign_in=sign_in,
-        audit_log=model.AuditLog(enabled=bool(audit_raw.get("enabled", False)),
-                                 database=audit_database,
-                                 interval=parse_duration(audit_raw.get("interval", "60s"))),
+        audit_log=model.AuditLog(
+            enabled=bool(setting(AUDIT_LOG, audit_raw, "enabled")), database=audit_database,
+            interval=parse_duration(setting(AUDIT_LOG, audit_raw, "interval"))),
     )
 
 
@@ -200,19 +209,23 @@ def parse_realtime(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContex
     return model.RealtimeTarget(
         **timing, url=raw["url"].rstrip("/"),
         anon_key=ctx.keep(read_secret(raw, "anon_key", where)),
-        channel=raw.get("channel", "wedsync-probe"),
+        channel=setting(REALTIME_SCHEMA, raw, "channel"),
         access_token=ctx.keep(read_secret(raw, "access_token", where)),
     )
 
 
 # --- HTTP (the API, external services, any HTTP health URL) -------------------------------------
+# Success unless the target lists its own codes (the schema has no default key for it, so the
+# reference's default column stays as it is; its description says this value).
+EXPECTED_STATUS: tuple[int, ...] = (200,)
 HTTP_SCHEMA: Schema = {
     "url": {"type": "string", "description": "URL to request; empty turns the target off."},
     "method": {"type": "string", "enum": ["GET", "HEAD", "POST"], "default": "GET",
                "description": "HTTP method."},
     "expected_status": {
         "type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599},
-        "minItems": 1, "description": "Status codes that count as success (default [200]).",
+        "minItems": 1, "description": "Status codes that count as success (default "
+                                      f"{list(EXPECTED_STATUS)}).",
     },
     "json_field": strict(
         {
@@ -244,10 +257,10 @@ def parse_http(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
     for value in headers.values():
         ctx.keep(value)
     return model.HttpTarget(
-        **timing, url=raw["url"], method=raw.get("method", "GET"),
-        expected_status=tuple(raw.get("expected_status", [200])),
+        **timing, url=raw["url"], method=setting(HTTP_SCHEMA, raw, "method"),
+        expected_status=tuple(raw.get("expected_status", EXPECTED_STATUS)),
         json_field=model.JsonFieldCheck(check["path"], check["equals"]) if check else None,
-        headers=tuple(headers.items()), tls_verify=raw.get("tls_verify", True),
+        headers=tuple(headers.items()), tls_verify=setting(HTTP_SCHEMA, raw, "tls_verify"),
         ca_file=raw.get("ca_file", ""),
     )
 

@@ -11,18 +11,14 @@ import structlog
 from exporter.deploy_gate import conditions
 from exporter.deploy_gate.alertmanager import AlertmanagerUnavailable, firing_critical_alerts
 from exporter.deploy_gate.override import Override, OverrideRequest, open_override
-from exporter.durations import parse_duration
 
 if TYPE_CHECKING:
     from exporter.config.model import Config
-    from exporter.metrics.store import MetricStore
     from exporter.runtime import Runtime
     from exporter.web.hooks import Host
+    from exporter.wedding_day import WeddingDayState
 
 log = structlog.get_logger("exporter.deploy_gate")
-
-DEFAULT_ALERTMANAGER_TIMEOUT = "2s"
-DEFAULT_OVERRIDE_MAX = "2h"
 
 
 @dataclass
@@ -57,19 +53,18 @@ class Decision:
         return out
 
 
-def _weddings_unknown_because(config: Config, store: MetricStore) -> str:
+def _weddings_unknown_because(config: Config, wedding_day: WeddingDayState) -> str:
+    """Why today's weddings are not known, from how the runtime's weddings queries fared."""
     queries = [q for q in config.queries if q.enabled and q.builtin == "weddings"]
     if not queries:
         return "no built-in weddings query is configured"
-    names = {q.name for q in queries}
-    turned_off = sorted(reason for (query, reason), value in store.series(
-        "wedsync_custom_query_disabled").items() if query in names and value == 1)
+    outcomes = [wedding_day.query_outcomes.get(q.name) for q in queries]
+    turned_off = sorted(o for o in outcomes if o not in (None, "ok", "failing"))
     if turned_off:
         return f"the weddings query is turned off ({turned_off[0].replace('_', ' ')})"
-    results = [store.get("wedsync_custom_query_success", {"query": q.name}) for q in queries]
-    if all(result is None for result in results):
+    if all(outcome is None for outcome in outcomes):
         return "the weddings query has not run yet"
-    if not any(results):
+    if "ok" not in outcomes:
         return "the weddings query is failing"
     # It succeeded, but for an earlier date: local midnight passed since its last run.
     return "today's weddings have not been counted yet"
@@ -86,15 +81,12 @@ class DeployGate:
     # --- settings (read on every question, so a reload applies at once) -------------------
     @property
     def alertmanager_timeout(self) -> float:
-        raw = self.service.config.section("alertmanager").get(
-            "timeout", DEFAULT_ALERTMANAGER_TIMEOUT)
-        return max(0.1, parse_duration(raw))
+        return self.service.config.deploy_gate.alertmanager_timeout
 
     @property
     def longest_override(self) -> float:
         """Seconds; 0 when overrides are turned off."""
-        return parse_duration(self.service.config.section("deploy_gate").get(
-            "override_max_duration", DEFAULT_OVERRIDE_MAX))
+        return self.service.config.deploy_gate.override_max_duration
 
     # --- deciding -------------------------------------------------------------------------
     def _local_blocks(self, runtime: Runtime | None) -> list[conditions.Block]:
@@ -107,7 +99,7 @@ class DeployGate:
         now = service.clock()
         blocks.append(conditions.wedding_day(
             now, runtime.timezone, runtime.wedding_day.weddings_today(now),
-            _weddings_unknown_because(service.config, service.store)))
+            _weddings_unknown_because(service.config, runtime.wedding_day)))
         blocks.append(conditions.overall_status(runtime.states.values(),
                                                 service.config.essential))
         return [block for block in blocks if block is not None]

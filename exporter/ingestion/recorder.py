@@ -19,7 +19,7 @@ from exporter.ingestion.caps import LabelCaps
 from exporter.ingestion.check import check_event
 from exporter.ingestion.contract import REASONS
 from exporter.ingestion.routes import OTHER, RouteNormaliser, method_label
-from exporter.ingestion.settings import IngestionSettings
+from exporter.ingestion.settings import IngestionSettings, ingestion_settings
 from exporter.ingestion.window import SlidingSummary
 from exporter.metrics.histogram import Series
 from exporter.metrics.store import MetricStore
@@ -67,7 +67,7 @@ class Ingestion:
         self.clock = clock
         self.histogram = store.histogram(DURATION)
         self.window = SlidingSummary(clock=clock)
-        self.settings = IngestionSettings()
+        self.settings = ingestion_settings({})
         self.normaliser = RouteNormaliser()
         self.caps = LabelCaps(self.settings.route_cap, self.settings.series_cap)
         self._config: Config | None = None
@@ -90,7 +90,7 @@ class Ingestion:
         """Adopt the settings of ``config`` (cheap when it is the one already adopted)."""
         if config is self._config:
             return self.settings
-        new = IngestionSettings.from_section(config.section("ingestion"))
+        new = config.ingestion
         old = self.settings
         if new.route_templates != old.route_templates:
             self.normaliser = RouteNormaliser(new.route_templates)

@@ -186,10 +186,16 @@ def query_runner_job(runner: QueryRunner, runtime: Runtime) -> Job:
         store.set("wedsync_custom_query_disabled", {**q, "reason": reason}, 0)
     fills_weddings = any(m.name == _WEDDINGS_TODAY[0] for m in query.metrics)
     feed = _wedding_day_feed(runtime) if fills_weddings else None
-    after = (lambda _ok: runtime.update_wedding_day()) if fills_weddings else None
+    wedding_day = runtime.wedding_day
+    assert wedding_day is not None
+
+    def after(ok: bool) -> None:
+        wedding_day.query_ran(query.name, ok)
+        runtime.update_wedding_day()
+
     # The hard timeout covers the wait for a turn and the statement, each bounded by timeout.
     base = query_job(query.name, query.interval, 2 * query.timeout + 1.0, runner.run, store,
-                     after=after, abort=runner.pool.abort)
+                     after=after if fills_weddings else None, abort=runner.pool.abort)
     reported: list[TurnedOff] = []
 
     def turn_off(off: TurnedOff) -> None:
@@ -200,6 +206,8 @@ def query_runner_job(runner: QueryRunner, runtime: Runtime) -> Job:
         store.remove("wedsync_custom_query_success", q)
         store.remove("wedsync_custom_query_duration_seconds", q)
         store.set("wedsync_custom_query_disabled", {**q, "reason": off.reason}, 1)
+        if fills_weddings:
+            wedding_day.query_turned_off(query.name, off.reason)
         log.warning("query turned off until the next reload", query=query.name,
                     reason=off.reason, error=off.message)
 

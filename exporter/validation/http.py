@@ -19,7 +19,6 @@ from exporter.validation.findings import (
     validated_components,
 )
 from exporter.validation.runner import Validator
-from exporter.validation.settings import ValidationSettings
 from exporter.web.hooks import Host
 from exporter.web.security import json_error
 
@@ -60,7 +59,7 @@ async def validate(request: web.Request, service: Host) -> web.Response:
     runtime = service.runtime
     if runtime is None:
         return json_error(503, "the exporter is starting; try again in a second")
-    settings = ValidationSettings.from_section(service.config.section("validation"))
+    settings = service.config.validation
     try:
         findings = await asyncio.wait_for(
             Validator(runtime, settings).validate(component, kind), settings.timeout)

@@ -114,7 +114,7 @@ class Validator:
 
 def validation_jobs(runtime: Runtime) -> list[Job]:
     """The background validation run, unless validation.enabled is false."""
-    settings = ValidationSettings.from_section(runtime.config.section("validation"))
+    settings = runtime.config.validation
     if not settings.enabled:
         return []
     validator = Validator(runtime, settings)

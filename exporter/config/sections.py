@@ -1,0 +1,82 @@
+"""The typed settings of the configuration's feature sections, parsed once when it loads.
+
+A key the file leaves out takes the default the schema documents (``schema_default``), so a
+default is written in one place; features read ``config.ingestion``, ``config.validation``
+and ``config.deploy_gate``, never the raw sections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.config.model import (
+    DEFAULT_REQUIRED_TABLES,
+    DeployGateSettings,
+    IngestionSettings,
+    TailSettings,
+    ValidationSettings,
+)
+from exporter.config.schema import schema_default
+from exporter.durations import parse_duration
+
+
+def _value(raw: Mapping[str, Any], *path: str) -> Any:
+    """``raw[path[-1]]``, or the schema's default for the key at ``path``."""
+    return raw[path[-1]] if path[-1] in raw else schema_default(*path)
+
+
+def ingestion_settings(raw: Mapping[str, Any]) -> IngestionSettings:
+    """The ``ingestion`` section (``{}`` gives every default)."""
+    caps = raw.get("label_caps") or {}
+    tail = raw.get("performance_logs") or {}
+
+    def of_tail(key: str) -> Any:
+        return _value(tail, "ingestion", "performance_logs", key)
+
+    return IngestionSettings(
+        enabled=_value(raw, "ingestion", "enabled"),
+        max_body_bytes=_value(raw, "ingestion", "max_body_bytes"),
+        max_events=_value(raw, "ingestion", "max_events"),
+        route_templates=tuple(raw.get("route_templates") or ()),
+        route_cap=_value(caps, "ingestion", "label_caps", "route"),
+        series_cap=_value(caps, "ingestion", "label_caps", "series"),
+        tail=TailSettings(
+            enabled=of_tail("enabled"),
+            database=tail.get("database"),
+            interval=parse_duration(of_tail("interval")),
+            batch_size=of_tail("batch_size"),
+            settle=parse_duration(of_tail("settle")),
+            max_lag=parse_duration(of_tail("max_lag")),
+        ),
+    )
+
+
+THRESHOLDS = ("connection_usage", "cache_hit_ratio", "cache_min_blocks", "redis_hit_ratio",
+              "redis_min_lookups")
+
+
+def validation_settings(raw: Mapping[str, Any]) -> ValidationSettings:
+    """The ``validation`` section (``{}`` gives every default)."""
+    limits = raw.get("thresholds") or {}
+    return ValidationSettings(
+        enabled=_value(raw, "validation", "enabled"),
+        interval=parse_duration(_value(raw, "validation", "interval")),
+        timeout=parse_duration(_value(raw, "validation", "timeout")),
+        required_tables=tuple(raw.get("required_tables", DEFAULT_REQUIRED_TABLES)),
+        **{name: _value(limits, "validation", "thresholds", name) for name in THRESHOLDS},
+    )
+
+
+def deploy_gate_settings(gate: Mapping[str, Any],
+                         alertmanager: Mapping[str, Any]) -> DeployGateSettings:
+    """The ``deploy_gate`` and ``alertmanager`` sections."""
+    return DeployGateSettings(
+        fail_open=_value(gate, "deploy_gate", "fail_open"),
+        override_max_duration=parse_duration(
+            _value(gate, "deploy_gate", "override_max_duration")),
+        alertmanager_url=str(alertmanager.get("url") or "").rstrip("/"),
+        # Never below 0.1 s: a zero timeout would make every question fail.
+        alertmanager_timeout=max(0.1, parse_duration(
+            _value(alertmanager, "alertmanager", "timeout"))),
+    )
