@@ -272,7 +272,7 @@ PGBOUNCER_SCHEMA: Schema = {
                   "url_file. Empty turns the target off.", "password"),
     "url_file": file_path("File holding the admin-console URL."),
     "databases": {"type": "array", "items": {"type": "string", "minLength": 1},
-                  "uniqueItems": True,
+                  "uniqueItems": True, "default": [],
                   "description": "Pooled databases that keep their own `database` label; the "
                                  "others fold into `other`. Empty: the first max_databases by "
                                  "name keep theirs."},
@@ -287,8 +287,9 @@ def parse_pgbouncer(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseConte
     url = ctx.keep(read_secret(raw, "url", where))
     if not url:
         return None
-    return model.PoolerTarget(**timing, url=url, databases=tuple(raw.get("databases", ())),
-                              max_databases=raw.get("max_databases", 20))
+    return model.PoolerTarget(
+        **timing, url=url, databases=tuple(setting(PGBOUNCER_SCHEMA, raw, "databases")),
+        max_databases=setting(PGBOUNCER_SCHEMA, raw, "max_databases"))
 
 
 # --- BullMQ / Bull v3 queues in Redis -------------------------------------------------------------
@@ -300,6 +301,7 @@ BULLMQ_SCHEMA: Schema = {
     "prefix": {"type": "string", "pattern": "^[^:\\s]+$", "default": "bull",
                "description": "Key prefix of the BullMQ or Bull v3 queues."},
     "names": {
+        "default": [],
         "description": "Queue names to watch: a list, or one comma-separated string (so that "
                        "a ${VAR} can hold them). Empty with discovery off turns the target "
                        "off.",
@@ -328,18 +330,20 @@ BULLMQ_SCHEMA: Schema = {
 def parse_bullmq(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
                  where: str) -> model.QueuesTarget | None:
     url = ctx.keep(read_secret(raw, "url", where))
-    names = raw.get("names", ())
+    names = setting(BULLMQ_SCHEMA, raw, "names")
     if isinstance(names, str):
         names = names.split(",")
     found = raw.get("discovery") or {}
+    found_schema = BULLMQ_SCHEMA["discovery"]["properties"]
     discovery = model.QueueDiscovery(
-        enabled=found.get("enabled", False), scan_calls=found.get("scan_calls", 10),
-        scan_count=found.get("scan_count", 1000))
+        **{key: setting(found_schema, found, key) for key in ("enabled", "scan_calls",
+                                                              "scan_count")})
     wanted = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not url or not (wanted or discovery.enabled):
         return None
-    return model.QueuesTarget(**timing, url=url, prefix=raw.get("prefix", "bull"), names=wanted,
-                              discovery=discovery, max_queues=raw.get("max_queues", 100))
+    return model.QueuesTarget(**timing, url=url, prefix=setting(BULLMQ_SCHEMA, raw, "prefix"),
+                              names=wanted, discovery=discovery,
+                              max_queues=setting(BULLMQ_SCHEMA, raw, "max_queues"))
 
 
 # The kinds by key, as components name them.
