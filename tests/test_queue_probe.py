@@ -183,21 +183,6 @@ def test_a_queue_that_does_not_exist_yet_reads_as_empty(redis_server: RedisServe
     assert set(empty["empty"].values()) == {0}
 
 
-def test_bull_v3_keeps_paused_jobs_in_a_paused_list(redis_server: RedisServer) -> None:
-    # Bull v3's layout (its pause script renames `wait` to `paused` and sets `meta-paused`),
-    # written the way Bull's own scripts leave it.
-    client = redis_server.client()
-    client.hset("v3:legacy:1", mapping={"timestamp": NOW_MS - 30_000, "delay": 0})
-    client.hset("v3:legacy:2", mapping={"timestamp": NOW_MS, "delay": 0})
-    client.lpush("v3:legacy:paused", "1", "2")
-    client.set("v3:legacy:meta-paused", 1)
-    client.set("v3:legacy:id", 2)
-    legacy = by_queue(probe_once(QueueProbe(target(redis_server.url(), prefix="v3",
-                                                   names=("legacy",)))))["legacy"]
-    assert (legacy["paused"], legacy["waiting"], legacy["paused_flag"]) == (2, 0, 1)
-    assert legacy["oldest_waiting_age_seconds"] >= 30
-
-
 def test_discovery_finds_queues_by_a_bounded_scan(redis_server: RedisServer,
                                                   jobs: Jobs) -> None:
     client = redis_server.client()
