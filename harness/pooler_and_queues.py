@@ -94,3 +94,61 @@ class PoolerAndQueues:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class WithPoolerAndQueues:
+    """A stack sandbox plugin plus a pooler and queues in front of its own servers.
+
+    Wraps the plugin ``wedsync-stack up --sandbox`` uses: once it has started, if it has a
+    PostgreSQL and a Redis of its own (``postgres``, ``redis`` and optionally ``database``
+    attributes, as a stand-in platform that starts its own servers has), a PgBouncer goes in
+    front of that PostgreSQL and demo queues into that Redis, and the exporter's ``pooler`` and
+    ``queues`` sections point at them. A plugin without servers of its own is left as it is:
+    nothing here touches a server the stack did not start. Everything else is the wrapped
+    plugin's (``prepare``, ``urls``, ``describe``, …).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.extras: PoolerAndQueues | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def start(self) -> WithPoolerAndQueues:
+        self.inner.start()
+        postgres = getattr(self.inner, "postgres", None)
+        redis = getattr(self.inner, "redis", None)
+        if isinstance(postgres, PostgresServer) and redis is not None:
+            try:
+                self.extras = PoolerAndQueues(
+                    postgres, redis.url(),
+                    database=str(getattr(self.inner, "database", "") or "postgres")).start()
+            except BaseException:
+                self.inner.stop()
+                raise
+        return self
+
+    def stop(self) -> None:
+        if self.extras is not None:
+            self.extras.stop()
+            self.extras = None
+        self.inner.stop()
+
+    def exporter_sections(self) -> dict[str, Any]:
+        sections = dict(self.inner.exporter_sections())
+        if self.extras is not None:
+            secret_file = getattr(self.inner, "secret_file", None) or getattr(
+                getattr(self.inner, "sandbox", None), "secret_file", None)
+            if secret_file is None:
+                raise RuntimeError("the sandbox plugin has no secret_file() to hand the pooler "
+                                   "and queue URLs over in files")
+            sections.update(self.extras.exporter_sections(secret_file))
+        return sections
+
+    def describe(self) -> str:
+        lines = [getattr(self.inner, "describe", lambda: "")()]
+        if self.extras is not None and self.extras.pgbouncer is not None:
+            lines.append(f"{'pgbouncer':<13} 127.0.0.1:{self.extras.pgbouncer.port}   (the "
+                         f"stack's own, before its PostgreSQL; demo queues in its Redis)")
+        return "\n".join(line for line in lines if line)
