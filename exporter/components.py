@@ -226,11 +226,11 @@ for _component in (
               spoken="PgBouncer",
               description="Connection poolers (PgBouncer) read through their admin console.",
               down=DownAlert("Pooler", "A connection pooler", "critical", "1m", "5m"),
-              metric_prefix="wedsync_pooler_", validated=False),
+              metric_prefix="wedsync_pooler_"),
     Component("queues", "Background jobs (queues)", False, settings="bullmq", prober="bullmq",
               spoken="the queue Redis", description="BullMQ or Bull v3 job queues in Redis.",
               down=DownAlert("Queues", "A job-queue Redis", "warning", "2m", "10m"),
-              metric_prefix="wedsync_queue", validated=False),
+              metric_prefix="wedsync_queue"),
 ):
     REGISTRY.register(_component)
 del _component

@@ -117,3 +117,22 @@ def test_a_stopped_or_hung_pgbouncer_is_a_failing_probe_not_a_hung_scrape(
         wait_metrics(exporter, lambda t: (value(
             t, "wedsync_probe_failures_total", component="pooler", target="pgbouncer",
             reason="connect") or 0) >= 1, timeout=15)
+
+
+def test_validation_judges_the_pooler_from_its_probe(make_exporter) -> None:
+    from harness.ports import free_port
+
+    dead = f"postgresql://wedsync_stats@127.0.0.1:{free_port()}/pgbouncer"
+    exporter = make_exporter(exporter_config(
+        pooler=[{"name": "pgbouncer", "url": dead}], tokens={"admin": "${ADMIN}"}),
+        env={"ADMIN": "admin-token-2"})
+    wait_metrics(exporter, lambda t: value(t, "wedsync_up", component="pooler",
+                                           target="pgbouncer") == 0)
+    request = urllib.request.Request(
+        f"{exporter.url}/api/architecture/validate", method="POST",
+        data=json.dumps({"component": "pooler", "validation_type": "performance"}).encode(),
+        headers={"Authorization": "Bearer admin-token-2", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        verdict = json.load(answer)
+    assert verdict["valid"] is False and verdict["severity"] == "critical"
+    assert "127.0.0.1" not in json.dumps(verdict)
