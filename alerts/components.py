@@ -202,12 +202,16 @@ QUEUE_ALERTS: tuple[Alert, ...] = (
            '    max by (target, queue) (delta(wedsync_queue_jobs{state="waiting"}[15m])) > 0\n'
            "    and on (target, queue)\n"
            '    max by (target, queue) (delta(wedsync_queue_jobs{state="active"}[15m])) <= 0\n'
+           "    and on (target, queue)\n"
+           '    max by (target, queue) (wedsync_queue_jobs{state="waiting"})\n'
+           "    > on (target, queue)\n"
+           '    max by (target, queue) (wedsync_queue_jobs{state="active"})\n'
            "  )\n"
            f"){chr(10)}{_NOT_PAUSED}",
            "warning", "saturation", "A job queue backs up: jobs wait and workers do not keep up.",
            "Queue {{ $labels.queue }} on {{ $labels.target }} backs up: its oldest waiting job "
-           "is older than the threshold, or its waiting jobs keep rising while the active ones "
-           "do not (value {{ $value | printf \"%.0f\" }}).",
+           "is older than the threshold, or more jobs wait than run and they keep rising while "
+           "the running ones do not (value {{ $value | printf \"%.0f\" }}).",
            Timing("15m", 300), Timing("5m", 120), component="queues"),
     _alert("WedSyncQueueFailedJobsRising",
            f"{QUEUE_FAILED} > $threshold",

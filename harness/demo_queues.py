@@ -1,11 +1,12 @@
 """Real BullMQ queues kept busy in a Redis, so the queue probe, rules and dashboards have jobs in
 every state to show: waiting, active, delayed, prioritized, failed, completed and paused.
 
-A producer adds a few jobs every ``interval`` seconds to ``emails`` and ``notifications``
-(about one in ten fails on purpose, some are delayed or prioritised); a worker runs them at a
-bounded pace; ``exports`` holds two jobs in a paused queue. Completed and failed sets are
-trimmed (``removeOnComplete``/``removeOnFail``), so Redis memory stays bounded however long it
-runs. Everything runs on an event loop in a thread of its own, stopped by ``stop()``.
+A producer adds a few jobs every ``interval`` seconds to ``emails`` and ``notifications`` (some
+delayed or prioritised); a worker runs them at a bounded pace, well ahead of the producer; two
+jobs fail on purpose at the start (so the failed sets are not empty) and none after, so a
+healthy stack stays quiet; ``exports`` holds two jobs in a paused queue. Completed and failed
+sets are trimmed (``removeOnComplete``/``removeOnFail``), so Redis memory stays bounded however
+long it runs. Everything runs on an event loop in a thread of its own, stopped by ``stop()``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class DemoQueues:
         await held.pause()
         for name in BUSY:
             await self._queues[name].add("reminder", {}, {**KEEP, "delay": 3_600_000})
+            await self._queues[name].add("send", {"fail": True}, {**KEEP, "attempts": 1})
             self._workers.append(Worker(name, self._work, {**connection, "concurrency": 2}))
         self._producer = asyncio.ensure_future(self._produce())
 
@@ -73,8 +75,7 @@ class DemoQueues:
                     options["priority"] = 1
                 if n == 1 and tick % 7 == 0:
                     options["delay"] = 30_000
-                await queue.add("send", {"fail": (tick * self.jobs_per_tick + n) % 10 == 0},
-                                options)
+                await queue.add("send", {}, options)
             await asyncio.sleep(self.interval)
 
     def stop(self) -> None:
