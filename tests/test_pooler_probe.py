@@ -192,3 +192,16 @@ def test_a_stopped_pgbouncer_is_a_connect_failure_and_the_probe_recovers(
         up, down, again = asyncio.run(story())
     assert isinstance(up, ProbeOutcome) and isinstance(again, ProbeOutcome)
     assert isinstance(down, ProbeError) and down.reason == "connect"
+
+
+def test_max_db_connections_caps_the_pool_size_of_several_users(backend: PostgresServer) -> None:
+    server = PgBouncerServer(backend.port, databases=("app",), pool_size=2,
+                             users=("postgres", "app_user"),
+                             settings={"max_db_connections": "3"})
+    with server, psycopg.connect(server.dsn(dbname="app")) as one, psycopg.connect(
+            server.dsn(dbname="app", user="app_user")) as two:
+        one.execute("SELECT 1")
+        two.execute("SELECT 1")
+        outcome = probe_once(PgBouncerProbe(target(server.admin_dsn())))
+    # Two user pools of two would be four; max_db_connections allows three.
+    assert series(outcome, "wedsync_pooler_pool_size")[("app",)] == 3

@@ -199,6 +199,28 @@ def test_discovery_finds_queues_by_a_bounded_scan(redis_server: RedisServer,
     assert not any(":" in name for name in found)
 
 
+def test_a_queue_deleted_from_redis_drops_out_after_a_whole_discovery_pass(
+        redis_server: RedisServer, jobs: Jobs) -> None:
+    client = redis_server.client()
+    client.hset("bull:gone:meta", "opts.maxLenEvents", 10)
+    client.lpush("bull:gone:wait", "1")
+    probe = QueueProbe(target(redis_server.url(), discovery=QueueDiscovery(
+        enabled=True, scan_calls=100, scan_count=1000)))
+
+    async def runs() -> tuple[set[str], set[str]]:
+        try:
+            before = set(by_queue(await probe.run()))
+            client.delete("bull:gone:meta", "bull:gone:wait")
+            # 100 SCAN calls of 1000 keys finish a pass within one run here.
+            after = set(by_queue(await probe.run()))
+            return before, after
+        finally:
+            await probe.close()
+
+    before, after = asyncio.run(runs())
+    assert "gone" in before and "gone" not in after and "mail" in after
+
+
 def test_queues_beyond_the_cap_are_skipped_and_counted(redis_server: RedisServer,
                                                        jobs: Jobs) -> None:
     outcome = probe_once(QueueProbe(target(redis_server.url(), names=ALL, max_queues=2)))
