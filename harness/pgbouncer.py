@@ -21,7 +21,9 @@ from harness.binaries import ManagedProcess
 from harness.ports import wait_for_port
 from harness.processes import signal_tree
 
-PGBOUNCER = os.environ.get("WEDSYNC_PGBOUNCER", "/usr/sbin/pgbouncer")
+# Debian puts it in /usr/sbin, which is not on every user's PATH.
+PGBOUNCER = os.environ.get("WEDSYNC_PGBOUNCER") or shutil.which("pgbouncer") or \
+    "/usr/sbin/pgbouncer"
 STATS_USER = "wedsync_stats"
 
 
@@ -100,7 +102,7 @@ class PgBouncerServer(ManagedProcess):
 
 def available() -> bool:
     """Whether the pgbouncer binary is installed here."""
-    return Path(PGBOUNCER).exists() or shutil.which("pgbouncer") is not None
+    return Path(PGBOUNCER).exists()
 
 
 def version() -> str:
