@@ -18,6 +18,7 @@ CACHE_LOOKUPS = "wedsync:redis_lookups:rate10m"
 POOL_SERVERS = "wedsync:pooler_servers:ratio"
 POOL_CLIENTS = "wedsync:pooler_clients:ratio"
 QUEUE_FAILED = "wedsync:queue_failed:delta15m"
+QUEUE_WAIT = "wedsync:queue_oldest_waiting:seconds"
 # The platform brief's scaling trigger: a connection pool above 85% of its capacity.
 POOL_SATURATION = 0.85
 
@@ -54,6 +55,12 @@ RECORDINGS: tuple[Recording, ...] = (
               "/ on (target)\n"
               "max by (target) (wedsync_pooler_max_client_connections > 0)",
               help="Pooler client connections as a share of max_client_conn."),
+    # A paused queue holds its jobs on purpose: its oldest job's age is no backlog.
+    Recording(QUEUE_WAIT,
+              "max by (target, queue) (wedsync_queue_oldest_waiting_age_seconds)\n"
+              "unless on (target, queue)\n"
+              "max by (target, queue) (wedsync_queue_paused == 1)",
+              help="Age of each unpaused queue's oldest waiting job (paused queues left out)."),
     # Failed jobs are a sorted set's size (trimmed by some queues), not a counter: its growth.
     Recording(QUEUE_FAILED,
               'max by (target, queue) (delta(wedsync_queue_jobs{state="failed"}[15m]))',
@@ -196,7 +203,7 @@ _NOT_PAUSED = "unless on (target, queue)\nwedsync_queue_paused == 1"
 QUEUE_ALERTS: tuple[Alert, ...] = (
     _alert("WedSyncQueueBackingUp",
            "(\n"
-           "  max by (target, queue) (wedsync_queue_oldest_waiting_age_seconds) > $threshold\n"
+           f"  {QUEUE_WAIT} > $threshold\n"
            "  or\n"
            "  (\n"
            '    max by (target, queue) (delta(wedsync_queue_jobs{state="waiting"}[15m])) > 0\n'

@@ -7,7 +7,7 @@ itself.
 
 from __future__ import annotations
 
-from alerts.components import DB_CONNECTIONS, POOL_SATURATION, POOL_SERVERS
+from alerts.components import DB_CONNECTIONS, POOL_SATURATION, POOL_SERVERS, QUEUE_WAIT
 from alerts.model import Alert, Group, Timing
 from alerts.settings import ALERTMANAGER_JOB, EXPORTER_JOB, PROMETHEUS_JOB
 
@@ -89,8 +89,7 @@ SCALE_UP_EXPR = "\n".join((
     '  "reason", "pooler-utilisation", "", "")',
     "or",
     "label_replace(",
-    "  max by (target, queue) (max_over_time(wedsync_queue_oldest_waiting_age_seconds[1d]))",
-    "  > 60,",
+    f"  max by (target, queue) (max_over_time({QUEUE_WAIT}[1d])) > 60,",
     '  "reason", "queue-wait", "", "")',
     "or",
     "label_replace(",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from grafanalib import core
 
+from alerts.components import QUEUE_WAIT
 from dashboards import links, promql, thresholds
 from dashboards.board import make
 from dashboards.layout import Grid
@@ -134,8 +135,7 @@ def safety(grid: Grid) -> None:
         (stat("Oldest waiting job",
               "The longest any queued background job (emails, notifications) has been ready "
               "to run without a worker taking it.", "s",
-              [Query("max(wedsync_queue_oldest_waiting_age_seconds "
-                     "unless on (target, queue) wedsync_queue_paused == 1)")],
+              [Query(f"max({QUEUE_WAIT})")],
               steps=rising((thresholds.alert_line("WedSyncQueueBackingUp").wedding_day, WARN)),
               links=[links.to_board(REDIS, "Job queues"),
                      links.runbook("WedSyncQueueBackingUp")]), 6),
