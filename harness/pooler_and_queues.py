@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -120,10 +121,13 @@ class WithPoolerAndQueues:
         postgres = getattr(self.inner, "postgres", None)
         redis = getattr(self.inner, "redis", None)
         if isinstance(postgres, PostgresServer) and redis is not None:
+            # The platform's database: its ``database`` attribute, or its module's DATABASE.
+            module = sys.modules.get(type(self.inner).__module__)
+            database = (getattr(self.inner, "database", None)
+                        or getattr(module, "DATABASE", None) or "postgres")
             try:
-                self.extras = PoolerAndQueues(
-                    postgres, redis.url(),
-                    database=str(getattr(self.inner, "database", "") or "postgres")).start()
+                self.extras = PoolerAndQueues(postgres, redis.url(),
+                                              database=str(database)).start()
             except BaseException:
                 self.inner.stop()
                 raise
