@@ -2,7 +2,10 @@
 #   docker build -t wedsync/exporter:0.1.0 .
 FROM python:3.11.9-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+# The example config listens on loopback unless WEDSYNC_LISTEN is set: in a container that
+# would be unreachable, and the container network is the private one (compose publishes the
+# port on the host's loopback only).
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 WEDSYNC_LISTEN=0.0.0.0:9847 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 RUN groupadd --system --gid 10001 wedsync \

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import yaml
 
@@ -28,6 +27,7 @@ from drill.run import DrillError, Plan, expecting, run_drill
 from drill.target import ATTACHED, Target
 from drill.timing import PRODUCTION, TIMINGS, Timing
 from harness.stack import ALERTMANAGER_CONFIG, StackOptions, alertmanager_config
+from loadtests.cli import absolute_path
 from loadtests.model import load_model
 from loadtests.runner import missing_secrets, realtime_url_for
 
@@ -83,7 +83,7 @@ def _run_parser(commands: argparse._SubParsersAction) -> None:
                            "(default 2m fast, 15m otherwise)")
     what.add_argument("--tolerance", type=seconds, default=10.0,
                       help="lateness allowed beyond the promised time to page (default 10s)")
-    what.add_argument("--out", type=Path, default=Path("reports"),
+    what.add_argument("--out", type=absolute_path, default="reports",
                       help="directory for the drill's directory (default reports/)")
     what.add_argument("--drill-id", help="name of the drill (default drill-FAULT-TIME-RANDOM)")
 
@@ -141,7 +141,7 @@ def _config_parser(commands: argparse._SubParsersAction) -> None:
     config.add_argument("--webhook-url", required=True,
                         help="where the drill listens, as Alertmanager reaches it, e.g. "
                              "http://drill-host:9099")
-    config.add_argument("--config", type=Path, default=ALERTMANAGER_CONFIG)
+    config.add_argument("--config", type=absolute_path, default=ALERTMANAGER_CONFIG)
     config.add_argument("--replace", action="store_true",
                         help="replace the receivers instead of adding the webhook")
 

