@@ -16,14 +16,16 @@ from harness.stack import ScrapeTarget, Stack, StackOptions
 
 
 def sandbox_plugin() -> Any:
-    """The sandbox's stack plugin, from ``harness.sandbox.stack_plugin()``."""
+    """The sandbox's stack plugin, from ``harness.sandbox_platform.stack_plugin()``."""
     try:
-        module = importlib.import_module("harness.sandbox")
+        module = importlib.import_module("harness.sandbox_platform")
     except ModuleNotFoundError:
-        raise SystemExit("--sandbox: this checkout has no sandbox (harness/sandbox.py)") from None
+        raise SystemExit("--sandbox: this checkout has no sandbox "
+                         "(harness/sandbox_platform.py)") from None
     factory = getattr(module, "stack_plugin", None)
     if factory is None:
-        raise SystemExit("--sandbox: harness/sandbox.py has no stack_plugin() for the stack")
+        raise SystemExit("--sandbox: harness/sandbox_platform.py has no stack_plugin() for "
+                         "the stack")
     return factory()
 
 

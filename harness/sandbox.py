@@ -166,10 +166,3 @@ class StackSandbox:
     def urls(self) -> dict[str, str]:
         return {"api": self.server.url, "faults": f"{self.server.url}/_sandbox/faults"}
 
-
-def stack_plugin() -> Any:
-    """What ``wedsync-stack up --sandbox`` starts: the sandbox with a PostgreSQL and a Redis of
-    its own (``harness.sandbox_platform``; random secrets throughout)."""
-    from harness.sandbox_platform import SandboxPlatform  # it imports this module
-
-    return SandboxPlatform()

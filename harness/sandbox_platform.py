@@ -156,3 +156,8 @@ class SandboxPlatform:
             lines.append(f"{'redis':<13} 127.0.0.1:{self.redis.port}   (the stack's own)")
         return "\n".join(lines)
 
+
+def stack_plugin() -> Any:
+    """What ``wedsync-stack up --sandbox`` starts: the sandbox with a PostgreSQL and a Redis of
+    its own (random secrets throughout)."""
+    return SandboxPlatform()

@@ -56,7 +56,7 @@ The sandbox is optional and pluggable: pass any object with ``start()``, ``stop(
 config. Optional: ``prepare(exporter_url, ingest_token)`` is called before ``start()`` (to post
 request timings to the exporter), ``exporter_env()`` adds exporter environment variables and
 ``describe()`` adds lines to the description. ``wedsync-stack up --sandbox`` takes it from
-``harness.sandbox.stack_plugin()``.
+``harness.sandbox_platform.stack_plugin()``.
 
 ``progress`` (a callable taking one line) hears what the stack is doing while it starts.
 """
