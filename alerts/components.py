@@ -243,6 +243,14 @@ SERVICE_ALERTS: tuple[Alert, ...] = (
            "Auth target {{ $labels.target }} took {{ $value | humanizeDuration }} on average "
            "over 5 minutes to answer its health check.",
            Timing("10m", 1.0), Timing("5m", 0.5), component="auth"),
+    # The audit counters read 0 whether users are idle or Auth writes no audit log: this says
+    # which (the probe's own token calls are missing from the log).
+    _alert("WedSyncAuthAuditLogOff", "wedsync_auth_audit_log_writing == 0",
+           "warning", "data", "Supabase Auth writes no audit log, so the audit counters are blind.",
+           "The probe user's token calls on Auth target {{ $labels.target }} are missing from "
+           "auth.audit_log_entries: Auth's audit log to PostgreSQL is off, and the sign-in and "
+           "sign-up counts stay at 0 whatever users do.", Timing("30m"), urgency="later",
+           component="auth"),
     _alert("WedSyncTLSCertificateExpiring",
            "wedsync_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400",
            "warning", "security", "A TLS certificate expires within 14 days.",

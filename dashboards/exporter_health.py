@@ -60,7 +60,7 @@ def probes(grid: Grid) -> None:
                            "{{component}}/{{target}}")]), 8),
         (timeseries("Probe failures by reason",
                     "Failed probes per second by component and reason (timeout, connect, "
-                    "auth, protocol, error).", "ops",
+                    "auth, protocol, refused, error).", "ops",
                     [Query(promql.sum_rate("wedsync_probe_failures_total", COMPONENT,
                                            ("component", "reason")),
                            "{{component}} {{reason}}")], bars=True,
@@ -133,6 +133,21 @@ def process(grid: Grid) -> None:
                     "time: high lag delays probes and scrapes alike.", "s",
                     [Query("wedsync_event_loop_lag_seconds", "{{instance}}")],
                     steps=rising((0.1, WARN), (1, BAD))), 12),
+        height=8)
+    grid.line(
+        (timeseries("Refused requests by reason",
+                    "Requests the exporter answered with a 4xx per second, by reason "
+                    "(unauthorized, rate_limited, content_encoding, compression_ratio, "
+                    "malformed_request, ...): a sudden rise is a misconfigured client or "
+                    "hostile traffic.", "ops",
+                    [Query(promql.sum_rate("wedsync_http_refused_requests_total",
+                                           labels=("reason",)), "{{reason}}")]), 12),
+        (timeseries("Client connections",
+                    "Connections open to the exporter, and those it closed itself per second "
+                    "(header_timeout, idle_timeout, connection_limit).", "short",
+                    [Query("sum(wedsync_http_connections)", "open"),
+                     Query(promql.sum_rate("wedsync_http_connections_closed_total",
+                                           labels=("reason",)), "closed: {{reason}}")]), 12),
         height=8)
 
 

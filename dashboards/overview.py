@@ -41,14 +41,70 @@ REQUESTS = "wedsync_http_request_duration_seconds"
 ROUNDTRIP = "wedsync_realtime_broadcast_roundtrip_seconds"
 
 
-def _firing(severity: str) -> str:
-    # The Watchdog (severity info) always fires; it is not a problem to look at.
-    return f'count(ALERTS{{alertstate="firing", severity="{severity}"}}) or vector(0)'
+# Alerts firing now, split the way prometheus/alertmanager.yml routes them: critical alerts
+# page on every day, warnings page when labelled wedding_day="true" and go to the ticket
+# receiver otherwise (also when they carry no wedding_day label: planning alerts). The
+# Watchdog (severity info) always fires; it is not a problem to look at.
+PAGING = ('ALERTS{alertstate="firing", severity="critical"}\n'
+          'or\nALERTS{alertstate="firing", severity="warning", wedding_day="true"}')
+TICKETING = 'ALERTS{alertstate="firing", severity="warning", wedding_day!="true"}'
+UNMONITORED = 'wedsync_component_monitored{essential="true"} == 0'
+
+# The verdict's levels, worst last.
+SAFE, WARNINGS, PARTLY_BLIND, NOT_SAFE = 0, 1, 2, 3
+VERDICT_WORDS = value_map(
+    (SAFE, "Safe", GOOD), (WARNINGS, "Safe — tickets open", WARN),
+    (PARTLY_BLIND, "Cannot tell — part is not monitored", WARN),
+    (NOT_SAFE, "NOT SAFE — the on-call is paged", BAD))
+
+
+def count_or_zero(selector: str) -> str:
+    """How many series ``selector`` returns, 0 when none."""
+    return f"(count(\n{selector}\n) or vector(0))"
+
+
+def _signal(level: int, name: str, condition: str) -> str:
+    # Each signal keeps its own label, so that `or` keeps them all and max() takes the worst.
+    return f'label_replace(\n  {level} * ({condition}),\n  "signal", "{name}", "", "")'
+
+
+def verdict() -> str:
+    """One number for "are today's weddings safe?": the worst of the signals below."""
+    signals = [
+        _signal(NOT_SAFE, "pages", f"{count_or_zero(PAGING)} > bool 0"),
+        _signal(NOT_SAFE, "overall-critical", f"({promql.overall_status()}) == bool 2"),
+        _signal(PARTLY_BLIND, "not-monitored", f"{count_or_zero(UNMONITORED)} > bool 0"),
+        _signal(PARTLY_BLIND, "exporter-missing",
+                '(count(up{job="wedsync-exporter"} == 1) or vector(0)) == bool 0'),
+        _signal(WARNINGS, "tickets", f"{count_or_zero(TICKETING)} > bool 0"),
+        _signal(WARNINGS, "overall-degraded", f"({promql.overall_status()}) == bool 1"),
+    ]
+    return "max(\n" + "\nor\n".join(signals) + "\n)"
 
 
 def safety(grid: Grid) -> None:
     """The first screen: statuses, the day, the weddings, what fires, the SLIs."""
     grid.row("Are today's weddings safe?")
+    grid.line(
+        (stat("Are today's weddings safe?",
+              "NOT SAFE while a page is firing (critical alerts on every day, warnings on "
+              "wedding days, as Alertmanager routes them) or the overall status is critical. "
+              "Cannot tell while an essential component has no monitoring target or the "
+              "exporter is not scraped. Safe with tickets open while warnings go to the ticket "
+              "receiver or the overall status is degraded. Otherwise Safe.", "none",
+              [Query(verdict())], steps=rising((WARNINGS, WARN), (NOT_SAFE, BAD)),
+              mappings=VERDICT_WORDS, background=True, graph=False,
+              no_value="Cannot tell — no data",
+              links=[links.to_board(EXPORTER, "Is the exporter itself well?")]), 16),
+        (stat("Essential components monitored",
+              "Each essential component: Monitored when the exporter has a target for it, NOT "
+              "MONITORED when it has none. The overall status leaves an unmonitored component "
+              "out, so Healthy says nothing about it.", "none",
+              [Query('wedsync_component_monitored{essential="true"}', "{{component}}")],
+              steps=falling((1, GOOD), base=BAD),
+              mappings=value_map((0, "NOT MONITORED", BAD), (1, "Monitored", GOOD)),
+              background=True, graph=False, no_value="Cannot tell — no data"), 8),
+        height=5)
     grid.line(
         (stat("Overall status",
               "The worst status among the essential components (database, Auth, Realtime, "
@@ -72,12 +128,16 @@ def safety(grid: Grid) -> None:
         (stat("Weddings tomorrow", "Weddings dated tomorrow in the platform's time zone.",
               "short", [Query('wedsync_weddings{window="tomorrow"}')], graph=False), 4),
         (stat("Pages firing",
-              "Critical alerts firing now: each one pages the on-call engineer.", "short",
-              [Query(_firing("critical"))], steps=rising((1, BAD)), background=True,
+              "Alerts firing now that Alertmanager sends to the pager: critical alerts on "
+              "every day, warnings on wedding days (wedding_day=\"true\"). Counted from "
+              "Prometheus' ALERTS, so a page Alertmanager holds back (inhibited or silenced) "
+              "still counts.", "short",
+              [Query(count_or_zero(PAGING))], steps=rising((1, BAD)), background=True,
               graph=False), 4),
-        (stat("Warnings firing",
-              "Warning alerts firing now: tickets on ordinary days, pages on wedding days.",
-              "short", [Query(_firing("warning"))], steps=rising((1, WARN)),
+        (stat("Tickets firing",
+              "Warnings firing now that Alertmanager sends to the ticket receiver: on "
+              "ordinary days, and planning alerts on every day.",
+              "short", [Query(count_or_zero(TICKETING))], steps=rising((1, WARN)),
               background=True, graph=False), 4),
         height=5)
     grid.line(

@@ -61,21 +61,23 @@ def auth(grid: Grid) -> None:
     events = promql.sum_rate("wedsync_auth_audit_events_total", AUTH, ("action",))
     grid.line(
         (timeseries("Auth latency",
-                    "The health check's duration and the synthetic password sign-in's "
-                    "(the last probe run). Lines: the slow-Auth alert "
+                    "The health check's duration and the synthetic session's token call "
+                    "(a refresh, or the sign-in when it had none; the last probe run). "
+                    "Lines: the slow-Auth alert "
                     f"({AUTH_SLOW.wedding_day:g} s on wedding days, {AUTH_SLOW.other_days:g} s "
                     "on other days, 5-minute average of the health check).", "s",
                     [Query(f'wedsync_probe_duration_seconds{{component="auth", {AUTH}}}',
                            "{{target}} health"),
                      Query(f"wedsync_auth_signin_duration_seconds{{{AUTH}}}",
-                           "{{target}} sign-in")],
+                           "{{target}} token call")],
                     steps=rising((AUTH_SLOW.wedding_day, WARN), (AUTH_SLOW.other_days, BAD)),
                     links=[links.runbook("WedSyncAuthSlow"),
                            links.runbook("WedSyncAuthDown")]), 12),
         (timeseries("Sign-ins per minute",
                     "Password sign-ins (audit-log action login) per minute, beside every "
                     "other audit-log action (sign-ups, token refreshes, ...), from "
-                    "auth.audit_log_entries. The exporter's own synthetic sign-ins count too.",
+                    "auth.audit_log_entries. The exporter's probe user's own actions are "
+                    "left out.",
                     "opm", [Query(f"{events} * 60", "{{action}}")]), 12),
         height=8)
 

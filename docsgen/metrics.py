@@ -5,6 +5,9 @@ from __future__ import annotations
 from exporter.catalogue import (
     FAILURE_REASONS,
     FAMILIES,
+    HTTP_CONNECTION_CLOSE_REASONS,
+    HTTP_REFUSAL_REASONS,
+    QUERY_DISABLED_REASONS,
     QUERY_FILLED_FAMILIES,
     STATUS_CLASSES,
     STATUSES,
@@ -12,6 +15,7 @@ from exporter.catalogue import (
     Family,
 )
 from exporter.components import REGISTRY
+from exporter.ingestion.contract import REASONS as INGEST_REJECTED_REASONS
 
 # Sections in reading order: (title, test on a family).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -38,6 +42,10 @@ def label_values() -> dict[str | tuple[str, str], tuple[str, ...]]:
     return {
         "component": REGISTRY.names(), "reason": FAILURE_REASONS, "status": STATUSES,
         "status_class": STATUS_CLASSES, ("wedsync_weddings", "window"): WEDDING_WINDOWS,
+        ("wedsync_ingest_rejected_total", "reason"): INGEST_REJECTED_REASONS,
+        ("wedsync_custom_query_disabled", "reason"): QUERY_DISABLED_REASONS,
+        ("wedsync_http_refused_requests_total", "reason"): HTTP_REFUSAL_REASONS,
+        ("wedsync_http_connections_closed_total", "reason"): HTTP_CONNECTION_CLOSE_REASONS,
     }
 
 

@@ -34,6 +34,7 @@ from drill.apis import APIError, Prometheus
 from drill.faults import Fault
 from drill.timing import Promise
 from drill.watch import AlertTimeline, Observations
+from exporter.human_time import duration_text
 from harness.webhook import Notification
 
 
@@ -278,9 +279,9 @@ def detection_of(observations: Observations, fault: Fault, times: DrillTimes,
                         if t.firing and fault.explains(t.labels)}):
         due = None if recovered is None else recovered + allowances.get(name, 0.0)
         if due is not None and times.finished_at < due:
-            detection.not_yet_due.append(f"{name} (due within {due - recovered:.0f} s of "
-                                         f"recovery; the drill ended after "
-                                         f"{times.finished_at - recovered:.0f} s)")
+            detection.not_yet_due.append(
+                f"{name} (due within {duration_text(due - recovered)} of recovery; the drill "
+                f"ended after {duration_text(times.finished_at - recovered)})")
         else:
             detection.still_firing.append(name)
     if pages.for_fault:

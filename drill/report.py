@@ -12,6 +12,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from exporter.human_time import duration_text, elapsed_text
+
 FORMAT = "wedsync-drill-report/1"
 
 STYLE = """
@@ -41,7 +43,12 @@ def _text(value: Any) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f} s"
+    return "–" if value is None else elapsed_text(value)
+
+
+def _offset(value: float | None) -> str:
+    """``t+12.3 s`` or ``t+5 min 13 s``: when, counted from the drill's start."""
+    return "–" if value is None else f"t+{elapsed_text(value)}"
 
 
 def _ratio(value: float | None) -> str:
@@ -84,15 +91,16 @@ def _fault_section(report: dict[str, Any]) -> str:
     rows = [
         ("fault", f"{fault['name']}: {fault['title']}"),
         ("what it broke", fault["injector"]),
-        ("injected", f"t+{_text(fault['injected_offset_seconds'])} s "
+        ("injected", f"{_offset(fault['injected_offset_seconds'])} "
                      f"({_when(fault['injected_at'])})"),
-        ("recovered", f"t+{_text(fault['recovered_offset_seconds'])} s"),
+        ("recovered", _offset(fault['recovered_offset_seconds'])),
         ("detecting alert", _text(detection["alert"])),
         ("time to dashboard", _seconds(detection["dashboard_seconds"])),
         ("time to detect", _seconds(detection["detect_seconds"])),
         ("time to page", _seconds(detection["page_seconds"])),
         ("promised time to page", "–" if not promise else
-         f"{promise['best_seconds']}–{promise['worst_seconds']} s ({promise['alert']})"),
+         f"{duration_text(promise['best_seconds'])}–{duration_text(promise['worst_seconds'])} "
+         f"({promise['alert']})"),
         ("time to resolve (recovery → alert resolved)", _seconds(detection["resolve_seconds"])),
         ("time to all-clear (recovery → pager resolved)",
          _seconds(detection["all_clear_seconds"])),
@@ -118,9 +126,9 @@ def _alerts_section(report: dict[str, Any]) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(alert["labels"].items())
                            if k not in ("severity", "category", "source"))
         fired = ("before the drill" if alert["firing_before_drill"]
-                 else f"t+{alert['fired_offset_seconds']} s")
+                 else _offset(alert['fired_offset_seconds']))
         resolved = ("still firing" if alert["resolved_offset_seconds"] is None
-                    else f"t+{alert['resolved_offset_seconds']} s")
+                    else _offset(alert['resolved_offset_seconds']))
         rows.append([alert["alertname"], labels, alert["severity"], fired, resolved,
                      _text(alert["explained_by_fault"]), ", ".join(alert["receivers"]),
                      _text(alert["inhibited"])])
@@ -131,9 +139,9 @@ def _alerts_section(report: dict[str, Any]) -> str:
 
 def _pages_section(report: dict[str, Any]) -> str:
     started = report["started_at"]
-    rows = [[page["description"], f"t+{page['opened_at'] - started:.1f} s",
+    rows = [[page["description"], _offset(page["opened_at"] - started),
              "never" if page["resolved_at"] is None
-             else f"t+{page['resolved_at'] - started:.1f} s",
+             else _offset(page["resolved_at"] - started),
              str(page["notifications"]), "for the fault" if page["for_fault"] else "unexpected"]
             for page in report["pages"]["during_drill"]]
     return (f"<h2>Pages (receiver {escape(report['pages']['receiver'])})</h2>"

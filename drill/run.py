@@ -28,6 +28,7 @@ from drill.target import Target
 from drill.timing import Promise, component_promise, fault_promise
 from drill.verdict import Evidence, judge
 from drill.watch import Watcher, summarise_for_json
+from exporter.human_time import duration_text
 from loadtests.runner import RunError, RunSettings, public_url
 from loadtests.runner import run as run_k6
 
@@ -265,8 +266,9 @@ def run_drill(target: Target, plan: Plan, say: Callable[[str], None] = print) ->
 
     started_at = time.time()
     watcher.start()
-    say(f"{plan.drill_id}: load ({plan.profile}, {plan.load_duration:g} s) started; "
-        f"fault {fault.name} at +{plan.at:g} s for {plan.fault_duration:g} s")
+    say(f"{plan.drill_id}: load ({plan.profile}, {duration_text(plan.load_duration)}) started; "
+        f"fault {fault.name} at +{duration_text(plan.at)} for "
+        f"{duration_text(plan.fault_duration)}")
     load_started_at = time.time()
     load.thread.start()
     errors: list[str] = []

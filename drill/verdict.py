@@ -42,6 +42,7 @@ from typing import Any
 
 from drill.analysis import Detection, ExporterHealth, LoadResult, Pages, SloResult
 from drill.faults import Fault
+from exporter.human_time import duration_text, elapsed_text
 
 READY = "READY"
 NOT_READY = "NOT READY"
@@ -107,9 +108,10 @@ def _pager_reasons(evidence: Evidence) -> list[Reason]:
     promise = detection.promise
     if (detection.page_seconds is not None and promise is not None
             and detection.page_seconds > promise.worst + evidence.tolerance_seconds):
-        found.append(Reason("late-page", f"paged after {detection.page_seconds:.1f} s; "
-                                         f"promised within {promise.worst:.0f} s (+"
-                                         f"{evidence.tolerance_seconds:.0f} s tolerance)"))
+        found.append(Reason("late-page", f"paged after {elapsed_text(detection.page_seconds)}; "
+                                         f"promised within {duration_text(promise.worst)} (+"
+                                         f"{duration_text(evidence.tolerance_seconds)} "
+                                         f"tolerance)"))
     if len(pages.for_fault) > 1:
         listed = "; ".join(p.describe() for p in pages.for_fault)
         found.append(Reason("duplicated-pages", f"{len(pages.for_fault)} pages for one fault "
@@ -168,8 +170,8 @@ def headline(verdict: str, found: list[Reason], evidence: Evidence) -> str:
     detection, fault = evidence.detection, evidence.fault
     if evidence.injected and fault.detecting:
         parts.append(f"{fault.title}: {detection.alert} fired after "
-                     f"{detection.detect_seconds:.1f} s"
-                     + (f", paged once after {detection.page_seconds:.1f} s"
+                     f"{elapsed_text(detection.detect_seconds)}"
+                     + (f", paged once after {elapsed_text(detection.page_seconds)}"
                         if detection.page_seconds is not None else ", no page expected")
                      + (", resolved" if not detection.not_yet_due
                         else ", not yet due to resolve when the drill ended"))

@@ -16,7 +16,7 @@ from typing import Literal
 
 Kind = Literal["gauge", "counter", "histogram"]
 
-FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "error")
+FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "refused", "error")
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
 WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
@@ -26,6 +26,17 @@ QUEUE_STATES: tuple[str, ...] = (
     "waiting", "active", "delayed", "prioritized", "failed", "completed", "paused",
 )
 QUERY_DISABLED_REASONS: tuple[str, ...] = ("missing_table", "missing_column", "mapping")
+# Why the exporter's HTTP server refused a request (every 4xx answer) or closed a connection.
+HTTP_REFUSAL_REASONS: tuple[str, ...] = (
+    "bad_request", "invalid_json", "invalid_body", "invalid_events", "invalid_charset",
+    "content_encoding", "bad_compressed_body", "compression_ratio",
+    "body_too_large", "body_timeout", "unauthorized", "forbidden", "not_found",
+    "method_not_allowed", "conflict", "length_required", "unsupported_media_type",
+    "rate_limited", "malformed_request", "other",
+)
+HTTP_CONNECTION_CLOSE_REASONS: tuple[str, ...] = (
+    "header_timeout", "idle_timeout", "connection_limit",
+)
 HTTP_METHODS: tuple[str, ...] = (
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
 )
@@ -96,7 +107,7 @@ FAMILIES: tuple[Family, ...] = (
        "Unix time of the last successful probe of the target; staleness is "
        "time() minus this.", CT, "seconds"),
     _c("wedsync_probe_failures_total",
-       "Failed probes by reason (timeout, connect, auth, protocol, error).",
+       "Failed probes by reason (timeout, connect, auth, protocol, refused, error).",
        (*CT, "reason")),
     _c("wedsync_probe_runs_total", "Probe runs started.", CT),
     _c("wedsync_probe_overruns_total",
@@ -104,6 +115,10 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_component_status",
        "1 for the target's current status (healthy, degraded, critical), 0 for the others."
        + CACHED, (*CT, "status")),
+    _g("wedsync_component_monitored",
+       "1 if the component has at least one configured target, 0 if nobody monitors it; "
+       "essential says whether it counts toward the overall status.",
+       ("component", "essential")),
     _g("wedsync_probe_http_status_code",
        "HTTP status code of the last probe of an HTTP target." + CACHED, CT),
     _g("wedsync_tls_certificate_expiry_timestamp_seconds",
@@ -216,10 +231,15 @@ FAMILIES: tuple[Family, ...] = (
        "max_queues.", ("target",)),
     # --- auth ----------------------------------------------------------------------------
     _g("wedsync_auth_signin_duration_seconds",
-       "Duration of the last synthetic password sign-in." + CACHED, ("target",), "seconds"),
+       "Duration of the probe user's last token call: the refresh-token grant, or the password "
+       "sign-in when it had no session." + CACHED, ("target",), "seconds"),
     _c("wedsync_auth_audit_events_total",
        "Supabase Auth audit-log actions (login, user_signedup, token_refreshed, ...) counted "
-       "from auth.audit_log_entries.", ("target", "action")),
+       "from auth.audit_log_entries, the probe user's own left out.", ("target", "action")),
+    _g("wedsync_auth_audit_log_writing",
+       "1 while the probe user's token calls show up in auth.audit_log_entries, 0 when two or "
+       "more went by without a row (Auth's audit log to PostgreSQL is off); absent without a "
+       "synthetic sign-in.", ("target",)),
     # --- realtime ------------------------------------------------------------------------
     _h("wedsync_realtime_broadcast_roundtrip_seconds",
        "Time from sending a broadcast on a Realtime channel to receiving its own echo.",
@@ -312,6 +332,14 @@ FAMILIES: tuple[Family, ...] = (
     _c("wedsync_http_rate_limited_total", "Requests answered 429, by route.", ("route",)),
     _c("wedsync_http_unauthorized_total", "Requests answered 401 or 403, by route.",
        ("route",)),
+    _c("wedsync_http_refused_requests_total",
+       "Requests the exporter's HTTP server answered with a 4xx (other than the deploy gate's "
+       "423), by reason.", ("reason",)),
+    _c("wedsync_http_connections_closed_total",
+       "Client connections the exporter closed itself: header_timeout (no complete request "
+       "in time), idle_timeout (keep-alive unused), connection_limit (at the cap).",
+       ("reason",)),
+    _g("wedsync_http_connections", "Client connections open to the exporter's HTTP server."),
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

@@ -35,6 +35,15 @@ def check_config(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.file)
+        # Construct every pool, probe and job as a start or reload would (no network): what
+        # passes here also builds there.
+        from exporter import features
+        from exporter.build import check_buildable_now
+        from exporter.ingestion.recorder import Ingestion
+        from exporter.metrics.store import MetricStore
+
+        check_buildable_now(config, job_factories=features.job_factories(
+            Ingestion(MetricStore())))
     except ConfigError as exc:
         print(f"wedsync-exporter: {exc}", file=sys.stderr)
         return 1
@@ -86,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     service = Service(config, listen=args.listen)
     try:
         run_event_loop(service.run_forever())
+    except ConfigError as exc:
+        print(f"wedsync-exporter: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"wedsync-exporter: cannot serve on {service.listen}: {exc.strerror}",
               file=sys.stderr)

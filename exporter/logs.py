@@ -41,13 +41,25 @@ class Redactor:
 
 REDACTOR = Redactor()
 
+# Control characters (C0, DEL, C1) and line separators written as visible escapes: a NUL or an
+# ANSI sequence from a client's text (an override reason, a header) must not reach a terminal
+# or split a log line.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
+                 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters as visible escapes (``\\x1b``, ``\\n``)."""
+    return text.translate(_CONTROL)
+
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
         if isinstance(value, str):
-            event[key] = REDACTOR(value)
+            event[key] = escape_controls(REDACTOR(value))
         elif value is not None and not isinstance(value, int | float | bool):
-            event[key] = REDACTOR(str(value))
+            event[key] = escape_controls(REDACTOR(str(value)))
     return event
 
 
@@ -83,4 +95,4 @@ def configure(level: str = "info", fmt: str = "logfmt", secrets: Iterable[str] =
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return REDACTOR(super().format(record))
+        return escape_controls(REDACTOR(super().format(record)))

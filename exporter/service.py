@@ -11,17 +11,22 @@ import structlog
 from aiohttp import web
 
 from exporter import __version__, features
+from exporter.build import BuildError, build_runtime
 from exporter.clock import Clock, utc_now
 from exporter.components import REGISTRY
 from exporter.config import Config, ConfigError, load_config
+from exporter.coverage import record_coverage
 from exporter.deploy_gate.gate import DeployGate
 from exporter.ingestion.recorder import Ingestion
-from exporter.logs import REDACTOR
+from exporter.logs import configure as configure_logs
 from exporter.metrics.exposition import Renderer
 from exporter.metrics.store import MetricStore
 from exporter.runtime import Runtime
+from exporter.web.connections import ConnectionGuard, GuardedSite
 from exporter.web.core import add_core_routes
+from exporter.web.middleware import request_middleware
 from exporter.web.security import Guard, RateLimiter, TokenAuth
+from exporter.web.server_settings import ServerSettings
 
 log = structlog.get_logger("exporter")
 
@@ -38,7 +43,11 @@ class Service:
         self.store.set("wedsync_build_info", {"version": __version__}, 1)
         self.renderer = Renderer(self.store)
         self.runtime: Runtime | None = None
+        # The limiter outlives reloads: what a client used stays used when limits change.
+        self.limiter = RateLimiter(config.rate_limits)
         self.guard = self._guard(config)
+        self.server_settings = ServerSettings.from_section(config.section("server"))
+        self.connections = ConnectionGuard(self.store, self.server_settings)
         # The parts that outlive reloads, built here and handed to what needs them: ingestion
         # (the HTTP route, the performance_logs tailer, the health document's summary) and
         # the deploy gate (its routes; it holds the open override).
@@ -53,7 +62,8 @@ class Service:
         self._loaded(True)
 
     def _guard(self, config: Config) -> Guard:
-        return Guard(TokenAuth(config.tokens), RateLimiter(config.rate_limits), self.store)
+        self.limiter.configure(config.rate_limits)
+        return Guard(TokenAuth(config.tokens), self.limiter, self.store)
 
     def _loaded(self, ok: bool) -> None:
         self.store.set("wedsync_config_last_reload_successful", (), 1 if ok else 0)
@@ -66,7 +76,8 @@ class Service:
         """The aiohttp application with the core routes and every feature's routes."""
         # Room for the largest ingestion body; ingestion answers 413 above its own limit.
         max_body = self.ingestion.configure(self.config).max_body_bytes
-        app = web.Application(client_max_size=max_body + 1024)
+        app = web.Application(client_max_size=max_body + 1024,
+                              middlewares=[request_middleware(self.store, self.connections)])
         add_core_routes(app, self)
         for hook in features.ROUTES:
             hook(app, self)
@@ -77,11 +88,12 @@ class Service:
         return self.ingestion.performance_summary()
 
     def build_runtime(self) -> Runtime:
-        """Build probes and jobs for the current configuration (zero-initialises counters)."""
-        runtime = Runtime(self.config, self.store, self.clock,
-                          job_factories=features.job_factories(self.ingestion))
-        runtime.build()
+        """Build probes and jobs for the current configuration (zero-initialises counters);
+        ConfigError with one line if the configuration cannot be built."""
+        runtime = build_runtime(self.config, self.store, self.clock,
+                                job_factories=features.job_factories(self.ingestion))
         self.runtime = runtime
+        record_coverage(self.config, self.store)
         self.renderer.refresh()
         return runtime
 
@@ -91,16 +103,22 @@ class Service:
         self.renderer.start()
         self._lag_task = asyncio.create_task(self._measure_loop_lag(), name="loop-lag")
         app = self.build_app()
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=2.0)
+        settings = self.server_settings
+        # auto_decompress off: aiohttp would decode a compressed body on the event loop as it
+        # arrives, even for a refused request (exporter/web/bodies.py decodes where allowed).
+        # The keep-alive timeout backs up the guard's idle timeout; lingering (reading an
+        # unread body before the next request) is cheap without decoding, and short.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+            auto_decompress=False, keepalive_timeout=settings.idle_timeout + 5,
+            lingering_time=min(2.0, settings.body_timeout))
         await self._runner.setup()
         host, _, port = self.listen.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
-        self._site = web.TCPSite(self._runner, host, int(port), reuse_address=True)
+        self._site = GuardedSite(self._runner, host, int(port), self.connections,
+                                 reuse_address=True)
         await self._site.start()
-        server = self._site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else int(port)
+        self.port = self._site.port
         runtime.start()
         log.info("started", listen=f"{host}:{self.port}", version=__version__,
                  config=self.config.source)
@@ -124,21 +142,31 @@ class Service:
         log.info("stopped")
 
     async def reload(self) -> tuple[bool, str]:
-        """Re-read the config file; a bad new config is refused and the old one kept."""
+        """Re-read the config file. The new probes are built before the old ones stop: a
+        config that cannot be loaded or built is refused, the old probes keep running, and
+        wedsync_config_last_reload_successful says 0 until a reload succeeds."""
         async with self._reload_lock:
             try:
                 new = load_config(self.config.source)
+                runtime = build_runtime(new, self.store, self.clock,
+                                        job_factories=features.job_factories(self.ingestion))
             except ConfigError as exc:
+                if isinstance(exc, BuildError):
+                    await exc.runtime.close()
+                    self._forget_removed(exc.runtime, self.runtime)
+                message = str(exc)
                 self._loaded(False)
-                log.error("reload refused; keeping the running config", error=str(exc))
-                return False, str(exc)
-            REDACTOR.update(new.secrets)
+                log.error("reload refused; keeping the running config", error=message)
+                return False, message
+            configure_logs(new.log_level, new.log_format, new.secrets)
             old_runtime = self.runtime
             self.config = new
             self.guard = self._guard(new)
+            self.server_settings = ServerSettings.from_section(new.section("server"))
+            self.connections.configure(self.server_settings)
             if old_runtime is not None:
                 await old_runtime.close()
-            runtime = self.build_runtime()
+            self.runtime = runtime
             self._forget_removed(old_runtime, runtime)
             runtime.start()
             self._loaded(True)
@@ -146,8 +174,10 @@ class Service:
             log.info("reloaded", config=new.source)
             return True, "reloaded"
 
-    def _forget_removed(self, old: Runtime | None, new: Runtime) -> None:
+    def _forget_removed(self, old: Runtime | None, new: Runtime | None) -> None:
         """Drop series of targets and queries that the new runtime no longer has."""
+        if new is None:
+            return
         removed = [key for key in (old.states if old else {}) if key not in new.states]
         for component, target in removed:
             self.store.clear_owned(("probe", component, target))

@@ -73,6 +73,12 @@ def summarise(states: dict[tuple[str, str], TargetState],
     return status, components
 
 
+def not_monitored(components: list[ComponentSummary]) -> list[str]:
+    """Document keys of the essential components with no configured target: nothing checks
+    them, and ``overall_status`` (which leaves unknown components out) cannot show it."""
+    return [s.key for s in components if s.essential and not s.targets]
+
+
 def iso(moment: datetime | None) -> str | None:
     """``2026-06-06T14:00:00Z`` (UTC, whole seconds)."""
     if moment is None:
@@ -85,4 +91,5 @@ def milliseconds(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-__all__ = ["UNKNOWN", "ComponentSummary", "iso", "milliseconds", "summarise"]
+__all__ = ["UNKNOWN", "ComponentSummary", "iso", "milliseconds", "not_monitored",
+           "summarise"]

@@ -16,9 +16,9 @@ from harness.stack import ScrapeTarget, Stack, StackOptions
 
 
 def sandbox_plugin() -> Any:
-    """The sandbox's stack plugin, from ``harness.sandbox.stack_plugin()``, with a PgBouncer
-    and demo queues in front of the PostgreSQL and Redis it starts, if it starts its own
-    (``harness.pooler_and_queues.WithPoolerAndQueues``)."""
+    """The sandbox's stack plugin (``harness.sandbox_platform.stack_plugin()``), with a
+    PgBouncer and demo queues in front of the PostgreSQL and Redis it starts, if it starts its
+    own (``harness.pooler_and_queues.WithPoolerAndQueues``)."""
     from harness.pooler_and_queues import WithPoolerAndQueues
 
     return WithPoolerAndQueues(_stack_plugin())
@@ -26,12 +26,14 @@ def sandbox_plugin() -> Any:
 
 def _stack_plugin() -> Any:
     try:
-        module = importlib.import_module("harness.sandbox")
+        module = importlib.import_module("harness.sandbox_platform")
     except ModuleNotFoundError:
-        raise SystemExit("--sandbox: this checkout has no sandbox (harness/sandbox.py)") from None
+        raise SystemExit("--sandbox: this checkout has no sandbox "
+                         "(harness/sandbox_platform.py)") from None
     factory = getattr(module, "stack_plugin", None)
     if factory is None:
-        raise SystemExit("--sandbox: harness/sandbox.py has no stack_plugin() for the stack")
+        raise SystemExit("--sandbox: harness/sandbox_platform.py has no stack_plugin() for "
+                         "the stack")
     return factory()
 
 
@@ -59,7 +61,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--no-webhook", action="store_true",
                     help="keep the real receivers (PagerDuty, Slack) instead of the recorder")
     up.add_argument("--sandbox", action="store_true",
-                    help="also start the sandbox and probe it")
+                    help="also start a stand-in platform of the stack's own (PostgreSQL, Redis "
+                         "and the sandbox's Auth, Realtime and API) and probe it")
+    up.add_argument("--tokens-file", type=Path,
+                    help="write the exporter's generated tokens here, readable only by you "
+                         "(default: tokens.env in the stack's temporary directory); removed "
+                         "when the stack stops")
     for name in ("exporter", "prometheus", "alertmanager", "webhook"):
         up.add_argument(f"--{name}-port", type=int, help=f"fixed port for the {name}")
     return main
@@ -84,7 +91,14 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         extra_targets=targets, webhook=not args.no_webhook,
         sandbox=sandbox_plugin() if args.sandbox else None,
         exporter_port=args.exporter_port, prometheus_port=args.prometheus_port,
-        alertmanager_port=args.alertmanager_port, webhook_port=args.webhook_port)
+        alertmanager_port=args.alertmanager_port, webhook_port=args.webhook_port,
+        tokens_file=args.tokens_file.resolve() if args.tokens_file else None,
+        progress=progress)
+
+
+def progress(line: str) -> None:
+    """One line of what the stack is doing while it starts."""
+    print(f"... {line}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stack = Stack(options)
     try:
+        progress("starting the stack (about a minute)")
         stack.start()
     except (RuntimeError, TimeoutError, OSError) as error:
         print(f"wedsync-stack: could not start the stack: {error}", file=sys.stderr)

@@ -4,6 +4,7 @@ port, with its HTTP fault controls."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import urllib.request
@@ -122,10 +123,14 @@ class StackSandbox:
         self.external = external
         self.sections = sections
 
-    def _secret_file(self, name: str, value: str) -> str:
+    def secret_file(self, name: str, value: str) -> str:
+        """Write ``value`` to a file of the sandbox's dir readable only by the user; its path."""
         path = self.server.dir / name
-        path.write_text(value)
-        path.chmod(0o600)
+        # Created 0600, so the secret is never readable by others, not even for a moment.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(value)
         return str(path)
 
     def start(self) -> StackSandbox:
@@ -140,12 +145,12 @@ class StackSandbox:
         if not self.sections:
             return {}
         server = self.server
-        key_file = self._secret_file("anon-key", server.anon_key)
+        key_file = self.secret_file("anon-key", server.anon_key)
         auth: dict[str, Any] = {"name": "supabase", "url": server.auth_url,
                                 "anon_key_file": key_file}
         if self.sign_in and server.probe_password:
             auth["sign_in"] = {"enabled": True, "email": server.probe_email, "password_file":
-                               self._secret_file("probe-password", server.probe_password)}
+                               self.secret_file("probe-password", server.probe_password)}
         if self.audit_log_interval:
             auth["audit_log"] = {"enabled": True, "interval": self.audit_log_interval}
         sections: dict[str, Any] = {
@@ -161,7 +166,3 @@ class StackSandbox:
     def urls(self) -> dict[str, str]:
         return {"api": self.server.url, "faults": f"{self.server.url}/_sandbox/faults"}
 
-
-def stack_plugin() -> StackSandbox:
-    """The sandbox ``wedsync-stack up --sandbox`` starts (random anon key and probe password)."""
-    return StackSandbox()

@@ -43,10 +43,22 @@ What it does with the repo's configs:
   have been told; ``group_wait``/``group_interval``/``repeat_interval`` replace those of every
   route when given.
 
+What the exporter is given: generated admin, ingest and deploy tokens and the stack's own
+Alertmanager URL, in its environment (``WEDSYNC_ADMIN_TOKEN``, ``WEDSYNC_INGEST_TOKEN``,
+``WEDSYNC_DEPLOY_TOKEN``, ``WEDSYNC_ALERTMANAGER_URL``, which ``exporter/example.yaml``
+references; a value in ``exporter_env`` wins). The tokens are written to ``tokens_file``
+(default ``<stack dir>/tokens.env``), readable only by the user, and never printed
+(``harness.stack_tokens``); the file is removed when the stack stops.
+
 The sandbox is optional and pluggable: pass any object with ``start()``, ``stop()`` and
 ``exporter_sections()`` (see ``SandboxPlugin``); it starts first, and the sections it returns
 (e.g. ``auth``, ``realtime``, ``api`` targets pointing at it) replace those of the exporter's
-config. ``wedsync-stack up --sandbox`` takes it from ``harness.sandbox.stack_plugin()``.
+config. Optional: ``prepare(exporter_url, ingest_token)`` is called before ``start()`` (to post
+request timings to the exporter), ``exporter_env()`` adds exporter environment variables and
+``describe()`` adds lines to the description. ``wedsync-stack up --sandbox`` takes it from
+``harness.sandbox_platform.stack_plugin()``.
+
+``progress`` (a callable taking one line) hears what the stack is doing while it starts.
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ import shutil
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -70,12 +83,15 @@ from harness.binaries import ManagedProcess
 from harness.exporter import ExporterProcess
 from harness.ports import free_port
 from harness.prometheus import PrometheusServer
+from harness.stack_tokens import StackTokens
 from harness.webhook import WebhookReceiver
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONFIG = REPO / "prometheus" / "alertmanager.yml"
 EXAMPLE_EXPORTER_CONFIG = REPO / "exporter" / "example.yaml"
+
+ALERTMANAGER_URL_VARIABLE = "WEDSYNC_ALERTMANAGER_URL"
 
 EXPORTER_JOB = "wedsync-exporter"
 PROMETHEUS_JOB = "prometheus"
@@ -140,6 +156,9 @@ class StackOptions:
     prometheus_port: int | None = None
     alertmanager_port: int | None = None
     webhook_port: int | None = None
+    # Where the generated tokens go (0600); None: tokens.env in the stack's temporary dir.
+    tokens_file: Path | None = None
+    progress: Callable[[str], None] | None = None
 
 
 def example_exporter_config() -> dict[str, Any]:
@@ -219,6 +238,8 @@ class Stack:
         self.prometheus: PrometheusServer | None = None
         self.alertmanager: AlertmanagerServer | None = None
         self.sandbox: SandboxPlugin | None = self.options.sandbox
+        self.tokens: StackTokens | None = None
+        self.tokens_file: Path | None = None
         self._started: list[Any] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -232,43 +253,69 @@ class Stack:
             raise
         return self
 
+    def _say(self, line: str) -> None:
+        if self.options.progress is not None:
+            self.options.progress(line)
+
     def _start(self) -> None:
         options = self.options
+        exporter_port = options.exporter_port or free_port()
+        exporter_url = f"http://127.0.0.1:{exporter_port}"
+        self.tokens = StackTokens.generate(options.exporter_env)
         if self.sandbox is not None:
-            self.sandbox.start()
+            prepare = getattr(self.sandbox, "prepare", None)
+            if callable(prepare):
+                prepare(exporter_url, self.tokens.ingest)
+            self._say("starting the sandbox")
             self._started.append(self.sandbox)
+            self.sandbox.start()
         webhook_url = None
         if options.webhook:
             self.webhook = WebhookReceiver(options.webhook_port).start()
             self._started.append(self.webhook)
             webhook_url = self.webhook.url
         self.rule_dir.mkdir()
-
-        exporter_config = copy.deepcopy(options.exporter_config or example_exporter_config())
-        if self.sandbox is not None:
-            exporter_config.update(self.sandbox.exporter_sections())
-        self.exporter = ExporterProcess(exporter_config, env=options.exporter_env,
-                                        port=options.exporter_port)
-        self._started.append(self.exporter)
-        self.exporter.start()
-
+        # Alertmanager's port is chosen now so that the exporter (its deploy gate) knows it.
         self.alertmanager = AlertmanagerServer(alertmanager_config(options, webhook_url),
                                                port=options.alertmanager_port)
         self._started.append(self.alertmanager)
+
+        exporter_config = copy.deepcopy(options.exporter_config or example_exporter_config())
+        environment = {**self.tokens.environment(),
+                       ALERTMANAGER_URL_VARIABLE: self.alertmanager.url}
+        if self.sandbox is not None:
+            exporter_config.update(self.sandbox.exporter_sections())
+            extra_env = getattr(self.sandbox, "exporter_env", None)
+            if callable(extra_env):
+                environment.update(extra_env())
+        environment.update(options.exporter_env)
+        self.tokens_file = self.tokens.write(options.tokens_file or self.dir / "tokens.env",
+                                             exporter_url)
+        self._say(f"starting the exporter on {exporter_url}")
+        self.exporter = ExporterProcess(exporter_config, env=environment, port=exporter_port)
+        self._started.append(self.exporter)
+        self.exporter.start()
+
+        self._say(f"starting Alertmanager on {self.alertmanager.url}")
         self.alertmanager.start()
 
         prometheus_port = options.prometheus_port or free_port()
         addresses = {EXPORTER_JOB: f"127.0.0.1:{self.exporter.port}",
                      PROMETHEUS_JOB: f"127.0.0.1:{prometheus_port}",
                      ALERTMANAGER_JOB: f"127.0.0.1:{self.alertmanager.port}"}
+        self._say(f"starting Prometheus on http://127.0.0.1:{prometheus_port}")
         self.prometheus = PrometheusServer(
             prometheus_config(options, self.rule_dir, addresses), port=prometheus_port,
             retention=options.retention,
             extra_args=[f"--rules.alert.resend-delay={self.resend_delay()}"])
         self._started.append(self.prometheus)
         self.prometheus.start()
+        self._say(f"waiting for Prometheus' first scrape of the exporter "
+                  f"(scrape interval {options.scrape_interval})")
         self._load_rules()
         if self.webhook is not None:
+            self._say(f"waiting for the Watchdog to come through Alertmanager to the webhook "
+                      f"(up to about {self.resend_delay()} more)")
             self.wait_until_alerting()
 
     def _load_rules(self) -> None:
@@ -306,6 +353,10 @@ class Stack:
                 failure = failure or error
             if isinstance(part, ExporterProcess):
                 shutil.rmtree(part.dir, ignore_errors=True)
+        if self.tokens_file is not None:
+            # The tokens die with the exporter that accepted them.
+            self.tokens_file.unlink(missing_ok=True)
+            self.tokens_file = None
         shutil.rmtree(self.dir, ignore_errors=True)
         if failure is not None:
             raise failure
@@ -350,6 +401,12 @@ class Stack:
         }
         lines = [f"{name:<13} {url}" + (f"   ({notes[name]})" if notes.get(name) else "")
                  for name, url in self.urls().items()]
+        if self.tokens_file is not None:
+            lines.append(f"{'tokens':<13} {self.tokens_file}   (readable only by you: "
+                         f"set -a; . {self.tokens_file}; set +a)")
+        describe = getattr(self.sandbox, "describe", None)
+        if callable(describe):
+            lines += describe().splitlines()
         lines.append(f"{'rules':<13} {self.rule_dir}   (for: x{self.options.for_scale:g})")
         if self.prometheus:
             lines.append(f"{'storage':<13} {self.prometheus.dir / 'data'}   "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.human_time import elapsed_text
 from loadtests.summary import ALL, format_value
 
 COLUMNS = ("scenario", "weight", "share", "iters", "requests", "failed", "p95 ms", "p99 ms",
@@ -42,7 +43,7 @@ def render(summary: dict[str, Any]) -> str:
     lines = [
         f"WedSync load test {summary.get('testid') or '(no test id)'}: {summary['verdict']}",
         f"profile {summary.get('profile') or '?'}"
-        + (f", {duration:.1f} s" if duration is not None else "")
+        + (f", {elapsed_text(duration)}" if duration is not None else "")
         + (f", k6 exit code {summary['k6_exit_code']}"
            if summary.get("k6_exit_code") is not None else "")
         + (f", {summary['base_url']}" if summary.get("base_url") else ""),

@@ -35,6 +35,12 @@ log = logging.getLogger("sandbox.app")
 
 # Service name -> path prefix. The prefixes are Supabase's gateway paths.
 SERVICES: dict[str, str] = {"auth": "/auth/v1", "realtime": "/realtime/v1", "api": "/api"}
+# The services' own paths, as reached without the gateway (Auth's port 9999 serves /health,
+# /token, ... at its root; the Realtime container serves /socket/websocket). Same faults.
+DIRECT_PATHS: dict[str, tuple[str, ...]] = {
+    "auth": ("/health", "/token", "/user", "/logout", "/settings"),
+    "realtime": ("/socket",),
+}
 STAND_IN_HEADER = "X-Stand-In"
 STAND_IN_VALUE = "wedsync-sandbox; not Supabase"
 # A hung request is let go at the latest after this long, so nothing waits forever.
@@ -47,6 +53,9 @@ def service_of(path: str) -> str | None:
     """The service a request path belongs to, or None (control and info routes)."""
     for service, prefix in SERVICES.items():
         if under(path, prefix):
+            return service
+    for service, prefixes in DIRECT_PATHS.items():
+        if any(under(path, prefix) for prefix in prefixes):
             return service
     return None
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 
@@ -30,11 +31,12 @@ BANNER = """\
   {notice}
   Serving on http://{host}:{port}
     Auth (GoTrue)     http://{host}:{port}/auth/v1      (apikey header required)
-    Realtime          ws://{host}:{port}/realtime/v1/websocket?apikey=…&vsn=1.0.0
+    Realtime          ws://{host}:{port}/realtime/v1/websocket?apikey=…&vsn=1.0.0 (or 2.0.0)
+                      behaves like Realtime v{realtime_version}{tenant}
     WedSync API       http://{host}:{port}/api/health
     Fault control     http://{host}:{port}/_sandbox/faults   (no authentication: loopback only)
   Secrets come from {anon}, {email}, {password}, {jwt}; audit log from {db}.
-  API request timings: {timings}
+{keys}  API request timings: {timings}
 ================================================================================"""
 
 
@@ -54,6 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keys_note(settings: Settings) -> str:
+    """The generated API keys (public by design, like a project's anon key), for local use;
+    keys that came from the environment are not repeated."""
+    if os.environ.get(ENV_ANON_KEY):
+        return ""
+    return (f"  Anon key (generated, a JWT with role anon; public like Supabase's):\n"
+            f"    {settings.anon_key}\n"
+            f"  Publishable key: {settings.publishable_key}\n")
+
+
 def _timings_note(settings: Settings) -> str:
     if not settings.timings_url:
         return f"not reported (set {ENV_TIMINGS_URL} or --report-timings)"
@@ -71,7 +83,10 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         print(BANNER.format(notice=STAND_IN_NOTICE, host=host, port=box.port, anon=ENV_ANON_KEY,
                             email=ENV_PROBE_EMAIL, password=ENV_PROBE_PASSWORD,
                             jwt=ENV_JWT_SECRET, db=ENV_DATABASE_URL,
-                            timings=_timings_note(settings)),
+                            realtime_version=settings.realtime_version,
+                            tenant=(f", tenant {settings.realtime_tenant!r} from the Host name"
+                                    if settings.realtime_tenant else ""),
+                            keys=_keys_note(settings), timings=_timings_note(settings)),
               file=sys.stderr, flush=True)
         await stop.wait()
 

@@ -17,10 +17,19 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-# Faults every service understands, and those only Realtime does.
+from sandbox.settings import parse_version
+
+# Faults every service understands, and those only one service does.
 COMMON_FIELDS = ("latency_ms", "unavailable", "hang", "drop_socket", "error_rate",
                  "error_status", "error_paths")
-REALTIME_FIELDS = ("echo_delay_ms", "refuse_join")
+SERVICE_FIELDS: dict[str, tuple[str, ...]] = {
+    "realtime": ("echo_delay_ms", "refuse_join", "version", "max_connections", "suspended"),
+    "auth": ("captcha",),
+}
+# How Auth's CAPTCHA protection behaves: "on" (a real provider secret: no token a program can
+# send passes), "test" (the provider's test secret: its documented test token passes),
+# "unreachable" (the verifier cannot be reached: 500).
+CAPTCHA_MODES = ("on", "test", "unreachable")
 # Bounds of the error-rate fault's settings.
 ERROR_STATUSES = range(400, 600)
 MAX_ERROR_PATHS = 32
@@ -48,6 +57,14 @@ class Faults:
     echo_delay_ms: float = 0.0
     # Realtime only: refuse every phx_join with this reason ("Code: message").
     refuse_join: str | None = None
+    # Realtime only: behave like this Realtime release (connect errors); None: the setting.
+    version: str | None = None
+    # Realtime only: refuse connects while this many sockets are open (a tenant's user limit).
+    max_connections: int | None = None
+    # Realtime only: the tenant is suspended (Realtime disabled for the project).
+    suspended: bool = False
+    # Auth only: CAPTCHA protection on the password grant (one of CAPTCHA_MODES), None: off.
+    captcha: str | None = None
     # Share (0-1) of the matching requests answered with ``error_status`` instead of served.
     error_rate: float = 0.0
     error_status: int = 500
@@ -68,8 +85,9 @@ class Faults:
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "latency_ms": (int, float), "echo_delay_ms": (int, float),
-    "unavailable": (bool,), "hang": (bool,), "drop_socket": (bool,),
-    "refuse_join": (str, type(None)),
+    "unavailable": (bool,), "hang": (bool,), "drop_socket": (bool,), "suspended": (bool,),
+    "refuse_join": (str, type(None)), "version": (str, type(None)),
+    "captcha": (str, type(None)), "max_connections": (int, type(None)),
     "error_rate": (int, float), "error_status": (int,), "error_paths": (list, tuple),
 }
 MAX_DELAY_MS = 600_000.0
@@ -95,7 +113,7 @@ class FaultBoard:
 
     def allowed_fields(self, service: str) -> tuple[str, ...]:
         """Fault names that apply to ``service``."""
-        return COMMON_FIELDS + (REALTIME_FIELDS if service == "realtime" else ())
+        return COMMON_FIELDS + SERVICE_FIELDS.get(service, ())
 
     def parse(self, service: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Validated changes for ``service`` (FaultError names the first problem)."""
@@ -126,6 +144,16 @@ class FaultBoard:
                 raise FaultError("fault 'error_status' must be an HTTP error status (400-599)")
             elif name == "error_paths":
                 value = self._parse_paths(service, value)
+            elif name == "max_connections" and value is not None and not 0 <= value <= 100_000:
+                raise FaultError("fault 'max_connections' must be between 0 and 100000")
+            elif name == "captcha" and value is not None and value not in CAPTCHA_MODES:
+                raise FaultError(f"fault 'captcha' must be null (off) or one of "
+                                 f"{', '.join(CAPTCHA_MODES)}, got {value!r}")
+            elif name == "version" and value is not None:
+                try:
+                    parse_version(value, "fault 'version'")
+                except ValueError as exc:
+                    raise FaultError(str(exc)) from None
             out[name] = value
         return out
 

@@ -171,7 +171,7 @@ MISTAKES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         id=panel_named(d, "Weddings today")["id"]), "is used more than once"),
     "overlap": (lambda d: panel_named(d, "Weddings tomorrow")["gridPos"].update(
         panel_named(d, "Weddings today")["gridPos"]), "overlap"),
-    "off the grid": (lambda d: panel_named(d, "Warnings firing")["gridPos"].update(x=22),
+    "off the grid": (lambda d: panel_named(d, "Tickets firing")["gridPos"].update(x=22),
                      "leaves the 24-column grid"),
     "no description": (lambda d: panel_named(d, "Weddings today").update(description=""),
                        "has no description"),

@@ -149,9 +149,11 @@ def test_saturday_in_london_blocks_while_utc_still_says_friday() -> None:
         assert body["allowed"] is False
         assert body["reasons"] == [
             "It is Saturday in Europe/London (2026-06-06), a wedding day."]
-        # Until Sunday 00:00 BST: 23 h 30 min.
+        # Until Sunday 00:00 BST: 23 h 30 min, also said as the local time it ends.
         assert body["retry_after"] == 23 * 3600 + 30 * 60
         assert headers["Retry-After"] == str(body["retry_after"])
+        assert (body["retry_at"], body["timezone"]) == ("2026-06-07T00:00:00+01:00",
+                                                        "Europe/London")
 
     asyncio.run(scenario())
 
@@ -161,7 +163,9 @@ def test_sunday_in_london_is_no_wedding_day_while_utc_still_says_saturday(make_d
         config, env = gate_config(make_database())
         async with gate_exporter(config, env, lambda: SUNDAY_WHILE_UTC_SAYS_SATURDAY) as exp:
             status, body, _ = await ask(exp)
-        assert (status, body) == (200, {"allowed": True, "reasons": []})
+        # Allowed — and the answer says which essential components nobody monitors.
+        assert (status, body) == (200, {"allowed": True, "reasons": [], "not_monitored": [
+            "auth", "realtime", "redis", "api"]})
 
     asyncio.run(scenario())
 
@@ -175,7 +179,8 @@ def test_weekday_without_weddings_and_all_healthy_is_allowed(make_database) -> N
             states = {key: state.status for key, state in exp.service.runtime.states.items()}
             assert states == {("database", "primary"): "healthy", ("redis", "cache"): "healthy"}
             status, body, _ = await ask(exp)
-            assert (status, body) == (200, {"allowed": True, "reasons": []})
+            assert (status, body) == (200, {"allowed": True, "reasons": [], "not_monitored": [
+                "auth", "realtime", "api"]})
             assert counted(exp, "wedsync_deploy_gate_checks_total", result="allowed") == 1
             assert counted(exp, "wedsync_deploy_gate_checks_total", result="blocked") == 0
 
@@ -269,7 +274,7 @@ def test_critical_alert_in_alertmanager_blocks_and_is_named(make_database) -> No
         config, env = gate_config(make_database(), alertmanager_url=am.url)
         async with gate_exporter(config, env, lambda: WEDNESDAY_NOON) as exp:
             status, body, _ = await ask(exp)
-            assert (status, body) == (200, {"allowed": True, "reasons": []})
+            assert (status, body["allowed"], body["reasons"]) == (200, True, [])
             _silence(am, "WedSyncSilencedOutage")
             await asyncio.to_thread(am.post_alerts, [
                 _alert("WedSyncDatabaseDown", "critical"),
@@ -465,6 +470,12 @@ def test_command_exits_1_when_blocked_and_0_under_an_override(tmp_path) -> None:
             assert code == 1
             assert "Deploy BLOCKED" in out
             assert "It is Saturday in Europe/London (2026-06-06), a wedding day." in out
+            # A time a person reads, not a count of seconds.
+            assert ("Blocked until 00:00 Europe/London, in 23 h 30 min at the earliest; ask "
+                    "again then.") in out
+            assert " s at the earliest" not in out
+            assert ("Not monitored: database, auth, realtime, redis, api (essential, but no "
+                    "target is configured, so this gate cannot see them).") in out
 
             code, out, err = await run_command(
                 "override", "--url", exp.url, "--token-file", str(token_file),

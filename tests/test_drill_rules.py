@@ -141,7 +141,7 @@ def test_what_a_fault_breaks_by_design_is_not_held_against_the_platform():
         pages=Pages("pager", [Page("g", [BURN], 104.0, 120.0, 2, True)],
                     [Page("g", [BURN], 104.0, 120.0, 2, True)], expected_to_page=True),
         detection=Detection(alert="WedSyncSLOBurnRate1h", detect_seconds=3, page_seconds=4,
-                            not_yet_due=["WedSyncSLOBurnRate1h (due within 302 s)"]),
+                            not_yet_due=["WedSyncSLOBurnRate1h (due within 5 min 2 s)"]),
         slos=[slo("api-availability", 0.05, broken=True), slo("api-latency-1s", 0.0)],
         load=passed_load([reason], excused=[reason])))
     assert judged["verdict"] == READY, judged["reasons"]
@@ -271,3 +271,11 @@ def test_the_drill_docs_list_every_fault_with_its_detecting_alerts() -> None:
             assert match.name in rows[fault.name], (fault.name, match.name)
         for match in fault.related:
             assert match.name in rows[fault.name], (fault.name, match.name)
+
+
+def test_a_late_page_at_production_settings_reads_in_minutes_not_seconds():
+    judged = judge(evidence(detection=Detection(
+        alert="WedSyncRedisDown", detect_seconds=95.2, page_seconds=362.4,
+        promise=Promise("WedSyncRedisDown", 90, 330, {}))))
+    [late] = [r for r in judged["reasons"] if r["rule"] == "late-page"]
+    assert "paged after 6 min 3 s; promised within 5 min 30 s" in late["text"]

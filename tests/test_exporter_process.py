@@ -74,7 +74,7 @@ def test_counters_start_at_zero_and_gauges_only_with_a_result(make_exporter) -> 
         database=[{"name": "primary", "dsn": "postgresql://postgres@127.0.0.1:1/x"}],
         queries={"weddings": {"builtin": "weddings"}}))
     text = exporter.metrics()
-    for reason in ("timeout", "connect", "auth", "protocol", "error"):
+    for reason in ("timeout", "connect", "auth", "protocol", "refused", "error"):
         assert value(text, "wedsync_probe_failures_total", component="database",
                      target="primary", reason=reason) is not None
     assert "wedsync_db_max_connections" not in text

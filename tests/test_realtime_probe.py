@@ -3,6 +3,7 @@ the socket always closed, the apikey never in an error."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 
@@ -12,6 +13,8 @@ from exporter.config import load_config
 from exporter.probes.base import ProbeError, ProbeOutcome
 from exporter.probes.realtime import RealtimeProbe, join_error
 from exporter.status import judge
+from sandbox.server import Sandbox
+from sandbox.settings import Settings
 from sandbox.tokens import issue
 from tests.conftest import REPO
 from tests.probes_support import probe_many, probe_once, realtime_target, sample_values
@@ -96,7 +99,9 @@ def test_a_slow_echo_past_the_timeout_says_which_step_timed_out(sandbox) -> None
 
 def test_a_wrong_anon_key_is_auth_and_never_repeated(sandbox) -> None:
     error = probe_once(probe(sandbox, key="canary-wrong-key-0042"))
-    assert (error.reason, error.message) == ("auth", "Realtime refused the anon key (HTTP 401)")
+    assert (error.reason, error.message) == (
+        "auth", "Realtime refused the anon key at connect (HTTP 401): not a valid key of this "
+                "project")
     assert "canary-wrong-key-0042" not in f"{error} {error.detail}"
 
 
@@ -124,3 +129,94 @@ def test_nothing_listening_is_a_connect_failure() -> None:
     error = probe_once(RealtimeProbe(target))
     assert (error.reason, error.message) == ("connect", "Realtime refused the connection")
     assert CANARY_ANON_KEY not in f"{error} {error.detail}"
+
+
+# --- connect errors on new and old Realtime ------------------------------------------------
+
+def probe_in_process(settings, key=None, faults=None, **kw):
+    """One probe run against an in-process sandbox (its URL uses 127.0.0.1: tenant "127")."""
+
+    async def go():
+        async with Sandbox(settings) as box:
+            for service, changes in (faults or {}).items():
+                box.faults.set(service, **changes)
+            target = realtime_target(box.realtime_url, key or settings.anon_key, **kw)
+            probe = RealtimeProbe(target)
+            try:
+                return await asyncio.wait_for(probe.run(), 5)
+            except ProbeError as exc:
+                return exc
+            finally:
+                await probe.close()
+
+    return asyncio.run(go())
+
+
+OLD = {"realtime": {"version": "2.115.0"}}
+SECRET = "s" * 40
+UNKNOWN_TENANT = Settings(jwt_secret=SECRET, realtime_tenant="wedsync")
+
+
+def test_an_unknown_tenant_on_new_realtime_is_connect_naming_the_host() -> None:
+    error = probe_in_process(UNKNOWN_TENANT)
+    assert (error.reason, error.message) == (
+        "connect", "Realtime does not know this project (HTTP 404, unknown tenant): the tenant "
+                   "is the host name's first label, so go through the project's gateway URL")
+
+
+def test_an_unknown_tenant_on_old_realtime_is_told_from_the_keys_project() -> None:
+    error = probe_in_process(UNKNOWN_TENANT, faults=OLD)
+    assert (error.reason, error.message) == (
+        "connect", "Realtime refused the connection (HTTP 403, Realtime before v2.116): the "
+                   "host name's first label is not the anon key's project (unknown tenant)")
+
+
+def test_a_key_of_another_project_on_old_realtime_is_auth_naming_both_causes() -> None:
+    # The gateway knows the key, but it was signed with another JWT secret than Realtime's.
+    other = issue({"role": "anon", "exp": int(time.time()) + 600}, "another-projects-secret")
+    error = probe_in_process(Settings(jwt_secret=SECRET, anon_key=other), faults=OLD)
+    assert error.reason == "auth"
+    assert error.message.startswith("Realtime refused the connection (HTTP 403, Realtime "
+                                    "before v2.116): either the key is not this project's")
+
+
+def test_an_expired_anon_key_on_old_realtime_says_so() -> None:
+    expired = issue({"role": "anon", "exp": int(time.time()) - 5}, SECRET)
+    error = probe_in_process(Settings(jwt_secret=SECRET, anon_key=expired), faults=OLD)
+    assert (error.reason, error.message) == (
+        "auth", "Realtime refused the connection (HTTP 403, Realtime before v2.116): the anon "
+                "key has expired")
+
+
+def test_a_key_the_gateway_does_not_know_is_auth_on_any_release() -> None:
+    error = probe_in_process(Settings(jwt_secret=SECRET), key="not-this-projects-key",
+                             faults=OLD)
+    assert (error.reason, error.message) == (
+        "auth", "Realtime refused the anon key at connect (HTTP 401): not a valid key of this "
+                "project")
+
+
+def test_a_realtime_at_its_connection_limit_is_refused() -> None:
+    error = probe_in_process(Settings(jwt_secret=SECRET),
+                             faults={"realtime": {"max_connections": 0}})
+    assert (error.reason, error.message) == (
+        "refused", "Realtime refused the connection: the project is at its limit of connected "
+                   "users or joins (HTTP 429)")
+
+
+def test_realtime_disabled_for_the_project_is_refused_on_new_realtime() -> None:
+    error = probe_in_process(Settings(jwt_secret=SECRET), faults={"realtime": {
+        "suspended": True}})
+    assert (error.reason, error.message) == (
+        "refused", "Realtime is disabled for this project (HTTP 403)")
+
+
+def test_a_join_refused_for_a_limit_is_refused() -> None:
+    error = probe_in_process(Settings(jwt_secret=SECRET), faults={"realtime": {
+        "refuse_join": "ClientJoinRateLimitReached: Too many joins per second"}})
+    assert (error.reason, error.message) == (
+        "refused", "Realtime refused the channel join (ClientJoinRateLimitReached)")
+
+
+def test_the_default_sandbox_passes_the_probe_through_the_gateway() -> None:
+    assert isinstance(probe_in_process(Settings()), ProbeOutcome)

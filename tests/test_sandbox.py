@@ -299,16 +299,211 @@ def test_the_command_says_it_is_a_stand_in() -> None:
     assert "stand-in" in helped.stdout
 
 
-def test_sign_ins_and_refreshes_are_written_to_the_audit_log(pg_server) -> None:
+def test_sign_ins_refreshes_and_sign_outs_are_written_to_the_audit_log(pg_server) -> None:
     with SandboxServer(anon_key="k", probe_password="pw",
                        database_url=pg_server.dsn(dbname="wedsync")) as server:
         headers = {"apikey": "k"}
         _, body, _ = run(fetch("POST", f"{server.auth_url}/token?grant_type=password",
                                headers=headers,
                                json={"email": server.probe_email, "password": "pw"}))
-        run(fetch("POST", f"{server.auth_url}/token?grant_type=refresh_token", headers=headers,
-                  json={"refresh_token": body["refresh_token"]}))
-    rows = pg_server.execute("SELECT payload->>'action', payload->>'actor_username' FROM "
-                             "auth.audit_log_entries ORDER BY created_at", dbname="wedsync")
+        _, refreshed, _ = run(fetch(
+            "POST", f"{server.auth_url}/token?grant_type=refresh_token", headers=headers,
+            json={"refresh_token": body["refresh_token"]}))
+        status, _, _ = run(fetch("POST", f"{server.auth_url}/logout?scope=local", headers={
+            **headers, "Authorization": f"Bearer {refreshed['access_token']}"}))
+        assert status == 204
+    rows = pg_server.execute("SELECT payload->>'action', payload->>'actor_username', "
+                             "payload->>'actor_id' FROM auth.audit_log_entries "
+                             "ORDER BY created_at", dbname="wedsync")
     pg_server.execute("DELETE FROM auth.audit_log_entries", dbname="wedsync")
-    assert rows == [("login", server.probe_email), ("token_refreshed", server.probe_email)]
+    user_id = body["user"]["id"]
+    assert rows == [("login", server.probe_email, user_id),
+                    ("token_refreshed", server.probe_email, user_id),
+                    ("logout", server.probe_email, user_id)]
+
+
+# --- fidelity to the real servers' wire details --------------------------------------------
+
+def test_v1_replies_carry_no_join_ref_and_false_strings_read_as_false(sandbox) -> None:
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as ws:
+            await ws.send_str(json.dumps({
+                "topic": "realtime:strings", "event": "phx_join", "ref": "1", "join_ref": "1",
+                "payload": {"config": {"broadcast": {"self": "false", "ack": "true"}}}}))
+            reply = await Socket(ws).next()
+            assert reply == {"topic": "realtime:strings", "event": "phx_reply", "ref": "1",
+                             "payload": {"status": "ok", "response": {"postgres_changes": []}}}
+            await ws.send_str(json.dumps({
+                "topic": "realtime:strings", "event": "broadcast", "ref": "2", "join_ref": "1",
+                "payload": {"type": "broadcast", "event": "e", "payload": {}}}))
+            ack = await Socket(ws).next()
+            assert ack["ref"] == "2" and ack["payload"]["status"] == "ok"
+            # "self": "false" means no echo of our own broadcast.
+            with pytest.raises(asyncio.TimeoutError):
+                await ws.receive(timeout=0.3)
+
+    run(scenario())
+
+
+def test_vsn_2_speaks_phoenix_arrays(sandbox) -> None:
+    async def scenario():
+        url = f"{sandbox.realtime_url}/websocket?apikey={CANARY_ANON_KEY}&vsn=2.0.0"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.send_str(json.dumps(["1", "1", "realtime:v2", "phx_join", {
+                "config": {"broadcast": {"self": True, "ack": True}}}]))
+            assert json.loads((await ws.receive(timeout=5)).data) == [
+                "1", "1", "realtime:v2", "phx_reply",
+                {"status": "ok", "response": {"postgres_changes": []}}]
+            await ws.send_str(json.dumps([None, "2", "phoenix", "heartbeat", {}]))
+            assert json.loads((await ws.receive(timeout=5)).data) == [
+                None, "2", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
+            payload = {"type": "broadcast", "event": "e", "payload": {"n": 7}}
+            await ws.send_str(json.dumps(["1", "3", "realtime:v2", "broadcast", payload]))
+            frames = [json.loads((await ws.receive(timeout=5)).data) for _ in range(2)]
+            assert ["1", "3", "realtime:v2", "phx_reply",
+                    {"status": "ok", "response": {}}] in frames
+            assert [None, None, "realtime:v2", "broadcast", payload] in frames
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("version", "tenant_status", "key_status"), [
+    ("2.129.0", 404, 401), ("2.116.0", 404, 401), ("2.115.3", 403, 403)])
+def test_connect_errors_follow_the_realtime_release(version, tenant_status, key_status) -> None:
+    # The classic self-hosted mistake: the gateway's anon key was signed with another JWT
+    # secret than Realtime's, so the gateway lets it through and Realtime refuses it.
+    foreign = issue({"role": "anon", "exp": int(time.time()) + 600}, "another-secret")
+
+    async def scenario():
+        settings = Settings(realtime_tenant="wedsync", realtime_version=version,
+                            anon_key=foreign)
+        async with Sandbox(settings) as box:
+            url = f"ws://127.0.0.1:{box.port}/realtime/v1/websocket"
+            tenant_host = {"Host": f"wedsync.localhost:{box.port}"}
+            statuses = []
+            async with aiohttp.ClientSession() as session:
+                # The tenant is the first label of the Host name: 127.0.0.1 is tenant "127".
+                for headers in ({}, tenant_host):
+                    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                        await session.ws_connect(f"{url}?apikey={foreign}", headers=headers)
+                    statuses.append(caught.value.status)
+                # A key the gateway does not know is its own 401, whatever the release.
+                with pytest.raises(aiohttp.WSServerHandshakeError) as unknown:
+                    await session.ws_connect(f"{url}?apikey=unknown", headers=tenant_host)
+                assert unknown.value.status == 401
+                async with session.ws_connect(f"{url}?apikey={settings.publishable_key}",
+                                              headers=tenant_host) as ws:
+                    assert not ws.closed
+            return statuses
+
+    assert run(scenario()) == [tenant_status, key_status]
+
+
+def test_the_version_fault_switches_the_release_at_run_time(sandbox) -> None:
+    async def status():
+        url = f"ws://127.0.0.1:{sandbox.port}/socket/websocket?apikey=not-a-jwt"
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(url, headers={
+                    "Host": f"realtime-dev.supabase-realtime:{sandbox.port}"})
+            return caught.value.status
+
+    sandbox.set_faults("realtime", version="2.100.0")
+    assert run(status()) == 403
+    sandbox.clear_faults()
+    assert run(status()) == 401
+
+
+def test_a_direct_call_to_the_realtime_container_is_an_unknown_tenant() -> None:
+    async def scenario():
+        async with Sandbox(Settings()) as box:
+            url = f"ws://127.0.0.1:{box.port}/socket/websocket?apikey={box.settings.anon_key}"
+            async with aiohttp.ClientSession() as session:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                    await session.ws_connect(url)
+                # The gateway's publishable key means nothing to Realtime itself.
+                with pytest.raises(aiohttp.WSServerHandshakeError) as publishable:
+                    await session.ws_connect(
+                        url.replace(box.settings.anon_key, box.settings.publishable_key),
+                        headers={"Host": f"realtime-dev.supabase-realtime:{box.port}"})
+                async with session.ws_connect(url, headers={
+                        "Host": f"realtime-dev.supabase-realtime:{box.port}"}) as ws:
+                    assert not ws.closed
+            return caught.value.status, publishable.value.status
+
+    assert run(scenario()) == (404, 401)
+
+
+def test_a_tenant_at_its_connection_limit_refuses_more(sandbox) -> None:
+    async def scenario():
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(socket_url(sandbox)) as first:
+            sandbox.set_faults("realtime", max_connections=1)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(socket_url(sandbox))
+            assert not first.closed
+            return caught.value.status
+
+    assert run(scenario()) == 429
+
+
+def test_auths_own_health_is_open_and_only_the_gateway_wants_the_key(sandbox) -> None:
+    status, body, _ = run(fetch("GET", f"{sandbox.url}/health"))
+    assert status == 200 and body["name"] == "GoTrue"
+    status, _, _ = run(fetch("GET", f"{sandbox.auth_url}/health"))
+    assert status == 401
+    status, body, _ = run(fetch("GET", f"{sandbox.auth_url}/settings", headers=KEY))
+    assert status == 200 and body["external"]["email"] is True
+
+
+def test_auth_errors_take_the_shape_of_the_requested_api_version(sandbox) -> None:
+    url = f"{sandbox.auth_url}/token?grant_type=password"
+    wrong = {"email": PROBE_EMAIL, "password": "wrong"}
+    status, body, headers = run(fetch("POST", url, headers=KEY, json=wrong))
+    assert (status, body) == (400, {"code": 400, "error_code": "invalid_credentials",
+                                    "msg": "Invalid login credentials"})
+    assert "X-Supabase-Api-Version" not in headers
+    status, body, headers = run(fetch("POST", url, json=wrong, headers={
+        **KEY, "X-Supabase-Api-Version": "2024-01-01"}))
+    assert (status, body) == (400, {"code": "invalid_credentials",
+                                    "message": "Invalid login credentials"})
+    assert headers["X-Supabase-Api-Version"] == "2024-01-01"
+
+
+def test_the_default_anon_key_is_a_jwt_with_role_anon_signed_with_the_secret() -> None:
+    from sandbox.tokens import verify
+
+    settings = Settings(jwt_secret="s" * 32)
+    assert verify(settings.anon_key, "s" * 32)["role"] == "anon"
+    assert settings.publishable_key.startswith("sb_publishable_")
+    assert Settings(jwt_secret="s" * 32).publishable_key == settings.publishable_key
+
+
+def test_the_new_fault_controls_refuse_bad_values() -> None:
+    board = FaultBoard({"auth": "/auth/v1", "realtime": "/realtime/v1"})
+    with pytest.raises(FaultError, match="fault 'captcha' must be null"):
+        board.set("auth", captcha="maybe")
+    with pytest.raises(FaultError, match=r"must be a Realtime release such as 2\.129\.0"):
+        board.set("realtime", version="latest")
+    with pytest.raises(FaultError, match="unknown fault 'captcha' for realtime"):
+        board.set("realtime", captcha="on")
+    with pytest.raises(FaultError, match="'max_connections' must be between 0 and 100000"):
+        board.set("realtime", max_connections=-1)
+    assert board.get("auth").active() == {} and board.get("realtime").active() == {}
+
+
+def test_the_command_prints_the_keys_it_generated_and_they_work() -> None:
+    from sandbox.tokens import verify
+
+    with SandboxServer(anon_key="", jwt_secret="j" * 40) as server:
+        lines = server.logs().splitlines()
+        anon = lines[lines.index(next(line for line in lines if "Anon key (generated" in line))
+                     + 1].strip()
+        publishable = next(line for line in lines if "Publishable key:" in line).split()[-1]
+        assert verify(anon, "j" * 40)["role"] == "anon"
+        for key in (anon, publishable):
+            status, _, _ = run(fetch("GET", f"{server.auth_url}/health", headers={"apikey": key}))
+            assert status == 200
+    with SandboxServer(anon_key=CANARY_ANON_KEY) as server:
+        assert CANARY_ANON_KEY not in server.logs()

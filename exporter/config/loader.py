@@ -15,6 +15,7 @@ from jsonschema.exceptions import ValidationError
 
 from exporter.components import REGISTRY, ComponentError, check_wiring
 from exporter.config import model
+from exporter.config.addresses import AddressError, check_addresses
 from exporter.config.envrefs import UnsetVariableError, expand, path_text
 from exporter.config.errors import ConfigError
 from exporter.config.query_naming import NamingError, query_families
@@ -76,7 +77,12 @@ def parse_config(text: str, env: Mapping[str, str], source: str = "<string>") ->
         raise ConfigError(f"component registry error: {exc}") from None
     _validate(expanded.tree)
     _check_secrets(expanded.tree, config_schema(), (), expanded.referenced_paths)
-    return _build(expanded.tree, source)
+    config = _build(expanded.tree, source)
+    try:
+        check_addresses(config)
+    except AddressError as exc:
+        raise ConfigError(f"config error at {exc}") from None
+    return config
 
 
 def _describe(error: ValidationError) -> str:

@@ -86,7 +86,9 @@ class QueuesTarget(Target):
 class SignIn:
     enabled: bool = False
     email: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
+    # Only for projects whose CAPTCHA provider runs on its test secret.
+    captcha_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class IngestionSettings:
 
     enabled: bool
     max_body_bytes: int
+    max_compression_ratio: float
     max_events: int
     route_templates: tuple[str, ...]
     route_cap: int

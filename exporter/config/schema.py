@@ -47,6 +47,26 @@ def _build() -> Schema:
             "listen": {"type": "string", "pattern": r"^(\[[0-9a-fA-F:]+\]|[^:\s]*):[0-9]{1,5}$",
                        "default": "0.0.0.0:9847",
                        "description": "HOST:PORT to serve on; --listen overrides."},
+            "server": strict(
+                {
+                    "header_timeout": duration(
+                        "Longest a connection may take to send a complete request line and "
+                        "headers (from connecting, or from the first byte of a later request); "
+                        "then it is closed.", "10s"),
+                    "body_timeout": duration("Longest a request body may take to arrive (408 "
+                                             "after).", "30s"),
+                    "idle_timeout": duration("Keep-alive connections with no request for this "
+                                             "long are closed (keep it above the scrape "
+                                             "interval).", "75s"),
+                    "max_connections": {
+                        "type": "integer", "minimum": 1, "maximum": 65535, "default": 256,
+                        "description": "Most client connections open at once (never more than "
+                                       "half the process's open-file limit); beyond it the "
+                                       "longest-waiting connection without a finished request "
+                                       "makes room."},
+                },
+                "Limits of the exporter's own HTTP server against slow or hostile clients.",
+            ),
             "log": strict(
                 {
                     "level": {"type": "string", "enum": ["debug", "info", "warning", "error"],
@@ -173,7 +193,13 @@ def _build() -> Schema:
                     "enabled": {"type": "boolean", "default": True,
                                 "description": "Accept POST /api/system/metrics."},
                     "max_body_bytes": {"type": "integer", "minimum": 1024, "default": 2097152,
-                                       "description": "Largest request body (413 above)."},
+                                       "description": "Largest request body, as sent and "
+                                                      "decompressed (413 above)."},
+                    "max_compression_ratio": {
+                        "type": "number", "minimum": 1, "default": 100,
+                        "description": "A gzip or deflate body that decompresses to more than "
+                                       "this many times its size is refused (413); "
+                                       "max_body_bytes bounds the decompressed size too."},
                     "max_events": {"type": "integer", "minimum": 1, "default": 5000,
                                    "description": "Most events in one request (413 above)."},
                     "route_templates": {"type": "array", "items": {"type": "string"},

@@ -37,6 +37,7 @@ def ingestion_settings(raw: Mapping[str, Any]) -> IngestionSettings:
     return IngestionSettings(
         enabled=_value(raw, "ingestion", "enabled"),
         max_body_bytes=_value(raw, "ingestion", "max_body_bytes"),
+        max_compression_ratio=_value(raw, "ingestion", "max_compression_ratio"),
         max_events=_value(raw, "ingestion", "max_events"),
         route_templates=tuple(raw.get("route_templates") or ()),
         route_cap=_value(caps, "ingestion", "label_caps", "route"),

@@ -137,8 +137,14 @@ AUTH_SCHEMA: Schema = {
             "email_file": file_path("File holding the probe user's email."),
             "password": secret("The probe user's password."),
             "password_file": file_path("File holding the probe user's password."),
+            "captcha_token": secret(
+                "CAPTCHA token sent with the password sign-in; only for a project "
+                "whose CAPTCHA provider uses its test secret (the provider's test "
+                "token)."),
+            "captcha_token_file": file_path("File holding the CAPTCHA test token."),
         },
-        "Synthetic sign-in with a dedicated probe user (off by default).",
+        "Synthetic sign-in with a dedicated probe user (off by default): one "
+        "password sign-in, then the refresh-token grant on every run.",
     ),
     "audit_log": strict(
         {
@@ -166,6 +172,7 @@ def parse_auth(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
         enabled=bool(setting(AUTH_SCHEMA["sign_in"]["properties"], sign_in_raw, "enabled")),
         email=read_secret(sign_in_raw, "email", f"{where}.sign_in"),
         password=ctx.keep(read_secret(sign_in_raw, "password", f"{where}.sign_in")),
+        captcha_token=ctx.keep(read_secret(sign_in_raw, "captcha_token", f"{where}.sign_in")),
     )
     if sign_in.enabled and not (sign_in.email and sign_in.password):
         raise ConfigError(f"config error at {where}.sign_in: enabled sign-in needs an email "

@@ -8,6 +8,12 @@ from exporter.probe_types import ProbeError
 
 _AUTH_SQLSTATES = {"28000", "28P01", "42501"}
 
+# The server answered but has no connection slot left (max_connections or the slots reserved
+# for superusers): a capacity problem with its own runbook, not an unreachable database.
+_NO_SLOTS_SQLSTATES = {"53300"}
+_NO_SLOTS_TEXT = ("remaining connection slots are reserved", "too many clients already",
+                  "too many connections for role", "too many connections for database")
+
 _TIMEOUT_TEXT = ("timeout expired", "timed out", "canceling statement due to statement timeout")
 
 
@@ -21,6 +27,9 @@ def classify(exc: BaseException) -> ProbeError:
     if isinstance(exc, TimeoutError) or sqlstate == "57014" or any(
             t in lowered for t in _TIMEOUT_TEXT):
         return ProbeError("timeout", "the database did not answer in time", text)
+    if sqlstate in _NO_SLOTS_SQLSTATES or any(t in lowered for t in _NO_SLOTS_TEXT):
+        return ProbeError("refused", "the database has no free connection slots "
+                          "(max_connections reached)", text)
     if sqlstate == "42501":
         return ProbeError("auth", "permission denied", text)
     if sqlstate in _AUTH_SQLSTATES:

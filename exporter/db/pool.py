@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import select
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -25,6 +27,9 @@ from psycopg.pq import TransactionStatus
 
 T = TypeVar("T")
 APPLICATION_NAME = "wedsync-exporter"
+# An idle connection unused this long is closed (the pool hands out the most recently used
+# one first, so with one caller at a time the others would otherwise idle indefinitely).
+MAX_IDLE_SECONDS = 300.0
 
 
 class PgPool:
@@ -38,6 +43,8 @@ class PgPool:
         self._connect_timeout = max(1, math.ceil(connect_timeout))
         self._application_name = application_name
         self._idle: list[AsyncConnection] = []
+        # When each idle connection was returned (by id), to let long-unused ones go.
+        self._returned: dict[int, float] = {}
         self._in_use: dict[asyncio.Task[Any], AsyncConnection] = {}
         self._slots = asyncio.Semaphore(size)
         self._closed = False
@@ -53,15 +60,46 @@ class PgPool:
 
     @staticmethod
     async def _discard(conn: AsyncConnection) -> None:
-        # Closing a broken connection may fail; it is gone either way.
+        # Closing a broken connection may fail; it is gone either way. The socket is closed
+        # here and now, not when the object is collected: a socket the server has closed
+        # would otherwise sit in CLOSE-WAIT.
         with contextlib.suppress(Exception):
             await conn.close()
+        with contextlib.suppress(Exception):
+            conn.pgconn.finish()
+
+    def _closed_by_server(self, conn: AsyncConnection) -> bool:
+        """An idle connection has nothing to read unless the server ended it (a FIN, or a
+        FATAL message such as a terminated backend or idle_session_timeout)."""
+        if conn.closed:
+            return True
+        try:
+            poller = select.poll()  # any descriptor number, unlike select()
+            poller.register(conn.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
+        except (OSError, ValueError, psycopg.Error):
+            return True
+
+    async def _prune_idle(self) -> None:
+        """Close idle connections the server has ended or that went unused too long."""
+        now = time.monotonic()
+        keep = []
+        for conn in self._idle:
+            stale = now - self._returned.get(id(conn), now) > MAX_IDLE_SECONDS
+            if stale or self._closed_by_server(conn):
+                self._returned.pop(id(conn), None)
+                await self._discard(conn)
+            else:
+                keep.append(conn)
+        self._idle = keep
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A connection for one unit of work; returned to the pool only if it ended cleanly."""
         async with self._slots:
+            await self._prune_idle()
             conn = self._idle.pop() if self._idle else await self._connect()
+            self._returned.pop(id(conn), None)
             task = asyncio.current_task()
             if task is not None:
                 self._in_use[task] = conn
@@ -76,11 +114,13 @@ class PgPool:
                             and conn.info.transaction_status == TransactionStatus.IDLE)
                 if reusable:
                     self._idle.append(conn)
+                    self._returned[id(conn)] = time.monotonic()
                 else:
                     await self._discard(conn)
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` on a connection; retry once on a fresh one if a reused one was dead."""
+        await self._prune_idle()
         reused = bool(self._idle)
         broken = False
         try:
@@ -101,6 +141,7 @@ class PgPool:
 
     async def _drain_idle(self) -> None:
         idle, self._idle = self._idle, []
+        self._returned.clear()
         for conn in idle:
             await self._discard(conn)
 

@@ -25,8 +25,11 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from exporter.human_time import duration_text, until_text
 
 ALLOWED, BLOCKED, USAGE, NO_ANSWER = 0, 1, 2, 3
 DONE, REFUSED = 0, 1
@@ -169,15 +172,40 @@ def _print_check(answer: Answer, allowed: bool, reasons: list[str]) -> None:
         for reason in reasons:
             print(f"  - {reason}")
         if isinstance(body.get("retry_after"), int):
-            print(f"Ask again in {body['retry_after']} s at the earliest.")
+            print(f"Blocked {_when(body)} at the earliest; ask again then.")
     override = body.get("override")
     if isinstance(override, dict):
-        print(f"Emergency override open until {override.get('expires_at')} "
+        print(f"Emergency override open {_expires(override.get('expires_at'))} "
               f"(by {override.get('by') or 'an admin'}): {override.get('reason')}")
         for reason in override.get("overridden_reasons") or []:
             print(f"  - overridden: {reason}")
+    missing = body.get("not_monitored")
+    if isinstance(missing, list) and missing:
+        names = ", ".join(str(name) for name in missing)
+        print(f"Not monitored: {names} (essential, but no target is configured, so this gate "
+              f"cannot see {'it' if len(missing) == 1 else 'them'}).")
     for warning in body.get("warnings") or []:
         print(f"Warning: {warning}")
+
+
+def _expires(expires_at: Any) -> str:
+    """"until 14:30 UTC, in 20 min" from the override's ISO time (as given if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(str(expires_at).replace("Z", "+00:00"))
+    except ValueError:
+        return f"until {expires_at}"
+    return until_text(moment.astimezone(UTC), datetime.now(UTC), "UTC")
+
+
+def _when(body: dict[str, Any]) -> str:
+    """"until 00:00 Europe/London, in 20 h 12 min" (or "for 1 min" without retry_at)."""
+    seconds = int(body["retry_after"])
+    try:
+        moment = datetime.fromisoformat(str(body["retry_at"]))
+        zone = str(body["timezone"])
+    except (KeyError, ValueError):
+        return f"for {duration_text(seconds)}"
+    return until_text(moment, moment - timedelta(seconds=seconds), zone)
 
 
 def check(args: argparse.Namespace) -> int:
@@ -213,7 +241,7 @@ def end_override(args: argparse.Namespace) -> int:
 def _report(answer: Answer, success: int, done: str) -> int:
     if answer.status == success and isinstance(answer.body, dict):
         override = answer.body.get("override") or {}
-        until = f" (until {override.get('expires_at')})" if success == 201 else ""
+        until = f" ({_expires(override.get('expires_at'))})" if success == 201 else ""
         print(f"{done}: {override.get('reason')}{until}.")
         return DONE
     if 400 <= answer.status < 500:

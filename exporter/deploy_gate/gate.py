@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -11,6 +12,7 @@ import structlog
 from exporter.deploy_gate import conditions
 from exporter.deploy_gate.alertmanager import AlertmanagerUnavailable, firing_critical_alerts
 from exporter.deploy_gate.override import Override, OverrideRequest, open_override
+from exporter.summary import not_monitored, summarise
 
 if TYPE_CHECKING:
     from exporter.config.model import Config
@@ -28,6 +30,10 @@ class Decision:
     blocks: list[conditions.Block]
     warnings: list[str] = field(default_factory=list)
     override: Override | None = None
+    # Essential components with no target: the gate cannot see them (they block nothing).
+    not_monitored: list[str] = field(default_factory=list)
+    # When it was decided, in the platform's time zone (for retry_at).
+    decided_at: datetime | None = None
 
     @property
     def allowed(self) -> bool:
@@ -44,10 +50,19 @@ class Decision:
         if not self.allowed:
             out: dict[str, Any] = {"allowed": False, "reasons": reasons,
                                    "retry_after": self.retry_after}
+            if self.decided_at is not None and self.decided_at.tzinfo is not None:
+                # The same moment for people: local time with its offset and the zone's name.
+                # In UTC first: aware arithmetic in a zone is wall-clock, an hour off on the
+                # nights clocks change.
+                retry_at = (self.decided_at.astimezone(UTC) + timedelta(
+                    seconds=self.retry_after)).astimezone(self.decided_at.tzinfo)
+                out["retry_at"] = retry_at.isoformat(timespec="seconds")
+                out["timezone"] = str(getattr(self.decided_at.tzinfo, "key", "UTC"))
         else:
             out = {"allowed": True, "reasons": []}
         if self.override is not None:
             out["override"] = {**self.override.describe(), "overridden_reasons": reasons}
+        out["not_monitored"] = self.not_monitored
         if self.warnings:
             out["warnings"] = self.warnings
         return out
@@ -128,7 +143,14 @@ class DeployGate:
         warnings: list[str] = []
         blocks = self._local_blocks(self.service.runtime)
         blocks += await self._alert_blocks(warnings)
-        return Decision(blocks=blocks, warnings=warnings, override=self.current_override())
+        runtime = self.service.runtime
+        _, components = summarise(dict(runtime.states) if runtime else {},
+                                  self.service.config.essential)
+        zone = runtime.timezone if runtime is not None else None
+        now = self.service.clock()
+        return Decision(blocks=blocks, warnings=warnings, override=self.current_override(),
+                        not_monitored=not_monitored(components),
+                        decided_at=now.astimezone(zone) if zone is not None else None)
 
     # --- overrides ------------------------------------------------------------------------
     def current_override(self) -> Override | None:

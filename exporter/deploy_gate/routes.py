@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Protocol
 
 import structlog
@@ -17,13 +16,17 @@ from aiohttp import web
 
 from exporter.deploy_gate.gate import DeployGate
 from exporter.deploy_gate.override import OverrideRequestError, parse_request
+from exporter.web.bodies import read_json
 from exporter.web.hooks import Host
+from exporter.web.refusal import RequestRefused, tag
 from exporter.web.security import json_error
 
 PATH = "/api/system/deploy-gate"
 OVERRIDE_PATH = f"{PATH}/override"
 RESULTS = ("allowed", "blocked")
 LIMIT = "deploy_gate"
+# An override request is a reason of at most 500 characters and two short fields.
+MAX_BODY_BYTES = 16 * 1024
 
 log = structlog.get_logger("exporter.deploy_gate")
 
@@ -71,14 +74,16 @@ def add_deploy_gate_routes(app: web.Application, service: GateHost) -> None:
             return json_error(409, "emergency overrides are turned off in this exporter's "
                                    "configuration (deploy_gate.override_max_duration is 0s)")
         try:
-            body = json.loads(await request.read() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return json_error(400, 'the body is not JSON; send {"reason": "…", '
-                                   '"duration": "30m"}')
+            body = await read_json(request, MAX_BODY_BYTES,
+                                   service.server_settings.body_timeout)
+        except RequestRefused as exc:
+            if exc.reason == "invalid_json":
+                exc.message = 'the body is not JSON; send {"reason": "…", "duration": "30m"}'
+            raise
         try:
             wanted = parse_request(body, longest)
         except OverrideRequestError as exc:
-            return json_error(400, str(exc))
+            return tag(json_error(400, str(exc)), "invalid_body")
         override = gate.open(wanted, request.remote or "")
         return web.json_response(
             {"override": override.describe(),

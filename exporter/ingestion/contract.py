@@ -31,7 +31,7 @@ CACHE_REASONS: tuple[str, ...] = ("unknown_cache_layer", "invalid_cache_entry")
 # Why a whole request is rejected.
 REQUEST_REASONS: tuple[str, ...] = (
     "unauthorized", "rate_limited", "body_too_large", "too_many_events", "invalid_json",
-    "invalid_body", "too_many_cache_entries",
+    "invalid_body", "too_many_cache_entries", "invalid_encoding", "body_timeout",
 )
 REASONS: tuple[str, ...] = EVENT_REASONS + CACHE_REASONS + REQUEST_REASONS
 

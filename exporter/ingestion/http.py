@@ -1,11 +1,13 @@
 """``POST /api/system/metrics``: request timings from the serverless API (ingest token).
 
-One event or ``{"events": [...]}``. Bad input gets a 4xx naming the problem: 413 for a body
-over ``max_body_bytes`` or more than ``max_events`` events, 400 for invalid JSON or a body of
-the wrong shape; per-event problems come back with the event's index while the valid events
-are accepted (400 only when none was). Every refusal is counted in
-wedsync_ingest_rejected_total. Large batches are recorded in slices so that a scrape never
-waits behind one.
+One event or ``{"events": [...]}``, optionally gzip- or deflate-compressed (decoded in bounded
+slices only after the token was checked, see ``exporter/web/bodies.py``). Bad input gets a
+4xx naming the problem: 413 for a body over ``max_body_bytes`` (as sent or decompressed), over
+``max_compression_ratio`` or with more than ``max_events`` events, 400 for invalid JSON,
+broken compressed data or a body of the wrong shape, 415 for another encoding or charset;
+per-event problems come back with the event's index while the valid events are accepted (400
+only when none was). Every refusal is counted in wedsync_ingest_rejected_total. Large batches
+are recorded in slices so that a scrape never waits behind one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from aiohttp import web
 
 from exporter.ingestion.cache import MAX_CACHE_ENTRIES
 from exporter.ingestion.recorder import Ingestion
+from exporter.web.bodies import accept_encoded_bodies, check_json_charset, read_body
 from exporter.web.hooks import Host
+from exporter.web.refusal import RequestRefused, tag
 from exporter.web.security import json_error
 
 PATH = "/api/system/metrics"
@@ -40,26 +44,19 @@ class BadBody(ValueError):
         self.events = events
 
 
+# wedsync_ingest_rejected_total's reason for a request refused while its body was read.
+REFUSAL_REASONS = {"body_too_large": "body_too_large", "compression_ratio": "body_too_large",
+                   "body_timeout": "body_timeout", "bad_compressed_body": "invalid_encoding",
+                   "invalid_charset": "invalid_encoding", "content_encoding": "invalid_encoding"}
+# wedsync_http_refused_requests_total's reason for each of BadBody's.
+_REFUSAL_OF_BAD_BODY = {"invalid_json": "invalid_json", "invalid_body": "invalid_body",
+                        "too_many_events": "body_too_large",
+                        "too_many_cache_entries": "body_too_large"}
+
+
 def _why(exc: orjson.JSONDecodeError) -> str:
     """A short reason for the client (never an echo of the body)."""
     return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The body, or BadBody(413) as soon as it is known to exceed ``limit`` bytes."""
-    too_large = BadBody("body_too_large", f"the body is larger than {limit} bytes", 413)
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
 
 
 def parse_events(body: bytes, max_events: int) -> tuple[list[Any], list[Any] | None]:
@@ -103,11 +100,19 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
         ingestion.reject_request("rate_limited" if checked.status == 429 else "unauthorized")
         return checked
     try:
-        events, cache = parse_events(await read_body(request, settings.max_body_bytes),
-                                     settings.max_events)
+        # The token is checked first: a body is never read, let alone decompressed, for a
+        # request that is refused anyway.
+        check_json_charset(request)
+        body = await read_body(request, settings.max_body_bytes,
+                               service.server_settings.body_timeout,
+                               settings.max_compression_ratio)
+        events, cache = parse_events(body, settings.max_events)
+    except RequestRefused as exc:
+        ingestion.reject_request(REFUSAL_REASONS[exc.reason])
+        raise
     except BadBody as exc:
         ingestion.reject_request(exc.reason, exc.events)
-        return json_error(exc.status, str(exc))
+        return tag(json_error(exc.status, str(exc)), _REFUSAL_OF_BAD_BODY[exc.reason])
     accepted = 0
     errors: list[tuple[int, str, str]] = []
     for start in range(0, len(events), SLICE):
@@ -132,7 +137,8 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
                        for i, reason, message in cache_errors],
         }
     refused = (errors or cache_errors) and not (accepted or cache_accepted)
-    return web.json_response(answer, status=400 if refused else 200)
+    response = web.json_response(answer, status=400 if refused else 200)
+    return tag(response, "invalid_events") if response.status == 400 else response
 
 
 class IngestionHost(Host, Protocol):
@@ -149,4 +155,5 @@ def add_ingestion_routes(app: web.Application, service: IngestionHost) -> None:
     async def handle(request: web.Request) -> web.Response:
         return await ingest(request, service, ingestion)
 
+    accept_encoded_bodies(PATH)
     app.router.add_post(PATH, handle)

@@ -6,6 +6,15 @@ server's ack and for the echo of that very broadcast. The echo round trip is the
 propagation SLI (``wedsync_realtime_broadcast_roundtrip_seconds``) and the latency the
 thresholds judge; connect, join and ack times are gauges. The socket is closed on every path.
 
+Realtime resolves the tenant from the first label of the host name and checks the key when the
+socket connects, so those failures are refused upgrades, not refused joins. Since Realtime
+v2.116 the status says which (404 unknown tenant → ``connect``; 401 bad key → ``auth``; 403
+Realtime disabled for the project and 429 too many connections → ``refused``), with a JSON body;
+before, every connect error was a bare 403. For a bare 403 the probe looks at what it can check
+itself (an expired or malformed anon key → ``auth``; a host name that is not the key's project
+→ ``connect``) and otherwise says that it is one of the two (reason ``auth``: behind the
+gateway the tenant is fixed, so the key is the likelier cause).
+
 The ``apikey`` rides in the URL, and URLs end up in exception texts: no message here contains a
 URL or exception text, and the raw detail kept for debug logs has its query string cut off.
 """
@@ -13,13 +22,14 @@ URL or exception text, and the raw detail kept for debug logs has its query stri
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
@@ -33,15 +43,59 @@ VSN = "1.0.0"
 # Realtime's join-error codes that mean "your token or key is not good enough".
 AUTH_CODES = frozenset({"InvalidJWTToken", "MalformedJWT", "JwtSignatureError", "JwtSignerError",
                         "Unauthorized", "PrivateOnly"})
+# Join-error codes of a Realtime that is at a limit: it declined, the credentials are fine.
+REFUSED_CODES = frozenset({"ChannelRateLimitReached", "ConnectionRateLimitReached",
+                           "ClientJoinRateLimitReached", "DatabaseConnectionRateLimitReached",
+                           "RealtimeDisabledForTenant"})
 _CODE = re.compile(r"^([A-Za-z]{1,60})(?::|$)")
+# Where the connect-error statuses changed (404/401/429 with a JSON body, instead of 403).
+STATUS_CODES_SINCE = "v2.116"
 
 
 def join_error(reason: Any) -> ProbeError:
-    """A refused join: ``auth`` for token errors, ``protocol`` otherwise; only the code shown."""
+    """A refused join: ``auth`` for token errors, ``refused`` for limits, ``protocol``
+    otherwise; only the code shown."""
     match = _CODE.match(reason) if isinstance(reason, str) else None
     code = match.group(1) if match else "unknown"
-    kind: Reason = "auth" if code in AUTH_CODES else "protocol"
+    kind: Reason = "auth" if code in AUTH_CODES else \
+        "refused" if code in REFUSED_CODES else "protocol"
     return ProbeError(kind, f"Realtime refused the channel join ({code})")
+
+
+def _claims(key: str) -> dict[str, Any] | None:
+    """The claims of a JWT-shaped key, unverified (only to explain a refusal), else None."""
+    parts = key.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, TypeError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def legacy_forbidden(url: str, key: str, detail: str) -> ProbeError:
+    """What a bare 403 at connect means (Realtime before v2.116: unknown tenant or bad key),
+    narrowed down by what the probe can check itself."""
+    prefix = f"Realtime refused the connection (HTTP 403, Realtime before {STATUS_CODES_SINCE})"
+    tenant = (urlsplit(url).hostname or "").split(".", 1)[0]
+    claims = _claims(key)
+    if not key:
+        return ProbeError("auth", f"{prefix}: no anon key is configured", detail)
+    if claims is None and not key.startswith("sb_"):
+        return ProbeError("auth", f"{prefix}: the anon key is not a JWT", detail)
+    if claims is not None:
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp <= time.time():
+            return ProbeError("auth", f"{prefix}: the anon key has expired", detail)
+        ref = claims.get("ref")
+        if isinstance(ref, str) and ref and tenant and tenant != ref:
+            return ProbeError("connect", f"{prefix}: the host name's first label is not the "
+                                         "anon key's project (unknown tenant)", detail)
+    return ProbeError("auth", f"{prefix}: either the key is not this project's (signed with "
+                              "another JWT secret) or the host name is not a known tenant; "
+                              "through the gateway the tenant is fixed, so check the key",
+                      detail)
 
 
 class RealtimeProbe:
@@ -92,17 +146,33 @@ class RealtimeProbe:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 1.0)
 
-    @staticmethod
-    def _handshake_error(exc: aiohttp.WSServerHandshakeError) -> ProbeError:
+    def _handshake_error(self, exc: aiohttp.WSServerHandshakeError) -> ProbeError:
         detail = safe_detail(exc)
-        if exc.status in (401, 403):
-            return ProbeError("auth", f"Realtime refused the anon key (HTTP {exc.status})",
+        status = exc.status
+        # Realtime from v2.116 answers connect errors with a JSON body; before, a bare 403.
+        modern = "json" in ((exc.headers or {}).get("Content-Type") or "").lower()
+        if status == 404:
+            return ProbeError("connect", "Realtime does not know this project (HTTP 404, "
+                                         "unknown tenant): the tenant is the host name's first "
+                                         "label, so go through the project's gateway URL",
                               detail)
-        if exc.status >= 500:
-            return ProbeError("error", f"Realtime answered HTTP {exc.status} to the WebSocket "
+        if status == 401:
+            return ProbeError("auth", "Realtime refused the anon key at connect (HTTP 401): "
+                                      "not a valid key of this project", detail)
+        if status == 403 and modern:
+            return ProbeError("refused", "Realtime is disabled for this project (HTTP 403)",
+                              detail)
+        if status == 403:
+            return legacy_forbidden(self.target.url, self.target.anon_key, detail)
+        if status == 429:
+            return ProbeError("refused", "Realtime refused the connection: the project is at "
+                                         "its limit of connected users or joins (HTTP 429)",
+                              detail)
+        if status >= 500:
+            return ProbeError("error", f"Realtime answered HTTP {status} to the WebSocket "
                                        "upgrade", detail)
         return ProbeError("protocol", f"Realtime did not upgrade to a WebSocket "
-                                      f"(HTTP {exc.status})", detail)
+                                      f"(HTTP {status})", detail)
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, message: dict[str, Any]) -> None:
         try:

@@ -5,6 +5,14 @@ and adds them to ``wedsync_auth_audit_events_total``; the first run only finds w
 so a restart never replays history into a rate. Actions outside the known list count as
 ``other`` (bounded labels). Failed logins are not in this table (GoTrue logs them elsewhere).
 
+The probe user's own rows (its sign-in, token refreshes and sign-outs, by ``actor_id``, the id
+its Auth probe learnt from the token answers) are left out: the counters are the users'. They
+serve another purpose: every successful token call of the probe writes one row, so when at least
+two calls went by since the last count and none of their rows appeared, Auth is not writing its
+audit log to PostgreSQL (``GOTRUE_AUDIT_LOG_DISABLE_POSTGRES``) and
+``wedsync_auth_audit_log_writing`` says 0 instead of the counters sitting silently at 0. Without
+a synthetic sign-in there is nothing to tell by, and that gauge stays absent.
+
 The table has no index on ``created_at`` on a stock Supabase; the scan is of rows newer than
 the watermark only if such an index exists, so the job runs on its own, slower interval
 (``audit_log.interval``, default 60s).
@@ -14,10 +22,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import structlog
+
 from exporter.db.errors import classify
 from exporter.db.pool import PgPool
 from exporter.metrics.store import MetricStore, Sample
 from exporter.probe_types import ProbeError
+from exporter.probes.auth import ProbeUserActivity
 from exporter.recording import query_job
 from exporter.runtime import Runtime
 from exporter.scheduler import Job
@@ -29,47 +40,85 @@ ACTIONS: tuple[str, ...] = (
     "mfa_code_login", "other",
 )
 FAMILY = "wedsync_auth_audit_events_total"
+WRITING = "wedsync_auth_audit_log_writing"
+# Probe token calls since the last count that found a row of theirs, none of them in the log
+# since, that mean "not written" (one call may straddle two counts: its row counted in the
+# earlier, its answer arriving after it).
+SILENT_CALLS = 2
+
+log = structlog.get_logger("exporter.audit_log")
 
 START_SQL = "SELECT max(created_at) FROM auth.audit_log_entries"
-COUNT_SQL = """
-SELECT payload->>'action' AS action, count(*) AS n, max(created_at) AS newest
+# ``own``: the row is the probe user's (never true while its id is unknown).
+_COUNT = """
+SELECT payload->>'action' AS action,
+       coalesce(payload->>'actor_id' = %(probe_user)s, false) AS own,
+       count(*) AS n, max(created_at) AS newest
   FROM auth.audit_log_entries
- WHERE created_at > %(after)s
- GROUP BY 1
 """
-COUNT_ALL_SQL = """
-SELECT payload->>'action' AS action, count(*) AS n, max(created_at) AS newest
-  FROM auth.audit_log_entries
- WHERE created_at IS NOT NULL
- GROUP BY 1
-"""
+COUNT_SQL = _COUNT + " WHERE created_at > %(after)s GROUP BY 1, 2"
+COUNT_ALL_SQL = _COUNT + " WHERE created_at IS NOT NULL GROUP BY 1, 2"
 
 
 class AuditLogCounter:
     """Remembers the newest entry seen and adds what is new to the counters."""
 
-    def __init__(self, target: str, pool: PgPool, store: MetricStore) -> None:
+    def __init__(self, target: str, pool: PgPool, store: MetricStore,
+                 probe_user: ProbeUserActivity | None = None) -> None:
         self.target = target
         self.pool = pool
         self.store = store
+        self.probe_user = probe_user
         self.started = False
         self.newest: datetime | None = None
+        # The probe's token calls at the last count that found a row of its (or the first).
+        self.calls_seen = 0
         for action in ACTIONS:
             store.zero(FAMILY, {"target": target, "action": action})
 
     async def run(self) -> list[Sample]:
+        # Taken before the query: every call counted here has written its row already.
+        calls = self.probe_user.audited_calls if self.probe_user is not None else 0
+        user_id = self.probe_user.user_id if self.probe_user is not None else None
+        first = not self.started
         try:
-            rows = await self.pool.run(self._read)
+            rows = await self.pool.run(lambda conn: self._read(conn, user_id))
         except Exception as exc:
             raise classify(exc) from None
-        for action, count, newest in rows:
-            label = action if action in ACTIONS else "other"
-            self.store.inc(FAMILY, {"target": self.target, "action": label}, count)
+        own = 0
+        for action, is_own, count, newest in rows:
             if newest is not None and (self.newest is None or newest > self.newest):
                 self.newest = newest
+            if is_own:
+                own += count
+                continue
+            label = action if action in ACTIONS else "other"
+            self.store.inc(FAMILY, {"target": self.target, "action": label}, count)
+        if first or own:
+            # The probe's calls so far are accounted for (first run: nothing to judge yet).
+            self.calls_seen = calls
+        if not first and user_id is not None:
+            self._judge_writing(own, calls - self.calls_seen)
         return []
 
-    async def _read(self, conn) -> list[tuple[str, int, datetime]]:  # noqa: ANN001
+    def _judge_writing(self, own_rows: int, silent_calls: int) -> None:
+        """``silent_calls``: the probe's token calls since the last count with a row of its."""
+        labels = {"target": self.target}
+        if own_rows:
+            writing = 1
+        elif silent_calls >= SILENT_CALLS:
+            writing = 0
+        else:
+            return
+        if writing == 0 and self.store.get(WRITING, labels) != 0:
+            log.warning("the probe's token calls are missing from Auth's audit log: audit "
+                        "logging to PostgreSQL looks turned off (GOTRUE_AUDIT_LOG_DISABLE_"
+                        "POSTGRES), so the audit counters cannot count",
+                        target=self.target, silent_calls=silent_calls)
+        self.store.set(WRITING, labels, writing)
+
+    async def _read(self, conn, probe_user: str | None  # noqa: ANN001
+                    ) -> list[tuple[str, bool, int, datetime]]:
         async with conn.cursor() as cur:
             if not self.started:
                 await cur.execute(START_SQL)
@@ -78,9 +127,9 @@ class AuditLogCounter:
                 self.started = True
                 return []
             if self.newest is None:
-                await cur.execute(COUNT_ALL_SQL)
+                await cur.execute(COUNT_ALL_SQL, {"probe_user": probe_user})
             else:
-                await cur.execute(COUNT_SQL, {"after": self.newest})
+                await cur.execute(COUNT_SQL, {"after": self.newest, "probe_user": probe_user})
             return list(await cur.fetchall())
 
 
@@ -91,7 +140,10 @@ def audit_log_jobs(runtime: Runtime) -> list[Job]:
         pool = runtime.pools.get(audit.database or "")
         if not audit.enabled:
             continue
-        counter = AuditLogCounter(target.name, pool, runtime.store) \
+        probe = next((p for p in runtime.probes
+                      if p.component == "auth" and p.target.name == target.name), None)
+        activity = getattr(probe, "activity", None)
+        counter = AuditLogCounter(target.name, pool, runtime.store, activity) \
             if pool is not None else None
 
         async def run(counter: AuditLogCounter | None = counter) -> list[Sample]:

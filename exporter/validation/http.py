@@ -19,10 +19,14 @@ from exporter.validation.findings import (
     validated_components,
 )
 from exporter.validation.runner import Validator
+from exporter.web.bodies import read_json
 from exporter.web.hooks import Host
+from exporter.web.refusal import RequestRefused, tag
 from exporter.web.security import json_error
 
 PATH = "/api/architecture/validate"
+# A question is two short strings; anything much longer is not one.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def _known() -> str:
@@ -48,14 +52,15 @@ async def validate(request: web.Request, service: Host) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     try:
-        document = await request.json()
-    except ValueError:
-        return json_error(400, 'the body is not valid JSON; expected {"component": ..., '
-                               '"validation_type": ...}')
+        document = await read_json(request, MAX_BODY_BYTES, service.server_settings.body_timeout)
+    except RequestRefused as exc:
+        if exc.reason == "invalid_json":
+            exc.message += '; expected {"component": ..., "validation_type": ...}'
+        raise
     try:
         component, kind = parse_question(document)
     except ValueError as exc:
-        return json_error(400, str(exc))
+        return tag(json_error(400, str(exc)), "invalid_body")
     runtime = service.runtime
     if runtime is None:
         return json_error(503, "the exporter is starting; try again in a second")

@@ -17,7 +17,7 @@ from aiohttp import web
 from exporter.components import REGISTRY
 from exporter.logs import REDACTOR
 from exporter.status import TargetState
-from exporter.summary import ComponentSummary, iso, milliseconds, summarise
+from exporter.summary import ComponentSummary, iso, milliseconds, not_monitored, summarise
 from exporter.web.hooks import Host
 from exporter.web.security import json_error
 
@@ -74,6 +74,8 @@ def health_document(service: Host, only: str | None = None) -> dict[str, Any]:
     status, components = summarise(states, service.config.essential)
     return {
         "overall_status": status,
+        # Beside overall_status, which leaves unknown components out: what nobody checks.
+        "not_monitored": not_monitored(components),
         "checked_at": iso(service.clock()),
         "components": {s.key: component_document(s) for s in components
                        if only is None or s.key == only},

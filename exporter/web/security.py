@@ -9,7 +9,6 @@ import time
 from aiohttp import web
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from exporter.config.model import Tokens
 from exporter.metrics.store import MetricStore
@@ -34,7 +33,9 @@ class TokenAuth:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             return None
-        candidate = presented.strip().encode()
+        # Header bytes that are not UTF-8 arrive as surrogate escapes: compare them as the
+        # bytes they were (they match no token), never fail on them.
+        candidate = presented.strip().encode("utf-8", "surrogateescape")
         found = None
         # Compare against every configured token so the time taken says nothing about which.
         for kind, token in self._tokens.items():
@@ -44,20 +45,33 @@ class TokenAuth:
 
 
 class RateLimiter:
-    """Moving-window limits per route, token kind and client address (the ``limits`` package)."""
+    """Moving-window limits per route, token kind and client address (the ``limits`` package).
+
+    One limiter lives as long as the process: a reload changes the limits (``configure``)
+    but not what each client has used, so neither a reload nor a changed limit hands out a
+    fresh allowance. The window of hits is keyed without the limit's amount for that reason.
+    """
 
     def __init__(self, limits: dict[str, str]) -> None:
-        self._items: dict[str, RateLimitItem] = {name: parse(text) for name, text in
-                                                 limits.items()}
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._items: dict[str, RateLimitItem] = {}
+        self._storage = MemoryStorage()
+        self.configure(limits)
+
+    def configure(self, limits: dict[str, str]) -> None:
+        """Apply new limits from now on, keeping the hits already counted."""
+        self._items = {name: parse(text) for name, text in limits.items()}
 
     def retry_after(self, route: str, *identity: str) -> int | None:
         """None if the request may go ahead (and counts it), else seconds to wait."""
         item = self._items.get(route)
-        if item is None or self._limiter.hit(item, route, *identity):
+        if item is None:
             return None
-        reset, _ = self._limiter.get_window_stats(item, route, *identity)
-        return max(1, math.ceil(reset - time.time()))
+        key = "/".join((route, *identity))
+        expiry = item.get_expiry()
+        if self._storage.acquire_entry(key, item.amount, expiry):
+            return None
+        start, _ = self._storage.get_moving_window(key, item.amount, expiry)
+        return max(1, math.ceil(start + expiry - time.time()))
 
 
 class Guard:

@@ -15,7 +15,13 @@ from string import Template
 from aiohttp import web
 
 from exporter.components import REGISTRY
-from exporter.summary import ComponentSummary, milliseconds, summarise
+from exporter.human_time import duration_text
+from exporter.summary import (
+    ComponentSummary,
+    milliseconds,
+    not_monitored,
+    summarise,
+)
 from exporter.web.hooks import Host
 
 TEMPLATE = Template(resources.files("exporter.web").joinpath("status_page.html").read_text())
@@ -29,7 +35,7 @@ def _ago(now: datetime, moment: datetime | None) -> str:
     if moment is None:
         return "not checked yet"
     seconds = max(0, int((now - moment).total_seconds()))
-    return f"checked {seconds} s ago" if seconds < 120 else f"checked {seconds // 60} min ago"
+    return f"checked {duration_text(seconds)} ago"
 
 
 def _row(summary: ComponentSummary, now: datetime) -> str:
@@ -41,6 +47,17 @@ def _row(summary: ComponentSummary, now: datetime) -> str:
         else status.capitalize(),
         latency="–" if latency is None else f"{latency:g} ms",
         checked=_ago(now, summary.checked_at))
+
+
+def not_monitored_note(components: list[ComponentSummary]) -> str:
+    """The headline's second line when essential components are not monitored, else ''."""
+    keys = not_monitored(components)
+    if not keys:
+        return ""
+    names = ", ".join(s.label for s in components if s.key in keys)
+    return (f'<div class="note" id="not-monitored" data-components="{" ".join(keys)}">'
+            f"Not monitored: {html.escape(names)}. The overall status does not cover "
+            f"{'it' if len(keys) == 1 else 'them'}.</div>")
 
 
 def refresh_seconds(service: Host) -> int:
@@ -58,6 +75,7 @@ def render(service: Host) -> str:
     return TEMPLATE.substitute(
         title=html.escape(service.config.status_page_title),
         refresh=refresh_seconds(service), overall=status, overall_text=status.capitalize(),
+        not_monitored=not_monitored_note(components),
         rows="\n".join(_row(s, now) for s in components),
         updated=now.strftime("%H:%M:%S"))
 

@@ -19,9 +19,9 @@ const CORE_FIELDS = ['wedding_date', 'venue', 'guest_count', 'timeline'];
 const CHANGE_EVENT = 'core_field_changed';
 const HEARTBEAT_MS = 25000;
 
-// The anon key goes in the `apikey` header (the gateway takes it there as well as in the query
-// string, where browsers must put it): a URL with the key would be in every ws_* series's
-// `url` and `name` labels.
+// The anon key goes in headers, not the query string where browsers must put it: a URL with the
+// key would be in every ws_* series's `url` and `name` labels. The gateway (Kong) reads
+// `apikey`; Realtime itself reads only `x-api-key` (or the `apikey` query parameter), so both.
 function socketUrl(realtimeUrl) {
   return `${realtimeUrl.replace(/\/+$/, '')}/websocket?vsn=1.0.0`;
 }
@@ -43,7 +43,7 @@ class Client {
     this.ref = 0;
     this.joinRef = null;
     this.joined = false;
-    this.ws = new WebSocket(url, null, { headers: { apikey: anonKey } });
+    this.ws = new WebSocket(url, null, { headers: { apikey: anonKey, 'x-api-key': anonKey } });
     this.ws.onmessage = (event) => onMessage(this, JSON.parse(event.data));
     this.ws.onerror = () => {};
   }

@@ -1,0 +1,75 @@
+"""The one middleware every request passes: connection bookkeeping, the Content-Encoding
+rule, and a count of every 4xx answer by reason (wedsync_http_refused_requests_total)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from exporter.catalogue import HTTP_REFUSAL_REASONS
+from exporter.metrics.store import MetricStore
+from exporter.web.bodies import ENCODED_BODY_PATHS, content_encoding
+from exporter.web.connections import ConnectionGuard
+from exporter.web.refusal import RequestRefused, reason_of
+
+REFUSED = "wedsync_http_refused_requests_total"
+# The deploy gate's 423 is its answer ("not now"), not a refused request.
+NOT_REFUSALS = frozenset({423})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def counts_as_refusal(status: int) -> bool:
+    """True for the statuses counted in wedsync_http_refused_requests_total."""
+    return 400 <= status < 500 and status not in NOT_REFUSALS
+
+
+# A refused request's unread body larger than this is not read at all: the connection closes.
+LINGER_BYTES = 64 * 1024
+
+
+def _large_body_unread(request: web.Request) -> bool:
+    if not request.body_exists or request.content.is_eof():
+        return False
+    length = request.content_length
+    return length is None or length > LINGER_BYTES
+
+
+def request_middleware(store: MetricStore, connections: ConnectionGuard
+                       ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The middleware, counting into ``store`` and telling ``connections`` when a request
+    is being handled (a busy connection is never timed out or evicted)."""
+    for reason in HTTP_REFUSAL_REASONS:
+        store.zero(REFUSED, {"reason": reason})
+
+    def count(request: web.Request, response: web.StreamResponse) -> None:
+        if counts_as_refusal(response.status):
+            store.inc(REFUSED, {"reason": reason_of(response)})
+            if _large_body_unread(request):
+                # Reading (and discarding) a large body only to keep the connection costs
+                # more than a new connection would: answer and close instead.
+                response.force_close()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        transport = request.transport
+        connections.request_started(transport)
+        try:
+            try:
+                # Refused before the handler runs: a compressed body is never decoded for a
+                # route that does not take one (aiohttp's own decoding is switched off).
+                # Routes that do take one check it after the token (and count it themselves).
+                if request.path not in ENCODED_BODY_PATHS:
+                    content_encoding(request)
+                response = await handler(request)
+            except RequestRefused as exc:
+                response = exc.response()
+            except web.HTTPException as exc:
+                count(request, exc)
+                raise
+            count(request, response)
+            return response
+        finally:
+            connections.request_finished(transport)
+
+    return middleware
