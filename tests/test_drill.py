@@ -2,8 +2,8 @@
 Alertmanager, webhook receiver, sandbox reporting its API timings, throwaway PostgreSQL and
 Redis; fast intervals): a quiet Saturday through the command line against the running stack is
 READY with no page; stopping Redis pages exactly once, resolves, and the report (JSON, PNG
-charts, HTML in headless Chromium) says so; an API failing 2% of requests is NOT READY for the
-availability SLO.
+charts, HTML in headless Chromium) says so; stopping the pooler pages once as the pooler down;
+an API failing 2% of requests is NOT READY for the availability SLO.
 
 The drills share the stack and run in file order: the one with API errors goes last, because
 its errors stay in the burn-rate windows (5 minutes to 3 days) after it ends.
@@ -153,6 +153,19 @@ def test_a_stopped_redis_pages_exactly_once_resolves_and_the_report_says_so(
     assert shown["verdict"] == report["headline"]
     assert shown["verdict"].startswith(report["verdict"])
     assert len(shown["images"]) == 4 and all(width > 400 for width in shown["images"])
+
+
+def test_a_stopped_pooler_pages_once_as_the_pooler_down_and_resolves(
+        target: Target, tmp_path: Path) -> None:
+    report = drill(target, tmp_path, "pooler-stop").report
+    assert report["fault"]["errors"] == []
+    assert report["detection"]["alert"] == "WedSyncPoolerDown"
+    [pooler] = [a for a in report["alerts"] if a["alertname"] == "WedSyncPoolerDown"]
+    assert pooler["explained_by_fault"] and pooler["receivers"] == ["pager"]
+    assert pooler["resolved_offset_seconds"] > report["fault"]["recovered_offset_seconds"]
+    [page] = report["pages"]["during_drill"]
+    assert page["description"] == "WedSyncPoolerDown{component=pooler,target=pgbouncer}"
+    assert report["pages"]["duplicated"] == [] and report["pages"]["unexpected"] == []
 
 
 def test_an_api_failing_two_percent_of_requests_is_not_ready_for_the_availability_slo(

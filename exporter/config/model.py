@@ -51,6 +51,38 @@ class RedisTarget(Target):
 
 
 @dataclass(frozen=True)
+class PoolerTarget(Target):
+    """A PgBouncer admin console (the ``pgbouncer`` virtual database)."""
+
+    url: str = ""
+    # Databases that keep their own ``database`` label; the rest fold into ``other``. Empty:
+    # every database keeps its label, up to ``max_databases`` in name order.
+    databases: tuple[str, ...] = ()
+    max_databases: int = 20
+
+
+@dataclass(frozen=True)
+class QueueDiscovery:
+    """Finding queues by a bounded SCAN instead of (or besides) naming them."""
+
+    enabled: bool = False
+    # SCAN calls per probe run and keys asked per call: the cost cap per interval.
+    scan_calls: int = 10
+    scan_count: int = 1000
+
+
+@dataclass(frozen=True)
+class QueuesTarget(Target):
+    """BullMQ or Bull v3 queues kept in one Redis."""
+
+    url: str = ""
+    prefix: str = "bull"
+    names: tuple[str, ...] = ()
+    discovery: QueueDiscovery = QueueDiscovery()
+    max_queues: int = 100
+
+
+@dataclass(frozen=True)
 class SignIn:
     enabled: bool = False
     email: str = ""
