@@ -27,6 +27,7 @@ from exporter.config.sections import (
     ingestion_settings,
     maintenance_windows,
     prometheus_settings,
+    server_settings,
     validation_settings,
 )
 from exporter.config.targets import TARGET_KINDS, ParseContext, read_secret
@@ -297,6 +298,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         queries=tuple(queries),
         status_page_enabled=setting(status_page, "status_page", "enabled"),
         status_page_title=setting(status_page, "status_page", "title"),
+        server=server_settings(tree.get("server") or {}),
         ingestion=ingestion_settings(tree.get("ingestion") or {}),
         validation=validation_settings(tree.get("validation") or {}),
         deploy_gate=deploy_gate_settings(tree.get("deploy_gate") or {},

@@ -223,6 +223,16 @@ class DeployGateSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """Timeouts and the connection cap of the exporter's own HTTP server (seconds)."""
+
+    header_timeout: float
+    body_timeout: float
+    idle_timeout: float
+    max_connections: int
+
+
+@dataclass(frozen=True)
 class Tokens:
     admin: str = ""
     ingest: str = ""
@@ -267,6 +277,7 @@ class Config:
     queries: tuple[QueryConfig, ...]
     status_page_enabled: bool
     status_page_title: str
+    server: ServerSettings
     ingestion: IngestionSettings
     validation: ValidationSettings
     deploy_gate: DeployGateSettings

@@ -1,8 +1,8 @@
 """The typed settings of the configuration's feature sections, parsed once when it loads.
 
 A key the file leaves out takes the default the schema documents (``schema_default``), so a
-default is written in one place; features read ``config.ingestion``, ``config.validation``
-and ``config.deploy_gate``, never the raw sections.
+default is written in one place; features read ``config.server``, ``config.ingestion``,
+``config.validation`` and ``config.deploy_gate``, never the raw sections.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from exporter.config.model import (
     IngestionSettings,
     MaintenanceWindow,
     PrometheusSettings,
+    ServerSettings,
     TailSettings,
     ValidationSettings,
 )
@@ -29,6 +30,16 @@ from exporter.durations import parse_duration
 def _value(raw: Mapping[str, Any], *path: str) -> Any:
     """``raw[path[-1]]``, or the schema's default for the key at ``path``."""
     return raw[path[-1]] if path[-1] in raw else schema_default(*path)
+
+
+def server_settings(raw: Mapping[str, Any]) -> ServerSettings:
+    """The ``server`` section (``{}`` gives every default)."""
+    return ServerSettings(
+        header_timeout=parse_duration(_value(raw, "server", "header_timeout")),
+        body_timeout=parse_duration(_value(raw, "server", "body_timeout")),
+        idle_timeout=parse_duration(_value(raw, "server", "idle_timeout")),
+        max_connections=_value(raw, "server", "max_connections"),
+    )
 
 
 def ingestion_settings(raw: Mapping[str, Any]) -> IngestionSettings:

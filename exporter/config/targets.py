@@ -75,6 +75,9 @@ class TargetKind:
     # Properties of one target besides name, interval, timeout and thresholds.
     schema: Schema
     parse: Parser
+    # Schemes a target's ``url`` may have (checked when the configuration loads); none: the
+    # kind has no ``url`` (PostgreSQL's ``dsn`` has its own check).
+    url_schemes: tuple[str, ...] = ()
 
 
 # --- database (PostgreSQL) ------------------------------------------------------------------------
@@ -356,10 +359,11 @@ def parse_bullmq(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
 # The kinds by key, as components name them.
 TARGET_KINDS: dict[str, TargetKind] = {
     "postgres": TargetKind(DATABASE_SCHEMA, parse_database),
-    "redis": TargetKind(REDIS_SCHEMA, parse_redis),
-    "supabase_auth": TargetKind(AUTH_SCHEMA, parse_auth),
-    "supabase_realtime": TargetKind(REALTIME_SCHEMA, parse_realtime),
-    "http": TargetKind(HTTP_SCHEMA, parse_http),
+    "redis": TargetKind(REDIS_SCHEMA, parse_redis, ("redis", "rediss", "unix")),
+    "supabase_auth": TargetKind(AUTH_SCHEMA, parse_auth, ("http", "https")),
+    "supabase_realtime": TargetKind(REALTIME_SCHEMA, parse_realtime,
+                                    ("ws", "wss", "http", "https")),
+    "http": TargetKind(HTTP_SCHEMA, parse_http, ("http", "https")),
     "pgbouncer": TargetKind(PGBOUNCER_SCHEMA, parse_pgbouncer),
     "bullmq": TargetKind(BULLMQ_SCHEMA, parse_bullmq),
 }
