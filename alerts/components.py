@@ -15,6 +15,15 @@ DB_CONNECTIONS = "wedsync:db_connections:ratio"
 REDIS_MEMORY = "wedsync:redis_memory:ratio"
 CACHE_HIT = "wedsync:redis_hit:ratio_rate10m"
 CACHE_LOOKUPS = "wedsync:redis_lookups:rate10m"
+# SLA tracking (the status page's uptime, as a rule): the share of successful probes per component.
+UPTIME_5M = "wedsync:component_up:ratio_avg5m"
+UPTIME_30D = "wedsync:component_up:ratio_avg30d"
+POOL_SERVERS = "wedsync:pooler_servers:ratio"
+POOL_CLIENTS = "wedsync:pooler_clients:ratio"
+QUEUE_FAILED = "wedsync:queue_failed:delta15m"
+QUEUE_WAIT = "wedsync:queue_oldest_waiting:seconds"
+# The platform brief's scaling trigger: a connection pool above 85% of its capacity.
+POOL_SATURATION = 0.85
 
 RECORDINGS: tuple[Recording, ...] = (
     Recording(DB_CONNECTIONS,
@@ -37,6 +46,28 @@ RECORDINGS: tuple[Recording, ...] = (
               "sum by (target) (rate(wedsync_redis_keyspace_hits_total[10m]))\n"
               f"/ on (target)\n{CACHE_LOOKUPS}",
               help="Share of key lookups that hit, over 10 minutes (NaN when idle)."),
+    # Utilisation both ways: server connections serving clients over what the database's
+    # pools may open, and client connections over the pooler's max_client_conn.
+    Recording(POOL_SERVERS,
+              'sum by (target, database) (wedsync_pooler_server_connections{state="active"})\n'
+              "/ on (target, database)\n"
+              "max by (target, database) (wedsync_pooler_pool_size > 0)",
+              help="Pooler server connections serving clients as a share of the pool size."),
+    Recording(POOL_CLIENTS,
+              "sum by (target) (wedsync_pooler_clients)\n"
+              "/ on (target)\n"
+              "max by (target) (wedsync_pooler_max_client_connections > 0)",
+              help="Pooler client connections as a share of max_client_conn."),
+    # A paused queue holds its jobs on purpose: its oldest job's age is no backlog.
+    Recording(QUEUE_WAIT,
+              "max by (target, queue) (wedsync_queue_oldest_waiting_age_seconds)\n"
+              "unless on (target, queue)\n"
+              "max by (target, queue) (wedsync_queue_paused == 1)",
+              help="Age of each unpaused queue's oldest waiting job (paused queues left out)."),
+    # Failed jobs are a sorted set's size (trimmed by some queues), not a counter: its growth.
+    Recording(QUEUE_FAILED,
+              'max by (target, queue) (delta(wedsync_queue_jobs{state="failed"}[15m]))',
+              help="Growth of each queue's failed set over 15 minutes."),
 )
 
 
@@ -148,6 +179,58 @@ REDIS_ALERTS: tuple[Alert, ...] = (
            Timing("15m"), Timing("5m"), component="redis"),
 )
 
+# Serverless functions reach PostgreSQL through the pooler: on a Saturday its waiting clients
+# are the first sign of trouble, before PostgreSQL itself looks busy. Warnings page on wedding
+# days and open tickets otherwise (the wedding-day label decides).
+POOLER_ALERTS: tuple[Alert, ...] = (
+    _alert("WedSyncPoolerClientsWaiting",
+           "max by (target, database) (wedsync_pooler_max_wait_seconds) > $threshold",
+           "warning", "saturation", "Clients wait for a database connection at the pooler.",
+           "Clients of database {{ $labels.database }} on pooler {{ $labels.target }} have "
+           "waited up to {{ $value | humanizeDuration }} for a server connection.",
+           Timing("5m", 1.0), Timing("2m", 0.2), component="pooler"),
+    _alert("WedSyncPoolerPoolSaturated", f"{POOL_SERVERS} > $threshold",
+           "warning", "saturation", "A connection pool is close to its size.",
+           "Database {{ $labels.database }} on pooler {{ $labels.target }} uses "
+           "{{ $value | humanizePercentage }} of its pool's server connections.",
+           Timing("10m", POOL_SATURATION), Timing("5m", POOL_SATURATION), component="pooler"),
+    _alert("WedSyncPoolerClientsNearMax", f"{POOL_CLIENTS} > $threshold",
+           "warning", "saturation", "The pooler's client connections near max_client_conn.",
+           "Pooler {{ $labels.target }} holds {{ $value | humanizePercentage }} of "
+           "max_client_conn; beyond it new clients are refused.",
+           Timing("10m", POOL_SATURATION), Timing("5m", POOL_SATURATION), component="pooler"),
+)
+
+# A paused queue holds its jobs on purpose: it never "backs up".
+_NOT_PAUSED = "unless on (target, queue)\nwedsync_queue_paused == 1"
+QUEUE_ALERTS: tuple[Alert, ...] = (
+    _alert("WedSyncQueueBackingUp",
+           "(\n"
+           f"  {QUEUE_WAIT} > $threshold\n"
+           "  or\n"
+           "  (\n"
+           '    max by (target, queue) (delta(wedsync_queue_jobs{state="waiting"}[15m])) > 0\n'
+           "    and on (target, queue)\n"
+           '    max by (target, queue) (delta(wedsync_queue_jobs{state="active"}[15m])) <= 0\n'
+           "    and on (target, queue)\n"
+           '    max by (target, queue) (wedsync_queue_jobs{state="waiting"})\n'
+           "    > on (target, queue)\n"
+           '    max by (target, queue) (wedsync_queue_jobs{state="active"})\n'
+           "  )\n"
+           f"){chr(10)}{_NOT_PAUSED}",
+           "warning", "saturation", "A job queue backs up: jobs wait and workers do not keep up.",
+           "Queue {{ $labels.queue }} on {{ $labels.target }} backs up: its oldest waiting job "
+           "is older than the threshold, or more jobs wait than run and they keep rising while "
+           "the running ones do not (value {{ $value | printf \"%.0f\" }}).",
+           Timing("15m", 300), Timing("5m", 120), component="queues"),
+    _alert("WedSyncQueueFailedJobsRising",
+           f"{QUEUE_FAILED} > $threshold",
+           "warning", "errors", "Jobs of a queue are failing.",
+           "{{ $value | printf \"%.0f\" }} more jobs of queue {{ $labels.queue }} on "
+           "{{ $labels.target }} failed in the last 15 minutes.",
+           Timing("5m", 10), Timing("2m", 3), component="queues"),
+)
+
 SERVICE_ALERTS: tuple[Alert, ...] = (
     _alert("WedSyncRealtimeRoundtripSlow",
            "histogram_quantile(0.99,\n"
@@ -221,11 +304,22 @@ INGESTION_ALERTS: tuple[Alert, ...] = (
 )
 
 
+# Every 5 minutes: the 30-day average then reads 8,640 recorded points a component, not the
+# 172,800 raw samples a 15 s probe leaves in 30 days. Planned maintenance counts as measured
+# here (the exporter's maintenance windows change only the status page).
+UPTIME_RECORDINGS: tuple[Recording, ...] = (
+    Recording(UPTIME_5M, "avg by (component) (avg_over_time(wedsync_up[5m]))",
+              help="Share of successful probes per component over 5 minutes (targets averaged)."),
+    Recording(UPTIME_30D, f"avg_over_time({UPTIME_5M}[30d])",
+              help="Share of successful probes per component over 30 days: the SLA uptime."),
+)
+
+
 def groups() -> tuple[Group, ...]:
     """The component rule groups."""
     return (
         Group("wedsync-components-recordings", recordings=RECORDINGS),
         Group("wedsync-components", alerts=(
             *(down_alert(c) for c in REGISTRY), *PROBE_ALERTS, *DATABASE_ALERTS, *REDIS_ALERTS,
-            *SERVICE_ALERTS, *INGESTION_ALERTS)),
+            *POOLER_ALERTS, *QUEUE_ALERTS, *SERVICE_ALERTS, *INGESTION_ALERTS)),
     )

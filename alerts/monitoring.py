@@ -7,7 +7,7 @@ itself.
 
 from __future__ import annotations
 
-from alerts.components import DB_CONNECTIONS
+from alerts.components import DB_CONNECTIONS, POOL_SATURATION, POOL_SERVERS, QUEUE_WAIT
 from alerts.model import Alert, Group, Timing
 from alerts.settings import ALERTMANAGER_JOB, EXPORTER_JOB, PROMETHEUS_JOB
 
@@ -71,7 +71,7 @@ MONITORING_ALERTS: tuple[Alert, ...] = (
                    "wedsync_config_last_reload_successful"),
 )
 
-# Capacity: any of three signals says "scale before the next wedding day". Each part carries a
+# Capacity: any of five signals says "scale before the next wedding day". Each part carries a
 # reason label so the ticket says which.
 SCALE_UP_EXPR = "\n".join((
     "label_replace(",
@@ -83,6 +83,14 @@ SCALE_UP_EXPR = "\n".join((
     "label_replace(",
     f"  max by (target) (max_over_time({DB_CONNECTIONS}[1d])) > 0.6,",
     '  "reason", "database-connections", "", "")',
+    "or",
+    "label_replace(",
+    f"  max by (target, database) (max_over_time({POOL_SERVERS}[1d])) > {POOL_SATURATION},",
+    '  "reason", "pooler-utilisation", "", "")',
+    "or",
+    "label_replace(",
+    f"  max by (target, queue) (max_over_time({QUEUE_WAIT}[1d])) > 60,",
+    '  "reason", "queue-wait", "", "")',
     "or",
     "label_replace(",
     '  max(wedsync_weddings{window="tomorrow"})',
@@ -97,7 +105,8 @@ CAPACITY_ALERTS: tuple[Alert, ...] = (
           summary="The platform should scale up before the next wedding day.",
           description="Signal {{ $labels.reason }} stands at {{ $value | printf \"%.3g\" }}: "
                       "p95 API latency over a day above 150ms, database connections above 60% "
-                      "of max, or tomorrow's weddings 1.5 times an average day.",
+                      "of max, a connection pool above 85% of its size, a queue job waiting "
+                      "over a minute, or tomorrow's weddings 1.5 times an average day.",
           other_days=Timing("30m"), urgency="later"),
 )
 

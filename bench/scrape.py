@@ -4,12 +4,14 @@ Peers: Debian's prometheus-postgres-exporter and prometheus-redis-exporter. Each
 own throwaway PostgreSQL (pg_stat_statements preloaded, reference schema) and Redis, so the
 server CPU each side causes can be told apart.
 
-    python -m bench.scrape [--scrapes 200] [--minutes 10]
+    python -m bench.scrape [--scrapes 200] [--minutes 10] [--only pooler,queues]
 
 Prints: per-scrape latency and CPU (plain and gzip, with Prometheus' own request headers),
 scrape p99 while our PostgreSQL is hung, and the fair whole — CPU per minute of exporter plus
 PostgreSQL plus Redis while an HA pair of real Prometheus servers scrapes every 15 s — with
-each exporter's RSS at the end.
+each exporter's RSS at the end; then the pooler probe next to Debian's
+prometheus-pgbouncer-exporter on the same PgBouncer, and the queue probe's Redis commands per
+interval for 100 BullMQ queues (``bench/pooler_queues.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench import pooler_queues
 from bench.measure import PROMETHEUS_HEADERS, cpu_ns, rss_bytes, scrape, tree
 from harness.exporter import ExporterProcess
 from harness.ports import free_port, wait_for_url
@@ -136,7 +139,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--only", default="",
+                        help="comma-separated parts: pooler, queues (default: everything)")
     args = parser.parse_args()
+    only = {part.strip() for part in args.only.split(",") if part.strip()}
+    if only:
+        if "pooler" in only:
+            pooler_queues.pooler(args.scrapes)
+        if "queues" in only:
+            pooler_queues.queues()
+        return
     schema = (REPO / "sandbox" / "schema.sql").read_text()
     ours_backends = start_backends(schema)
     peer_backends = start_backends(schema)
@@ -157,6 +169,8 @@ def main() -> None:
         time.sleep(2)
         if args.minutes > 0:
             fair_whole(ours, peers, ours_backends, peer_backends, args.minutes)
+        pooler_queues.pooler(args.scrapes)
+        pooler_queues.queues()
     finally:
         if ours is not None:
             ours.stop()

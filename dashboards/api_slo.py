@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from grafanalib import core
 
+from alerts.components import UPTIME_30D
 from alerts.slo import PERIOD, RAW_WINDOWS, RECORDED_WINDOWS, SLOS
 from dashboards import links, promql, thresholds, variables
 from dashboards.board import make
@@ -112,6 +113,14 @@ def budgets(grid: Grid) -> None:
                            f'slo:error_budget:ratio{{slo="$slo"}}', w) for w in windows],
                     steps=burn_steps, links=[links.runbook("WedSyncSLOBurnWeddingDay")]), 24),
         height=9)
+    grid.line(
+        (stat("Component uptime (30 days)",
+              "Share of successful probes per component over 30 days (SLA tracking; the "
+              "status page's uptime bars show the same per day). Several targets are "
+              "averaged. Planned maintenance counts here, unlike on the status page.",
+              "percentunit", [Query(UPTIME_30D, "{{component}}")],
+              steps=falling((0.99, WARN), (0.999, GOOD)), decimals=2, graph=False), 24),
+        height=5)
 
 
 def dashboard() -> core.Dashboard:

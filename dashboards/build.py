@@ -22,6 +22,7 @@ from dashboards import (
     load_tests,
     normalise,
     overview,
+    pooler,
     realtime_auth,
     redis_cache,
     reference,
@@ -33,7 +34,8 @@ DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 
 DEFINITIONS: dict[Board, Callable[[], core.Dashboard]] = dict(zip(BOARDS, (
     overview.dashboard, api_slo.dashboard, database.dashboard, redis_cache.dashboard,
-    realtime_auth.dashboard, load_tests.dashboard, exporter_health.dashboard), strict=True))
+    realtime_auth.dashboard, load_tests.dashboard, exporter_health.dashboard,
+    pooler.dashboard), strict=True))
 
 
 def document(board: Board) -> dict[str, Any]:

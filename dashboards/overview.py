@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from grafanalib import core
 
+from alerts.components import QUEUE_WAIT
 from dashboards import links, promql, thresholds
 from dashboards.board import make
 from dashboards.layout import Grid
@@ -22,12 +23,14 @@ from dashboards.panels import (
     timeseries,
     value_map,
 )
+from dashboards.redis_cache import layer_hit_ratio
 from dashboards.settings import (
     API,
     DATABASE,
     DATASOURCE_NAME,
     EXPORTER,
     OVERVIEW,
+    POOLER,
     REALTIME_AUTH,
     REDIS,
 )
@@ -174,7 +177,31 @@ def safety(grid: Grid) -> None:
               steps=falling((0, WARN), (0.25, GOOD)), graph=False, decimals=1,
               links=[links.to_board(API, "Burn rates and budgets")]), 8),
         height=5)
-    component_links = [links.to_board(board) for board in (DATABASE, REDIS, REALTIME_AUTH, API)]
+    grid.line(
+        (stat("Cache hit ratio by layer",
+              "Share of lookups that hit in each cache layer the application reports (its own "
+              "memory, Redis, the CDN). Target: 95% for every layer.", "percentunit",
+              [Query(layer_hit_ratio(), "{{layer}}")],
+              steps=falling((thresholds.CACHE_HIT_ALERT, WARN),
+                            (thresholds.CACHE_HIT_TARGET, GOOD)),
+              links=[links.to_board(REDIS, "Cache layers")]), 12),
+        (stat("Pooler clients waiting",
+              "Clients waiting at the connection pooler for a database connection: the first "
+              "sign of a Saturday overload, before PostgreSQL looks busy.", "short",
+              [Query('sum(wedsync_pooler_clients{state="waiting"})')],
+              steps=rising((1, WARN)), background=True,
+              links=[links.to_board(POOLER, "Clients and pools"),
+                     links.runbook("WedSyncPoolerClientsWaiting")]), 6),
+        (stat("Oldest waiting job",
+              "The longest any queued background job (emails, notifications) has been ready "
+              "to run without a worker taking it.", "s",
+              [Query(f"max({QUEUE_WAIT})")],
+              steps=rising((thresholds.alert_line("WedSyncQueueBackingUp").wedding_day, WARN)),
+              links=[links.to_board(REDIS, "Job queues"),
+                     links.runbook("WedSyncQueueBackingUp")]), 6),
+        height=5)
+    component_links = [links.to_board(board)
+                       for board in (DATABASE, POOLER, REDIS, REALTIME_AUTH, API)]
     grid.line(
         (state_timeline("Component status",
                         "Each component's worst target over time: Healthy, Degraded (slower "

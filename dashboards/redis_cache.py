@@ -1,17 +1,29 @@
-"""Redis and cache: memory against maxmemory, hit ratio, evictions, clients, commands."""
+"""Redis and cache: memory against maxmemory, hit ratio, evictions, clients, commands; the
+application's cache layers; the job queues kept in Redis."""
 
 from __future__ import annotations
 
 from grafanalib import core
 
+from alerts.components import QUEUE_FAILED
 from dashboards import links, promql, thresholds, variables
 from dashboards.board import make
 from dashboards.layout import Grid
-from dashboards.panels import BAD, GOOD, WARN, Query, falling, rising, timeseries
+from dashboards.panels import BAD, GOOD, WARN, Query, falling, rising, stat, timeseries
 from dashboards.settings import EXPORTER, REDIS
 
 TARGET = 'target=~"$target"'
+QUEUE = 'queue=~"$queue"'
 MEMORY = thresholds.alert_line("WedSyncRedisMemoryHigh")
+BACKLOG = thresholds.alert_line("WedSyncQueueBackingUp")
+FAILING = thresholds.alert_line("WedSyncQueueFailedJobsRising")
+
+
+def layer_hit_ratio(window: str = promql.RATE_INTERVAL) -> str:
+    """Hits over lookups per cache layer, from the application's reports (ingestion)."""
+    hits = promql.sum_rate("wedsync_cache_requests_total", 'result="hit"', ("layer",), window)
+    lookups = promql.sum_rate("wedsync_cache_requests_total", "", ("layer",), window)
+    return f"{hits}\n/\n{lookups}"
 
 
 def _per_target(metric: str, legend: str) -> Query:
@@ -50,6 +62,77 @@ def memory_and_cache(grid: Grid) -> None:
         height=8)
 
 
+def layers(grid: Grid) -> None:
+    """The application's cache layers and the keys Redis holds."""
+    grid.row("Cache layers and keys")
+    grid.line(
+        (timeseries("Hit ratio by cache layer",
+                    "Share of lookups that hit, per layer the application reports (its own "
+                    "memory, Redis, the CDN) through ingestion. Line: the 95% target of each "
+                    "layer.", "percentunit",
+                    [Query(layer_hit_ratio(), "{{layer}}")],
+                    steps=falling((thresholds.CACHE_HIT_TARGET, GOOD))), 8),
+        (timeseries("Lookups by cache layer",
+                    "Lookups per second the application reports, per layer and result.", "ops",
+                    [Query(promql.sum_rate("wedsync_cache_requests_total", "",
+                                           ("layer", "result")), "{{layer}} {{result}}")]), 8),
+        (timeseries("Keys",
+                    "Keys per Redis database, and how many of them have an expiry (INFO "
+                    "keyspace).", "short",
+                    [Query(f"wedsync_redis_keys{{{TARGET}}}", "{{target}} db{{db}} keys"),
+                     Query(f"wedsync_redis_expiring_keys{{{TARGET}}}",
+                           "{{target}} db{{db}} expiring")]), 8),
+        height=8)
+
+
+def queues(grid: Grid) -> None:
+    """BullMQ / Bull v3 job queues kept in Redis."""
+    grid.row("Job queues")
+    jobs = "wedsync_queue_jobs"
+    grid.line(
+        (timeseries("Jobs waiting and active",
+                    "Jobs waiting to run (and held by a paused queue) and jobs running, per "
+                    "queue. Waiting rising while active stays flat: the workers do not keep "
+                    "up.", "short",
+                    [Query(f'sum by (queue, state) ({jobs}{{{QUEUE}, '
+                           f'state=~"waiting|paused|active|prioritized"}})',
+                           "{{queue}} {{state}}")],
+                    links=[links.runbook("WedSyncQueueBackingUp")]), 8),
+        (timeseries("Oldest waiting job",
+                    "How long the oldest waiting job of each queue has been ready to run "
+                    f"(since its timestamp plus its delay). Lines: the alert thresholds "
+                    f"({BACKLOG.wedding_day:g} s on wedding days, {BACKLOG.other_days:g} s on "
+                    "other days).", "s",
+                    [Query(f"max by (queue) (wedsync_queue_oldest_waiting_age_seconds"
+                           f"{{{QUEUE}}})", "{{queue}}")],
+                    steps=rising((BACKLOG.wedding_day, WARN), (BACKLOG.other_days, BAD)),
+                    links=[links.runbook("WedSyncQueueBackingUp")]), 8),
+        (timeseries("Delayed, failed and completed",
+                    "Jobs delayed (waiting for their time or a retry), failed and completed "
+                    "(as kept: queues may trim these sets).", "short",
+                    [Query(f'sum by (queue, state) ({jobs}{{{QUEUE}, '
+                           f'state=~"delayed|failed|completed"}})', "{{queue}} {{state}}")]),
+         8),
+        height=8)
+    grid.line(
+        (timeseries("Jobs failed in 15 minutes",
+                    "Growth of each queue's failed set over 15 minutes (as the alert sees "
+                    f"it). Lines: the alert thresholds ({FAILING.wedding_day:g} on wedding "
+                    f"days, {FAILING.other_days:g} on other days).", "short",
+                    [Query(f"max by (queue) ({QUEUE_FAILED}{{{QUEUE}}})", "{{queue}}")],
+                    steps=rising((FAILING.wedding_day, WARN), (FAILING.other_days, BAD)),
+                    links=[links.runbook("WedSyncQueueFailedJobsRising")]), 12),
+        (stat("Paused queues",
+              "Queues paused now (their jobs are held on purpose and never alert).", "short",
+              [Query(f"sum(wedsync_queue_paused{{{QUEUE}}})")], steps=rising((1, WARN)),
+              graph=False), 6),
+        (stat("Queues skipped",
+              "Queues discovery found beyond the exporter's max_queues (not watched).",
+              "short", [Query("sum(wedsync_queues_skipped)")], steps=rising((1, WARN)),
+              graph=False), 6),
+        height=8)
+
+
 def load(grid: Grid) -> None:
     """Evictions, clients, commands, latency."""
     grid.row("Evictions, clients and commands")
@@ -79,7 +162,11 @@ def dashboard() -> core.Dashboard:
     """The Redis and cache dashboard."""
     grid = Grid()
     memory_and_cache(grid)
+    layers(grid)
     load(grid)
+    queues(grid)
     return make(REDIS, "Redis as the exporter's probe sees it: memory against maxmemory, the "
-                "cache hit ratio, evictions, clients and commands.", grid,
-                [variables.label("target", "Redis", "wedsync_redis_memory_used_bytes")])
+                "cache hit ratio, evictions, clients and commands; the application's cache "
+                "layers; the job queues.", grid,
+                [variables.label("target", "Redis", "wedsync_redis_memory_used_bytes"),
+                 variables.label("queue", "Queue", "wedsync_queue_jobs")])

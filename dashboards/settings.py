@@ -49,5 +49,7 @@ REALTIME_AUTH = Board("wedsync-realtime-auth", "WedSync / Realtime and Auth",
                       "realtime-auth.json")
 LOAD_TESTS = Board("wedsync-load-tests", "WedSync / Load tests", "load-tests.json")
 EXPORTER = Board("wedsync-exporter", "WedSync / Exporter health", "exporter.json")
+POOLER = Board("wedsync-pooler", "WedSync / Connection pooler", "pooler.json")
 
-BOARDS: tuple[Board, ...] = (OVERVIEW, API, DATABASE, REDIS, REALTIME_AUTH, LOAD_TESTS, EXPORTER)
+BOARDS: tuple[Board, ...] = (OVERVIEW, API, DATABASE, REDIS, REALTIME_AUTH, LOAD_TESTS, EXPORTER,
+                             POOLER)

@@ -20,6 +20,7 @@ from sandbox.wedsync_api import PATHS
 # What a fault acts on.
 OWN_REDIS = "own-redis"  # a Redis the drill started itself (never another)
 OWN_POSTGRES = "own-postgres"  # a PostgreSQL the drill started itself
+OWN_PGBOUNCER = "own-pgbouncer"  # a PgBouncer the drill started itself
 SANDBOX = "sandbox"  # the sandbox's fault controls
 COMMAND = "command"  # commands the user supplies (the only way to break a real target)
 NOTHING = "nothing"
@@ -123,6 +124,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
                    AlertMatch("WedSyncProbesOverrunning", {"component": "database"}),
                    AlertMatch("WedSyncProbeResultsStale", {"component": "database"})),
           symptom='wedsync_up{component="database"} == 0', hangs=True),
+    Fault("pooler-stop", "The connection pooler (PgBouncer) stops", OWN_PGBOUNCER,
+          detecting=(AlertMatch("WedSyncPoolerDown"),),
+          symptom='wedsync_up{component="pooler"} == 0'),
     Fault("realtime-slow", "Realtime delivers broadcasts late", SANDBOX,
           detecting=burn_alerts("realtime-propagation"),
           related=(AlertMatch("WedSyncRealtimeRoundtripSlow"),),

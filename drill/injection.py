@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from drill.faults import COMMAND, NOTHING, OWN_POSTGRES, OWN_REDIS, SANDBOX, Fault
+from drill.faults import (
+    COMMAND,
+    NOTHING,
+    OWN_PGBOUNCER,
+    OWN_POSTGRES,
+    OWN_REDIS,
+    SANDBOX,
+    Fault,
+)
+from harness.pgbouncer import PgBouncerServer
 from harness.postgres import PostgresServer
 from harness.redis import RedisServer
 
@@ -49,6 +58,7 @@ class OwnServers:
 
     redis: RedisServer | None = None
     postgres: PostgresServer | None = None
+    pgbouncer: PgBouncerServer | None = None
 
 
 class NoFault:
@@ -76,6 +86,22 @@ class StopRedis:
 
     def describe(self) -> str:
         return f"the drill's own Redis on port {self.server.port} (stopped, then started)"
+
+
+class StopPgBouncer:
+    """Stops the drill's own PgBouncer (SIGTERM by PID) and starts it again on the same port."""
+
+    def __init__(self, server: PgBouncerServer) -> None:
+        self.server = server
+
+    def inject(self) -> None:
+        self.server.stop()
+
+    def recover(self) -> None:
+        self.server.start()
+
+    def describe(self) -> str:
+        return f"the drill's own PgBouncer on port {self.server.port} (stopped, then started)"
 
 
 class PausePostgres:
@@ -183,6 +209,12 @@ def injector_for(fault: Fault, params: dict[str, float], own: OwnServers,
                              "itself; against a running stack, use --fault command "
                              "--inject-command … instead")
         return PausePostgres(own.postgres)
+    if fault.acts_on == OWN_PGBOUNCER:
+        if own.pgbouncer is None:
+            raise ValueError(f"{fault.name}: the drill stops only a PgBouncer it started "
+                             "itself; against a running stack, use --fault command "
+                             "--inject-command … instead")
+        return StopPgBouncer(own.pgbouncer)
     if fault.acts_on == SANDBOX:
         if not sandbox_url:
             raise ValueError(f"{fault.name} is a sandbox fault: give --sandbox-url (a real "

@@ -1,11 +1,12 @@
 """The stack a drill starts itself: a throwaway PostgreSQL (reference schema, today's weddings),
-a throwaway Redis, the sandbox reporting its API timings to the exporter, and the harness stack
-(exporter, Prometheus, Alertmanager, the recording webhook) — all on free loopback ports.
+a throwaway Redis, a PgBouncer in front of the PostgreSQL, the sandbox reporting its API
+timings to the exporter, and the harness stack (exporter, Prometheus, Alertmanager, the
+recording webhook) — all on free loopback ports.
 
-Because the drill started the PostgreSQL and the Redis, it may pause and stop them; it never
-touches any other server. Weddings dated today (in the exporter's time zone) make the day a
-wedding day whatever the calendar says, so the drill rehearses a Saturday: tighter thresholds,
-shorter ``for:``, and warnings that page.
+Because the drill started the PostgreSQL, the Redis and the PgBouncer, it may pause and stop
+them; it never touches any other server. Weddings dated today (in the exporter's time zone)
+make the day a wedding day whatever the calendar says, so the drill rehearses a Saturday:
+tighter thresholds, shorter ``for:``, and warnings that page.
 
 The exporter runs ``exporter/example.yaml`` unchanged except for the probe timeout (shortened
 with the fast intervals) and the ingestion rate limit; everything else comes in through the
@@ -24,6 +25,7 @@ from drill.injection import OwnServers
 from drill.notifications import ReceiverSource
 from drill.target import OWN_STACK, Target
 from drill.timing import FAST, Timing
+from harness.pgbouncer import PgBouncerServer
 from harness.ports import free_port
 from harness.postgres import PostgresServer
 from harness.redis import RedisServer
@@ -49,6 +51,7 @@ class OwnStack:
         self.weddings_today = weddings_today
         self.postgres: PostgresServer | None = None
         self.redis: RedisServer | None = None
+        self.pgbouncer: PgBouncerServer | None = None
         self.sandbox: SandboxServer | None = None
         self.stack: Stack | None = None
         self.target: Target | None = None
@@ -69,6 +72,10 @@ class OwnStack:
         self._load_schema(self.postgres)
         self.redis = RedisServer()
         self.redis.start()
+        # The pooler the platform's functions would go through (the pooler-stop fault's).
+        self.pgbouncer = PgBouncerServer(self.postgres.port, databases=(DATABASE,),
+                                         password=secrets.token_urlsafe(16))
+        self.pgbouncer.start()
 
         exporter_port = free_port()
         anon_key = secrets.token_hex(16)
@@ -90,6 +97,7 @@ class OwnStack:
         environment = {
             "WEDSYNC_DATABASE_URL": self.postgres.dsn(dbname=DATABASE),
             "WEDSYNC_REDIS_URL": self.redis.url(),
+            "WEDSYNC_POOLER_URL": self.pgbouncer.admin_dsn(),
             "WEDSYNC_AUTH_URL": self.sandbox.auth_url,
             "WEDSYNC_REALTIME_URL": self.sandbox.realtime_url,
             "WEDSYNC_API_URL": self.sandbox.api_url,
@@ -114,7 +122,7 @@ class OwnStack:
             base_url=self.sandbox.url, realtime_url=realtime_url_for(self.sandbox.url),
             notifications=ReceiverSource(self.stack.webhook), timing=timing,
             sandbox_url=self.sandbox.url,
-            own=OwnServers(redis=self.redis, postgres=self.postgres),
+            own=OwnServers(redis=self.redis, postgres=self.postgres, pgbouncer=self.pgbouncer),
             k6_environment={"ANON_KEY": anon_key, "API_TOKEN": self.sandbox.access_token()})
 
     def _load_schema(self, server: PostgresServer) -> None:
@@ -138,6 +146,8 @@ class OwnStack:
             lines.append(f"{'postgres':<13} 127.0.0.1:{self.postgres.port}   (the drill's own)")
         if self.redis:
             lines.append(f"{'redis':<13} 127.0.0.1:{self.redis.port}   (the drill's own)")
+        if self.pgbouncer:
+            lines.append(f"{'pgbouncer':<13} 127.0.0.1:{self.pgbouncer.port}   (the drill's own)")
         return "\n".join(lines)
 
     def stop(self) -> None:
@@ -152,6 +162,9 @@ class OwnStack:
         if self.redis is not None:
             self.redis.cleanup()
             self.redis = None
+        if self.pgbouncer is not None:
+            self.pgbouncer.cleanup()
+            self.pgbouncer = None
         if self.postgres is not None:
             self.postgres.cleanup()
             self.postgres = None

@@ -20,6 +20,11 @@ FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "r
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
 WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
+CACHE_LAYERS: tuple[str, ...] = ("application", "redis", "cdn")
+CACHE_RESULTS: tuple[str, ...] = ("hit", "miss")
+QUEUE_STATES: tuple[str, ...] = (
+    "waiting", "active", "delayed", "prioritized", "failed", "completed", "paused",
+)
 QUERY_DISABLED_REASONS: tuple[str, ...] = ("missing_table", "missing_column", "mapping")
 # Why the exporter's HTTP server refused a request (every 4xx answer) or closed a connection.
 HTTP_REFUSAL_REASONS: tuple[str, ...] = (
@@ -179,6 +184,51 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_redis_master_link_up",
        "On a replica, 1 if the link to its master is up, else 0.", ("target",)),
     _g("wedsync_redis_connected_replicas", "Replicas connected to this Redis.", ("target",)),
+    _g("wedsync_redis_keys", "Keys per Redis database (INFO keyspace)." + CACHED,
+       ("target", "db")),
+    _g("wedsync_redis_expiring_keys",
+       "Keys with an expiry set, per Redis database (INFO keyspace)." + CACHED,
+       ("target", "db")),
+    # --- pooler (PgBouncer admin console) --------------------------------------------------
+    _g("wedsync_pooler_clients",
+       "Client connections to the pooler by state: active (linked to a server connection or "
+       "idle) or waiting for one; summed over the database's user pools." + CACHED,
+       ("target", "database", "state")),
+    _g("wedsync_pooler_server_connections",
+       "The pooler's server connections by state (active, idle, used, tested, login), summed "
+       "over the database's user pools." + CACHED, ("target", "database", "state")),
+    _g("wedsync_pooler_max_wait_seconds",
+       "How long the longest-waiting client of the database has waited for a server "
+       "connection." + CACHED, ("target", "database"), "seconds"),
+    _g("wedsync_pooler_pool_size",
+       "Server connections the database's pools may open: pool_size for each user pool (at "
+       "least one), capped by max_db_connections.", ("target", "database")),
+    _g("wedsync_pooler_max_client_connections", "The pooler's max_client_conn setting.",
+       ("target",)),
+    _c("wedsync_pooler_transactions_total",
+       "Transactions the pooler has carried for the database (raw counter).",
+       ("target", "database")),
+    _c("wedsync_pooler_queries_total",
+       "Queries the pooler has carried for the database (raw counter).",
+       ("target", "database")),
+    _c("wedsync_pooler_client_wait_seconds_total",
+       "Time clients of the database spent waiting for a server connection (raw counter).",
+       ("target", "database"), "seconds"),
+    _g("wedsync_pooler_databases_folded",
+       "Pooled databases whose series are folded into database=\"other\" (not configured, "
+       "or beyond the cap).", ("target",)),
+    # --- queues (BullMQ, Bull v3) ----------------------------------------------------------
+    _g("wedsync_queue_jobs",
+       "Jobs in the queue by state: waiting, active, delayed, prioritized, failed, completed, "
+       "and paused (held by a paused queue)." + CACHED, ("target", "queue", "state")),
+    _g("wedsync_queue_paused", "1 while the queue is paused, else 0." + CACHED,
+       ("target", "queue")),
+    _g("wedsync_queue_oldest_waiting_age_seconds",
+       "How long the oldest waiting job has been ready to run (since its timestamp plus its "
+       "delay); 0 when none waits." + CACHED, ("target", "queue"), "seconds"),
+    _g("wedsync_queues_skipped",
+       "Queues found by discovery but left out because the target already watches "
+       "max_queues.", ("target",)),
     # --- auth ----------------------------------------------------------------------------
     _g("wedsync_auth_signin_duration_seconds",
        "Duration of the probe user's last token call: the refresh-token grant, or the password "
@@ -212,6 +262,9 @@ FAMILIES: tuple[Family, ...] = (
     _c("wedsync_ingest_folded_total",
        "Ingested events whose label value was folded into `other` by a cap, by label.",
        ("label",)),
+    _c("wedsync_cache_requests_total",
+       "Cache lookups the application reported through ingestion, by layer (application, "
+       "redis, cdn) and result (hit, miss).", ("layer", "result")),
     _g("wedsync_ingest_last_event_timestamp_seconds",
        "Unix time of the last accepted request-timing event.", (), "seconds"),
     _g("wedsync_ingest_tail_last_row_timestamp_seconds",

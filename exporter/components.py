@@ -220,6 +220,17 @@ for _component in (
               spoken="the service", description="External services (payments, email, ...).",
               down=DownAlert("ExternalService", "An external service", "warning", "2m", "10m"),
               document_key="external_services", validated=False),
+    # Serverless functions reach PostgreSQL through the pooler: essential once configured
+    # (a component without targets is "unknown" and never counts).
+    Component("pooler", "Database pooler", True, settings="pgbouncer", prober="pgbouncer",
+              spoken="PgBouncer",
+              description="Connection poolers (PgBouncer) read through their admin console.",
+              down=DownAlert("Pooler", "A connection pooler", "critical", "1m", "5m"),
+              metric_prefix="wedsync_pooler_"),
+    Component("queues", "Background jobs (queues)", False, settings="bullmq", prober="bullmq",
+              spoken="the queue Redis", description="BullMQ or Bull v3 job queues in Redis.",
+              down=DownAlert("Queues", "A job-queue Redis", "warning", "2m", "10m"),
+              metric_prefix="wedsync_queue"),
 ):
     REGISTRY.register(_component)
 del _component

@@ -26,7 +26,6 @@ from exporter.web.connections import ConnectionGuard, GuardedSite
 from exporter.web.core import add_core_routes
 from exporter.web.middleware import request_middleware
 from exporter.web.security import Guard, RateLimiter, TokenAuth
-from exporter.web.server_settings import ServerSettings
 
 log = structlog.get_logger("exporter")
 
@@ -46,7 +45,7 @@ class Service:
         # The limiter outlives reloads: what a client used stays used when limits change.
         self.limiter = RateLimiter(config.rate_limits)
         self.guard = self._guard(config)
-        self.server_settings = ServerSettings.from_section(config.section("server"))
+        self.server_settings = config.server
         self.connections = ConnectionGuard(self.store, self.server_settings)
         # The parts that outlive reloads, built here and handed to what needs them: ingestion
         # (the HTTP route, the performance_logs tailer, the health document's summary) and
@@ -162,7 +161,7 @@ class Service:
             old_runtime = self.runtime
             self.config = new
             self.guard = self._guard(new)
-            self.server_settings = ServerSettings.from_section(new.section("server"))
+            self.server_settings = new.server
             self.connections.configure(self.server_settings)
             if old_runtime is not None:
                 await old_runtime.close()

@@ -16,7 +16,15 @@ from harness.stack import ScrapeTarget, Stack, StackOptions
 
 
 def sandbox_plugin() -> Any:
-    """The sandbox's stack plugin, from ``harness.sandbox_platform.stack_plugin()``."""
+    """The sandbox's stack plugin (``harness.sandbox_platform.stack_plugin()``), with a
+    PgBouncer and demo queues in front of the PostgreSQL and Redis it starts, if it starts its
+    own (``harness.pooler_and_queues.WithPoolerAndQueues``)."""
+    from harness.pooler_and_queues import WithPoolerAndQueues
+
+    return WithPoolerAndQueues(_stack_plugin())
+
+
+def _stack_plugin() -> Any:
     try:
         module = importlib.import_module("harness.sandbox_platform")
     except ModuleNotFoundError:

@@ -165,4 +165,3 @@ class StackSandbox:
 
     def urls(self) -> dict[str, str]:
         return {"api": self.server.url, "faults": f"{self.server.url}/_sandbox/faults"}
-

@@ -157,6 +157,7 @@ class SandboxPlatform:
         return "\n".join(lines)
 
 
-def stack_plugin() -> SandboxPlatform:
-    """What ``wedsync-stack up --sandbox`` starts (random secrets throughout)."""
+def stack_plugin() -> Any:
+    """What ``wedsync-stack up --sandbox`` starts: the sandbox with a PostgreSQL and a Redis of
+    its own (random secrets throughout)."""
     return SandboxPlatform()

@@ -17,9 +17,15 @@ make_secret exporter-db-password "$(random)"
 make_secret pagerduty-routing-key "replace-with-your-pagerduty-events-v2-routing-key"
 make_secret slack-webhook-url "https://hooks.slack.com/services/REPLACE/WITH/YOURS"
 make_secret watchdog-token "$(random)"
+make_secret pooler-stats-password "$(random)"
+# PgBouncer's auth_file: the exporter's role (pooled to PostgreSQL with its own password) and
+# the stats user that reads the admin console.
+make_secret pgbouncer-userlist "$(printf '"wedsync_exporter" "%s"\n"wedsync_stats" "%s"\n' \
+  "$(cat secrets/exporter-db-password)" "$(cat secrets/pooler-stats-password)")"
 
 if [ ! -e .env ]; then
   sed -e "s|__EXPORTER_DB_PASSWORD__|$(cat secrets/exporter-db-password)|" \
+      -e "s|__POOLER_STATS_PASSWORD__|$(cat secrets/pooler-stats-password)|" \
       -e "s|__SANDBOX_ANON_KEY__|$(random)|" \
       -e "s|__ADMIN_TOKEN__|$(random)|" -e "s|__INGEST_TOKEN__|$(random)|" \
       -e "s|__DEPLOY_TOKEN__|$(random)|" -e "s|__GRAFANA_ADMIN_PASSWORD__|$(random)|" \

@@ -17,6 +17,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
 command -v prometheus-postgres-exporter >/dev/null || need+=(prometheus-postgres-exporter)
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+command -v prometheus-pgbouncer-exporter >/dev/null || need+=(prometheus-pgbouncer-exporter)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
@@ -47,6 +51,10 @@ fi
 # --- Python ------------------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# Bull v3 (npm), which tests/test_queue_probe_bull_v3.py runs with node to enqueue real jobs.
+node_prefix="${WEDSYNC_NODE_PREFIX:-$HOME/.cache/wedsync-observability/node}"
+[ -f "$node_prefix/node_modules/bull/package.json" ] || \
+  npm install --prefix "$node_prefix" --no-audit --no-fund --silent bull@3.29.3
 
 # --- tests -------------------------------------------------------------------------------------
 report=$(mktemp)

@@ -272,6 +272,26 @@ def test_a_database_outage_pages_once_not_again_for_its_failing_queries(recorded
     assert paged == ["WedSyncDatabaseDown"]
 
 
+def test_a_redis_outage_pages_once_not_again_for_the_queues_it_holds(recorded) -> None:
+    server, webhook = recorded
+    day = {"wedding_day": "true", "source": "exporter", "category": "down"}
+    server.post_alerts([
+        alert("WedSyncRedisDown", severity="critical", component="redis", target="cache", **day),
+        alert("WedSyncQueuesDown", severity="warning", component="queues", target="cache",
+              **day),
+        # Queues in another Redis still page.
+        alert("WedSyncQueuesDown", severity="warning", component="queues", target="jobs",
+              **day),
+    ])
+    webhook.wait_for(15, alertname="WedSyncRedisDown")
+    webhook.wait_for(15, alertname="WedSyncQueuesDown")
+    time.sleep(2.5)
+    assert state(server, "WedSyncQueuesDown", target="cache")["state"] == "suppressed"
+    paged = sorted((a["labels"]["alertname"], a["labels"]["target"])
+                   for n in webhook.notifications() for a in n.alerts)
+    assert paged == [("WedSyncQueuesDown", "jobs"), ("WedSyncRedisDown", "cache")]
+
+
 def test_a_critical_alert_across_midnight_stays_one_page(recorded) -> None:
     server, webhook = recorded
     redis = {"alertname": "WedSyncRedisDown", "severity": "critical", "category": "down",

@@ -12,6 +12,7 @@ really is empty here (else the exemption is stale).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from dashboards.queries import (
     variables,
 )
 from dashboards.settings import DATABASE, LOAD_TESTS, Board
+from harness.pooler_and_queues import PoolerAndQueues
 from harness.postgres import PostgresServer
 from harness.prometheus import PrometheusServer
 from harness.redis import RedisServer
@@ -115,8 +117,12 @@ def post_timings(exporter_url: str, batch: int) -> None:
                for n in range(12)]
     events += [{"endpoint": "/api/weddings/upcoming", "method": "GET", "response_time_ms": 1300,
                 "status_code": 404 if batch else 200}]
+    # The application's cache counters per layer, beside the timings.
+    cache = [{"layer": layer, "hits": 95 + batch, "misses": 5}
+             for layer in ("application", "redis", "cdn")]
     request = urllib.request.Request(
-        f"{exporter_url}/api/system/metrics", data=json.dumps({"events": events}).encode(),
+        f"{exporter_url}/api/system/metrics",
+        data=json.dumps({"events": events, "cache": cache}).encode(),
         method="POST", headers={"Content-Type": "application/json",
                                 "Authorization": f"Bearer {INGEST_TOKEN}"})
     with urllib.request.urlopen(request, timeout=10) as answer:
@@ -134,18 +140,30 @@ def use_the_cache(redis: RedisServer) -> None:
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory) -> Iterator[Observed]:
-    with PostgresServer() as pg, RedisServer(extra=["maxmemory 64mb"]) as redis:
+    with PostgresServer() as pg, RedisServer(extra=["maxmemory 64mb"]) as redis, \
+            contextlib.ExitStack() as cleanup:
         pg.execute("CREATE DATABASE wedsync")
         pg.execute((REPO / "sandbox" / "schema.sql").read_text(), dbname="wedsync")
         pg.execute("CREATE EXTENSION pg_stat_statements", dbname="wedsync")
         pg.execute(SEED, dbname="wedsync")
         dsn = pg.dsn(dbname="wedsync")
+        # A PgBouncer with traffic in front of the same PostgreSQL, and real BullMQ queues.
+        extras = cleanup.enter_context(PoolerAndQueues(pg, redis.url()))
+        secrets_dir = tmp_path_factory.mktemp("secrets")
+
+        def secret_file(name: str, text: str) -> str:
+            path = secrets_dir / name
+            path.write_text(text)
+            path.chmod(0o600)
+            return str(path)
+
         # The sandbox writes Auth's audit log into the database the exporter counts it from.
         plugin = StackSandbox(SandboxServer(
             anon_key=CANARY_ANON_KEY, probe_email=PROBE_EMAIL, probe_password=CANARY_PASSWORD,
             database_url=dsn), audit_log_interval="1s", external=True)
         options = StackOptions(
-            exporter_config=exporter_settings("DSN", redis.url()),
+            exporter_config={**exporter_settings("DSN", redis.url()),
+                             **extras.exporter_sections(secret_file)},
             exporter_env={"DSN": dsn, "INGEST": INGEST_TOKEN},
             scrape_interval=f"{SCRAPE_SECONDS:g}s", evaluation_interval=f"{SCRAPE_SECONDS:g}s",
             for_scale=0.02, webhook=False, sandbox=plugin)

@@ -76,13 +76,13 @@ def test_build_writes_one_file_per_dashboard_and_check_notices_a_hand_edit(tmp_p
     assert build.differences(tmp_path) == [OVERVIEW.file, "stray.json"]
 
 
-def test_the_seven_dashboards_keep_their_uids() -> None:
+def test_the_dashboards_keep_their_uids() -> None:
     # UIDs are in every link and bookmark: changing one breaks them.
     assert {b.uid: b.file for b in BOARDS} == {
         "wedsync-overview": "overview.json", "wedsync-api-slo": "api-slo.json",
         "wedsync-database": "database.json", "wedsync-redis": "redis.json",
         "wedsync-realtime-auth": "realtime-auth.json", "wedsync-load-tests": "load-tests.json",
-        "wedsync-exporter": "exporter.json"}
+        "wedsync-exporter": "exporter.json", "wedsync-pooler": "pooler.json"}
     for board in BOARDS:
         saved = json.loads((build.DASHBOARDS_DIR / board.file).read_text())
         assert (saved["uid"], saved["title"]) == (board.uid, board.title)

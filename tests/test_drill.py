@@ -2,8 +2,8 @@
 Alertmanager, webhook receiver, sandbox reporting its API timings, throwaway PostgreSQL and
 Redis; fast intervals): a quiet Saturday through the command line against the running stack is
 READY with no page; stopping Redis pages exactly once, resolves, and the report (JSON, PNG
-charts, HTML in headless Chromium) says so; an API failing 2% of requests is NOT READY for the
-availability SLO.
+charts, HTML in headless Chromium) says so; stopping the pooler pages once as the pooler down;
+an API failing 2% of requests is NOT READY for the availability SLO.
 
 The drills share the stack and run in file order: the one with API errors goes last, because
 its errors stay in the burn-rate windows (5 minutes to 3 days) after it ends.
@@ -155,6 +155,19 @@ def test_a_stopped_redis_pages_exactly_once_resolves_and_the_report_says_so(
     assert len(shown["images"]) == 4 and all(width > 400 for width in shown["images"])
 
 
+def test_a_stopped_pooler_pages_once_as_the_pooler_down_and_resolves(
+        target: Target, tmp_path: Path) -> None:
+    report = drill(target, tmp_path, "pooler-stop").report
+    assert report["fault"]["errors"] == []
+    assert report["detection"]["alert"] == "WedSyncPoolerDown"
+    [pooler] = [a for a in report["alerts"] if a["alertname"] == "WedSyncPoolerDown"]
+    assert pooler["explained_by_fault"] and pooler["receivers"] == ["pager"]
+    assert pooler["resolved_offset_seconds"] > report["fault"]["recovered_offset_seconds"]
+    [page] = report["pages"]["during_drill"]
+    assert page["description"] == "WedSyncPoolerDown{component=pooler,target=pgbouncer}"
+    assert report["pages"]["duplicated"] == [] and report["pages"]["unexpected"] == []
+
+
 def test_an_api_failing_two_percent_of_requests_is_not_ready_for_the_availability_slo(
         target: Target, tmp_path: Path) -> None:
     assert target.sandbox_url is not None
@@ -167,8 +180,13 @@ def test_an_api_failing_two_percent_of_requests_is_not_ready_for_the_availabilit
         failing.recover()
     assert report["verdict"] == "NOT READY"
     assert "api-availability" in report["headline"]
-    [held] = [r for r in report["reasons"] if r["rule"] == "slo-not-held"]
-    assert "SLO api-availability not held" in held["text"]
+    # The drill runs with no fault of its own, so every SLO is judged; the injected 500s are
+    # answered at once and touch neither the latency SLOs nor Realtime, but on a busy machine a
+    # few slow answers or one slow probe echo (realtime-propagation has ~18 events over the
+    # load, a 1% budget) can add a reason of their own. Exactly one is api-availability's.
+    [held] = [r for r in report["reasons"] if r["rule"] == "slo-not-held"
+              and r["text"].startswith("SLO api-availability not held")]
+    assert "failed over the load" in held["text"]
     availability = next(s for s in report["slos"] if s["slo"] == "api-availability")
     assert 0.01 < availability["error_ratio"] < 0.03
     assert not availability["held"]

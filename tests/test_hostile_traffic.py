@@ -186,9 +186,12 @@ def test_300_slow_connections_leave_scrapes_and_probes_alone(exporter) -> None:
 
 
 def test_the_cap_leaves_room_in_the_descriptor_limit(exporter: Any) -> None:
-    from exporter.web.server_settings import ServerSettings
+    from dataclasses import replace
 
-    assert ServerSettings().connection_cap(limit=256) == 128
-    assert ServerSettings().connection_cap(limit=65536) == 256
-    assert ServerSettings(max_connections=10).connection_cap(limit=256) == 10
+    from exporter.web.server_settings import connection_cap, server_settings
+
+    defaults = server_settings({})
+    assert connection_cap(defaults, limit=256) == 128
+    assert connection_cap(defaults, limit=65536) == 256
+    assert connection_cap(replace(defaults, max_connections=10), limit=256) == 10
     assert os.path.exists(f"/proc/{exporter.process.pid}")

@@ -317,12 +317,14 @@ class _FakeProtocol:
 
 
 def test_at_the_cap_the_longest_waiting_connection_makes_room_never_a_busy_one() -> None:
+    from dataclasses import replace
+
     from exporter.metrics.store import MetricStore
     from exporter.web.connections import ConnectionGuard, GuardedConnection
-    from exporter.web.server_settings import ServerSettings
+    from exporter.web.server_settings import server_settings
 
     clock = [0.0]
-    guard = ConnectionGuard(MetricStore(), ServerSettings(max_connections=3),
+    guard = ConnectionGuard(MetricStore(), replace(server_settings({}), max_connections=3),
                             now=lambda: clock[0])
 
     def connect() -> tuple[GuardedConnection, _FakeTransport]:

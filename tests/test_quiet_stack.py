@@ -161,10 +161,13 @@ def test_a_healthy_sandbox_stack_stays_quiet_and_its_tokens_work_without_being_s
         # The health API and the deploy gate work with the tokens.
         assert get(f"{exporter}/api/system/health")[0] == 401
         status, health = get(f"{exporter}/api/system/health", tokens["WEDSYNC_ADMIN_TOKEN"])
-        # Every essential component is monitored and none fails (a loaded machine may make one
-        # slower than its degraded threshold for a moment: that is no alert).
-        assert status == 200 and health["not_monitored"] == [], health
-        assert health["overall_status"] in ("healthy", "degraded"), health
+        # Every essential component is up (a probe slowed by a busy test machine may read
+        # "degraded" by latency alone; nothing failed and nothing is critical).
+        assert status == 200 and health["overall_status"] in ("healthy", "degraded"), health
+        essential = ("database", "auth", "realtime", "redis", "api")
+        assert all(health["components"][c]["status"] in ("healthy", "degraded")
+                   and health["components"][c]["last_error"] is None for c in essential), health
+        assert health["not_monitored"] == [], health
         status, gate = get(f"{exporter}/api/system/deploy-gate",
                            tokens["WEDSYNC_DEPLOY_TOKEN"])
         # Today has seeded weddings, so the gate blocks for that reason alone: it could ask

@@ -13,16 +13,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from exporter.components import REGISTRY
 from exporter.config import model
-
-# Schemes each component's probe speaks.
-SCHEMES: dict[str, tuple[str, ...]] = {
-    "redis": ("redis", "rediss", "unix"),
-    "auth": ("http", "https"),
-    "realtime": ("ws", "wss", "http", "https"),
-    "api": ("http", "https"),
-    "external": ("http", "https"),
-}
+from exporter.config.targets import TARGET_KINDS
 
 
 class AddressError(ValueError):
@@ -77,11 +70,14 @@ def check_addresses(config: model.Config) -> None:
         problem = dsn_problem(target.dsn)
         if problem:
             raise AddressError(f"{_where(config, 'database', target.name, 'dsn')}: {problem}")
-    for component, schemes in SCHEMES.items():
-        for target in config.targets(component):
+    # Every registered component whose settings kind has a URL, with the schemes its prober
+    # speaks (a component added later is checked too).
+    for component in REGISTRY:
+        schemes = TARGET_KINDS[component.settings].url_schemes
+        for target in config.targets(component.name) if schemes else ():
             problem = url_problem(getattr(target, "url", ""), schemes)
             if problem:
-                raise AddressError(f"{_where(config, component, target.name, 'url')}: "
+                raise AddressError(f"{_where(config, component.name, target.name, 'url')}: "
                                    f"{problem}")
     if config.alertmanager_url:
         problem = url_problem(config.alertmanager_url, ("http", "https"))

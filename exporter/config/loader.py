@@ -25,6 +25,9 @@ from exporter.config.schema import config_schema, schema_default
 from exporter.config.sections import (
     deploy_gate_settings,
     ingestion_settings,
+    maintenance_windows,
+    prometheus_settings,
+    server_settings,
     validation_settings,
 )
 from exporter.config.targets import TARGET_KINDS, ParseContext, read_secret
@@ -295,6 +298,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         queries=tuple(queries),
         status_page_enabled=setting(status_page, "status_page", "enabled"),
         status_page_title=setting(status_page, "status_page", "title"),
+        server=server_settings(tree.get("server") or {}),
         ingestion=ingestion_settings(tree.get("ingestion") or {}),
         validation=validation_settings(tree.get("validation") or {}),
         deploy_gate=deploy_gate_settings(tree.get("deploy_gate") or {},
@@ -302,4 +306,6 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         secrets=frozenset(ctx.secrets),
         raw=tree,
         source=source,
+        prometheus=prometheus_settings(tree.get("prometheus") or {}),
+        maintenance=maintenance_windows(tree.get("maintenance") or {}, timezone),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 DEFAULT_REQUIRED_TABLES: tuple[str, ...] = ("user_profiles", "suppliers", "couples", "core_fields")
@@ -13,6 +14,7 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "validation": "10/minute",
     "deploy_gate": "60/minute",
     "reload": "10/minute",
+    "status_updates": "10/minute",
 }
 
 
@@ -48,6 +50,38 @@ class DatabaseTarget(Target):
 @dataclass(frozen=True, kw_only=True)
 class RedisTarget(Target):
     url: str
+
+
+@dataclass(frozen=True)
+class PoolerTarget(Target):
+    """A PgBouncer admin console (the ``pgbouncer`` virtual database)."""
+
+    url: str = ""
+    # Databases that keep their own ``database`` label; the rest fold into ``other``. Empty:
+    # every database keeps its label, up to ``max_databases`` in name order.
+    databases: tuple[str, ...] = ()
+    max_databases: int = 20
+
+
+@dataclass(frozen=True)
+class QueueDiscovery:
+    """Finding queues by a bounded SCAN instead of (or besides) naming them."""
+
+    enabled: bool = False
+    # SCAN calls per probe run and keys asked per call: the cost cap per interval.
+    scan_calls: int = 10
+    scan_count: int = 1000
+
+
+@dataclass(frozen=True)
+class QueuesTarget(Target):
+    """BullMQ or Bull v3 queues kept in one Redis."""
+
+    url: str = ""
+    prefix: str = "bull"
+    names: tuple[str, ...] = ()
+    discovery: QueueDiscovery = QueueDiscovery()
+    max_queues: int = 100
 
 
 @dataclass(frozen=True)
@@ -189,10 +223,42 @@ class DeployGateSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """Timeouts and the connection cap of the exporter's own HTTP server (seconds)."""
+
+    header_timeout: float
+    body_timeout: float
+    idle_timeout: float
+    max_connections: int
+
+
+@dataclass(frozen=True)
 class Tokens:
     admin: str = ""
     ingest: str = ""
     deploy: str = ""
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """Where features read history (``prometheus`` section); an empty url: not asked."""
+
+    url: str = ""
+    timeout: float = 10.0
+    refresh: float = 300.0
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """One planned maintenance window (``maintenance.windows``); times are aware."""
+
+    start: datetime
+    end: datetime
+    components: tuple[str, ...]
+    message: str
+
+    def open_at(self, now: datetime) -> bool:
+        return self.start <= now < self.end
 
 
 @dataclass(frozen=True)
@@ -211,12 +277,15 @@ class Config:
     queries: tuple[QueryConfig, ...]
     status_page_enabled: bool
     status_page_title: str
+    server: ServerSettings
     ingestion: IngestionSettings
     validation: ValidationSettings
     deploy_gate: DeployGateSettings
     secrets: frozenset[str]
     raw: dict[str, Any]
     source: str = ""
+    prometheus: PrometheusSettings = field(default_factory=lambda: PrometheusSettings())
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     def section(self, name: str) -> dict[str, Any]:
         """A section of the validated tree as written (an empty mapping where absent): for

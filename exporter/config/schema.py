@@ -27,6 +27,11 @@ from exporter.config.schema_parts import (
 )
 from exporter.config.targets import TARGET_KINDS
 
+# 2026-06-06T09:00, 2026-06-06T09:00:00Z, 2026-06-06 09:00+01:00 (what datetime.fromisoformat
+# reads, so a window is parsed at load).
+DATE_TIME = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+             r"(Z|[+-][0-9]{2}:[0-9]{2})?$")
+
 __all__ = ["NAME", "RATE", "THRESHOLDS", "TIMING", "Schema", "config_schema", "duration",
            "file_path", "schema_default", "secret", "strict", "target_list"]
 
@@ -95,7 +100,7 @@ def _build() -> Schema:
             "rate_limits": strict(
                 {
                     "health": RATE, "ingestion": RATE, "validation": RATE,
-                    "deploy_gate": RATE, "reload": RATE,
+                    "deploy_gate": RATE, "reload": RATE, "status_updates": RATE,
                 },
                 "Per token and client address (defaults: "
                 + ", ".join(f"{k} {v}" for k, v in DEFAULT_RATE_LIMITS.items()) + ").",
@@ -282,6 +287,38 @@ def _build() -> Schema:
                               "description": "Page title."},
                 },
                 "The public status page (statuses and latencies only).",
+            ),
+            "prometheus": strict(
+                {"url": {"type": "string",
+                         "description": "Prometheus base URL the exporter asks for history "
+                                        "(the status page's uptime bars); empty: not asked."},
+                 "timeout": duration("How long one question to Prometheus may take.", "10s"),
+                 "refresh": duration("How often the status page's uptime history is fetched "
+                                     "again (in the background).", "5m")},
+                "Where the exporter reads history: one key for every feature that needs it.",
+            ),
+            "maintenance": strict(
+                {"windows": {
+                    "type": "array",
+                    "description": "Planned maintenance: shown on the status page in advance; "
+                                   "while a window is open its components show 'under "
+                                   "maintenance' and are left out of the uptime figures. It "
+                                   "changes what the page shows, nothing else: no alert is "
+                                   "silenced and the deploy gate decides as before.",
+                    "items": strict(
+                        {"start": {"type": "string", "pattern": DATE_TIME,
+                                   "description": "When it starts (ISO 8601; without an "
+                                                  "offset: in the configured timezone)."},
+                         "end": {"type": "string", "pattern": DATE_TIME,
+                                 "description": "When it ends (after start)."},
+                         "components": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                        "items": {"enum": list(REGISTRY.names())},
+                                        "description": "The components it affects."},
+                         "message": {"type": "string", "minLength": 1, "maxLength": 500,
+                                     "description": "What visitors read (public)."}},
+                        "One window.", ("start", "end", "components", "message")),
+                }},
+                "Planned maintenance windows.",
             ),
             "alertmanager": strict(
                 {"url": {"type": "string",

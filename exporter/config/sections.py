@@ -1,19 +1,25 @@
 """The typed settings of the configuration's feature sections, parsed once when it loads.
 
 A key the file leaves out takes the default the schema documents (``schema_default``), so a
-default is written in one place; features read ``config.ingestion``, ``config.validation``
-and ``config.deploy_gate``, never the raw sections.
+default is written in one place; features read ``config.server``, ``config.ingestion``,
+``config.validation`` and ``config.deploy_gate``, never the raw sections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from exporter.config.errors import ConfigError
 from exporter.config.model import (
     DEFAULT_REQUIRED_TABLES,
     DeployGateSettings,
     IngestionSettings,
+    MaintenanceWindow,
+    PrometheusSettings,
+    ServerSettings,
     TailSettings,
     ValidationSettings,
 )
@@ -24,6 +30,16 @@ from exporter.durations import parse_duration
 def _value(raw: Mapping[str, Any], *path: str) -> Any:
     """``raw[path[-1]]``, or the schema's default for the key at ``path``."""
     return raw[path[-1]] if path[-1] in raw else schema_default(*path)
+
+
+def server_settings(raw: Mapping[str, Any]) -> ServerSettings:
+    """The ``server`` section (``{}`` gives every default)."""
+    return ServerSettings(
+        header_timeout=parse_duration(_value(raw, "server", "header_timeout")),
+        body_timeout=parse_duration(_value(raw, "server", "body_timeout")),
+        idle_timeout=parse_duration(_value(raw, "server", "idle_timeout")),
+        max_connections=_value(raw, "server", "max_connections"),
+    )
 
 
 def ingestion_settings(raw: Mapping[str, Any]) -> IngestionSettings:
@@ -81,3 +97,38 @@ def deploy_gate_settings(gate: Mapping[str, Any],
         alertmanager_timeout=max(0.1, parse_duration(
             _value(alertmanager, "alertmanager", "timeout"))),
     )
+
+
+def prometheus_settings(raw: Mapping[str, Any]) -> PrometheusSettings:
+    """The ``prometheus`` section: one URL for every feature that asks Prometheus."""
+    return PrometheusSettings(
+        url=str(raw.get("url") or "").rstrip("/"),
+        timeout=max(0.1, parse_duration(_value(raw, "prometheus", "timeout"))),
+        # Never more often than every second (tests ask every 2 s; the default is 5 minutes).
+        refresh=max(1.0, parse_duration(_value(raw, "prometheus", "refresh"))))
+
+
+def maintenance_windows(raw: Mapping[str, Any], timezone: str) -> tuple[MaintenanceWindow, ...]:
+    """The ``maintenance`` section's windows, in start order; a time without an offset is in
+    the platform's ``timezone``."""
+    zone = ZoneInfo(timezone)
+
+    def moment(text: str, where: str) -> datetime:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"config error at {where}: {text!r} is not a date and time such "
+                              f"as 2026-06-06T09:00") from None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+
+    windows = []
+    for index, window in enumerate(raw.get("windows") or ()):
+        where = f"maintenance.windows[{index}]"
+        start, end = moment(window["start"], f"{where}.start"), moment(window["end"],
+                                                                        f"{where}.end")
+        if end <= start:
+            raise ConfigError(f"config error at {where}: end must be after start")
+        windows.append(MaintenanceWindow(start=start, end=end,
+                                         components=tuple(window["components"]),
+                                         message=window["message"]))
+    return tuple(sorted(windows, key=lambda w: w.start))

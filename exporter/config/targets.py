@@ -75,6 +75,9 @@ class TargetKind:
     # Properties of one target besides name, interval, timeout and thresholds.
     schema: Schema
     parse: Parser
+    # Schemes a target's ``url`` may have (checked when the configuration loads); none: the
+    # kind has no ``url`` (PostgreSQL's ``dsn`` has its own check).
+    url_schemes: tuple[str, ...] = ()
 
 
 # --- database (PostgreSQL) ------------------------------------------------------------------------
@@ -272,11 +275,95 @@ def parse_http(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
     )
 
 
+# --- PgBouncer admin console ----------------------------------------------------------------------
+PGBOUNCER_SCHEMA: Schema = {
+    "url": secret("libpq URL of the PgBouncer admin console (database `pgbouncer`, a role in "
+                  "PgBouncer's stats_users); a password in it must come from a reference or "
+                  "url_file. Empty turns the target off.", "password"),
+    "url_file": file_path("File holding the admin-console URL."),
+    "databases": {"type": "array", "items": {"type": "string", "minLength": 1},
+                  "uniqueItems": True, "default": [],
+                  "description": "Pooled databases that keep their own `database` label; the "
+                                 "others fold into `other`. Empty: the first max_databases by "
+                                 "name keep theirs."},
+    "max_databases": {"type": "integer", "minimum": 1, "maximum": 500, "default": 20,
+                      "description": "Cap on `database` label values when `databases` is "
+                                     "empty."},
+}
+
+
+def parse_pgbouncer(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
+                    where: str) -> model.PoolerTarget | None:
+    url = ctx.keep(read_secret(raw, "url", where))
+    if not url:
+        return None
+    return model.PoolerTarget(
+        **timing, url=url, databases=tuple(setting(PGBOUNCER_SCHEMA, raw, "databases")),
+        max_databases=setting(PGBOUNCER_SCHEMA, raw, "max_databases"))
+
+
+# --- BullMQ / Bull v3 queues in Redis -------------------------------------------------------------
+BULLMQ_SCHEMA: Schema = {
+    "url": secret("redis:// or rediss:// URL of the Redis that holds the queues; a password "
+                  "in it must come from a reference or url_file. Empty turns the target off.",
+                  "password"),
+    "url_file": file_path("File holding the Redis URL."),
+    "prefix": {"type": "string", "pattern": "^[^:\\s]+$", "default": "bull",
+               "description": "Key prefix of the BullMQ or Bull v3 queues."},
+    "names": {
+        "default": [],
+        "description": "Queue names to watch: a list, or one comma-separated string (so that "
+                       "a ${VAR} can hold them). Empty with discovery off turns the target "
+                       "off.",
+        "oneOf": [{"type": "array", "items": {"type": "string", "pattern": "^[^:,\\s]+$"}},
+                  {"type": "string", "pattern": "^[^:]*$"}],
+    },
+    "discovery": strict(
+        {
+            "enabled": {"type": "boolean", "default": False,
+                        "description": "Find queues by SCAN as well."},
+            "scan_calls": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10,
+                           "description": "SCAN calls per probe run at most; a pass resumes "
+                                          "where the last run stopped."},
+            "scan_count": {"type": "integer", "minimum": 10, "maximum": 10000, "default": 1000,
+                           "description": "COUNT hint of each SCAN call."},
+        },
+        "Queue discovery by a bounded SCAN for the queues' `id`, `meta` and `meta-paused` "
+        "keys.",
+    ),
+    "max_queues": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100,
+                   "description": "Queues watched at most (named ones first); the rest are "
+                                  "counted in wedsync_queues_skipped."},
+}
+
+
+def parse_bullmq(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
+                 where: str) -> model.QueuesTarget | None:
+    url = ctx.keep(read_secret(raw, "url", where))
+    names = setting(BULLMQ_SCHEMA, raw, "names")
+    if isinstance(names, str):
+        names = names.split(",")
+    found = raw.get("discovery") or {}
+    found_schema = BULLMQ_SCHEMA["discovery"]["properties"]
+    discovery = model.QueueDiscovery(
+        **{key: setting(found_schema, found, key) for key in ("enabled", "scan_calls",
+                                                              "scan_count")})
+    wanted = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    if not url or not (wanted or discovery.enabled):
+        return None
+    return model.QueuesTarget(**timing, url=url, prefix=setting(BULLMQ_SCHEMA, raw, "prefix"),
+                              names=wanted, discovery=discovery,
+                              max_queues=setting(BULLMQ_SCHEMA, raw, "max_queues"))
+
+
 # The kinds by key, as components name them.
 TARGET_KINDS: dict[str, TargetKind] = {
     "postgres": TargetKind(DATABASE_SCHEMA, parse_database),
-    "redis": TargetKind(REDIS_SCHEMA, parse_redis),
-    "supabase_auth": TargetKind(AUTH_SCHEMA, parse_auth),
-    "supabase_realtime": TargetKind(REALTIME_SCHEMA, parse_realtime),
-    "http": TargetKind(HTTP_SCHEMA, parse_http),
+    "redis": TargetKind(REDIS_SCHEMA, parse_redis, ("redis", "rediss", "unix")),
+    "supabase_auth": TargetKind(AUTH_SCHEMA, parse_auth, ("http", "https")),
+    "supabase_realtime": TargetKind(REALTIME_SCHEMA, parse_realtime,
+                                    ("ws", "wss", "http", "https")),
+    "http": TargetKind(HTTP_SCHEMA, parse_http, ("http", "https")),
+    "pgbouncer": TargetKind(PGBOUNCER_SCHEMA, parse_pgbouncer),
+    "bullmq": TargetKind(BULLMQ_SCHEMA, parse_bullmq),
 }

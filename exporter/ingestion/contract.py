@@ -26,12 +26,14 @@ TIMESTAMP_PATTERN = re.compile(_PROPERTIES["timestamp"]["pattern"])
 
 # Why an event is rejected (the `reason` label of wedsync_ingest_rejected_total).
 EVENT_REASONS: tuple[str, ...] = ("not_an_object", "missing_field", "wrong_type", "invalid_value")
+# Why a cache entry (`"cache": [...]` beside the events) is rejected.
+CACHE_REASONS: tuple[str, ...] = ("unknown_cache_layer", "invalid_cache_entry")
 # Why a whole request is rejected.
 REQUEST_REASONS: tuple[str, ...] = (
     "unauthorized", "rate_limited", "body_too_large", "too_many_events", "invalid_json",
-    "invalid_body", "invalid_encoding", "body_timeout",
+    "invalid_body", "too_many_cache_entries", "invalid_encoding", "body_timeout",
 )
-REASONS: tuple[str, ...] = EVENT_REASONS + REQUEST_REASONS
+REASONS: tuple[str, ...] = EVENT_REASONS + CACHE_REASONS + REQUEST_REASONS
 
 
 @cache

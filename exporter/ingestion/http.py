@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from exporter.ingestion.cache import MAX_CACHE_ENTRIES
 from exporter.ingestion.recorder import Ingestion
 from exporter.web.bodies import accept_encoded_bodies, check_json_charset, read_body
 from exporter.web.hooks import Host
@@ -49,7 +50,8 @@ REFUSAL_REASONS = {"body_too_large": "body_too_large", "compression_ratio": "bod
                    "invalid_charset": "invalid_encoding", "content_encoding": "invalid_encoding"}
 # wedsync_http_refused_requests_total's reason for each of BadBody's.
 _REFUSAL_OF_BAD_BODY = {"invalid_json": "invalid_json", "invalid_body": "invalid_body",
-                        "too_many_events": "body_too_large"}
+                        "too_many_events": "body_too_large",
+                        "too_many_cache_entries": "body_too_large"}
 
 
 def _why(exc: orjson.JSONDecodeError) -> str:
@@ -57,8 +59,9 @@ def _why(exc: orjson.JSONDecodeError) -> str:
     return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
 
 
-def parse_events(body: bytes, max_events: int) -> list[Any]:
-    """The events of a body: one event object, or the list under ``events``."""
+def parse_events(body: bytes, max_events: int) -> tuple[list[Any], list[Any] | None]:
+    """The events of a body (one event object, or the list under ``events``) and its cache
+    entries (the list under ``cache``; None when the body has none)."""
     try:
         # orjson: about 3 times faster than json, and strict where Python's json is lax: NaN,
         # Infinity, invalid UTF-8, lone surrogates and nesting deeper than 1024 are errors.
@@ -67,16 +70,24 @@ def parse_events(body: bytes, max_events: int) -> list[Any]:
         raise BadBody("invalid_json", f"the body is not valid JSON ({_why(exc)})") from None
     if not isinstance(document, dict):
         raise BadBody("invalid_body", 'expected one event object or {"events": [...]}')
-    if "events" not in document:
-        return [document]
-    events = document["events"]
+    if "events" not in document and "cache" not in document:
+        return [document], None
+    events = document.get("events", [])
     if not isinstance(events, list):
         raise BadBody("invalid_body", '"events" must be a list of event objects')
+    cache = document.get("cache")
+    if cache is not None and not isinstance(cache, list):
+        raise BadBody("invalid_body", '"cache" must be a list of {"layer", "hits", "misses"} '
+                                      'objects', events=len(events))
     if len(events) > max_events:
         raise BadBody("too_many_events",
                       f"{len(events)} events is more than the {max_events} allowed in one "
                       f"request; send smaller batches", 413, len(events))
-    return events
+    if cache is not None and len(cache) > MAX_CACHE_ENTRIES:
+        raise BadBody("too_many_cache_entries",
+                      f"{len(cache)} cache entries is more than the {MAX_CACHE_ENTRIES} "
+                      f"allowed in one request; report each layer once", 413, len(events))
+    return events, cache
 
 
 async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> web.Response:
@@ -95,7 +106,7 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
         body = await read_body(request, settings.max_body_bytes,
                                service.server_settings.body_timeout,
                                settings.max_compression_ratio)
-        events = parse_events(body, settings.max_events)
+        events, cache = parse_events(body, settings.max_events)
     except RequestRefused as exc:
         ingestion.reject_request(REFUSAL_REASONS[exc.reason])
         raise
@@ -118,7 +129,15 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
     }
     if len(errors) > MAX_LISTED_ERRORS:
         answer["errors_not_listed"] = len(errors) - MAX_LISTED_ERRORS
-    response = web.json_response(answer, status=400 if errors and not accepted else 200)
+    cache_accepted, cache_errors = ingestion.cache.record(cache) if cache is not None else (0, [])
+    if cache is not None:
+        answer["cache"] = {
+            "accepted": cache_accepted, "rejected": len(cache_errors),
+            "errors": [{"index": i, "reason": reason, "message": message}
+                       for i, reason, message in cache_errors],
+        }
+    refused = (errors or cache_errors) and not (accepted or cache_accepted)
+    response = web.json_response(answer, status=400 if refused else 200)
     return tag(response, "invalid_events") if response.status == 400 else response
 
 

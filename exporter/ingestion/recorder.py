@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exporter.config.model import Config
+from exporter.ingestion.cache import CacheCounters
 from exporter.ingestion.caps import LabelCaps
 from exporter.ingestion.check import check_event
 from exporter.ingestion.contract import REASONS
@@ -82,6 +83,8 @@ class Ingestion:
             store.zero(REJECTED, {"reason": reason})
         for label in FOLDABLE:
             store.zero(FOLDED, {"label": label})
+        # The application's cache counters per layer, posted beside the events.
+        self.cache = CacheCounters(store, REJECTED)
 
     def configure(self, config: Config) -> IngestionSettings:
         """Adopt the settings of ``config`` (cheap when it is the one already adopted)."""

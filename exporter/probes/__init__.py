@@ -16,6 +16,8 @@ from exporter.config.model import (
     AuthTarget,
     DatabaseTarget,
     HttpTarget,
+    PoolerTarget,
+    QueuesTarget,
     RealtimeTarget,
     RedisTarget,
     Target,
@@ -23,7 +25,9 @@ from exporter.config.model import (
 from exporter.db.pool import PgPool
 from exporter.probe_types import Probe
 from exporter.probes.auth import AuthProbe
+from exporter.probes.bullmq import QueueProbe
 from exporter.probes.http import HttpProbe
+from exporter.probes.pgbouncer import PgBouncerProbe
 from exporter.probes.postgres import PostgresProbe
 from exporter.probes.realtime import RealtimeProbe
 from exporter.probes.redis import RedisProbe
@@ -70,10 +74,20 @@ def http(component: Component, target: Target, _resources: Resources) -> Probe:
     return HttpProbe(component.name, _settings(target, HttpTarget, component), component.spoken)
 
 
+def pgbouncer(component: Component, target: Target, _resources: Resources) -> Probe:
+    return PgBouncerProbe(_settings(target, PoolerTarget, component))
+
+
+def bullmq(component: Component, target: Target, _resources: Resources) -> Probe:
+    return QueueProbe(_settings(target, QueuesTarget, component))
+
+
 PROBERS: dict[str, Prober] = {
     "postgres": postgres,
     "redis": redis,
     "supabase_auth": supabase_auth,
     "supabase_realtime": supabase_realtime,
     "http": http,
+    "pgbouncer": pgbouncer,
+    "bullmq": bullmq,
 }

@@ -1,5 +1,5 @@
 """Redis probe: PING round trip and INFO fields (memory, hits and misses, evictions, clients,
-commands, replication).
+commands, replication, keys per database).
 
 It never sends CONFIG: ``maxmemory`` comes from INFO, so the probe works on managed Redis where
 CONFIG is forbidden. Where an ACL forbids INFO as well, it reports what PING tells.
@@ -58,11 +58,24 @@ def classify(exc: BaseException) -> ProbeError:
     return ProbeError("error", f"unexpected {type(exc).__name__}", text)
 
 
-def info_samples(info: dict[str, Any], target: str) -> list[Sample]:
-    """Samples from a parsed INFO answer (fields that are missing are left out)."""
+def info_samples(info: dict[str, Any], target: str, own_db: int | None = None) -> list[Sample]:
+    """Samples from a parsed INFO answer (fields that are missing are left out).
+
+    INFO keyspace lists only databases that hold keys: the database the target's URL names
+    (``own_db``) is reported as 0 keys when absent, since an empty cache is worth seeing.
+    """
     t = {"target": target}
     samples = [Sample(name, t, float(info[field])) for field, name in
                (*COUNTERS.items(), *GAUGES.items()) if field in info]
+    spaces = {db[2:]: space for db, space in info.items()
+              if db.startswith("db") and db[2:].isdigit() and isinstance(space, dict)}
+    if info and own_db is not None:
+        spaces.setdefault(str(own_db), {})
+    for db, space in sorted(spaces.items()):
+        # INFO keyspace: `db0:keys=12,expires=3,avg_ttl=0`, parsed by redis-py into a dict.
+        d = {**t, "db": db}
+        samples.append(Sample("wedsync_redis_keys", d, float(space.get("keys", 0))))
+        samples.append(Sample("wedsync_redis_expiring_keys", d, float(space.get("expires", 0))))
     role = info.get("role")
     if role:
         role = "replica" if role == "slave" else str(role)
@@ -109,7 +122,8 @@ class RedisProbe:
             info = await self._client.info()
         except rex.NoPermissionError:
             info = {}
-        samples += info_samples(info, self.target.name)
+        own_db = self._client.connection_pool.connection_kwargs.get("db", 0)
+        samples += info_samples(info, self.target.name, int(own_db or 0))
         return ProbeOutcome(latency=ping, samples=samples,
                             details={"info_available": bool(info)})
 

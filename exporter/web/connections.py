@@ -28,7 +28,7 @@ from aiohttp import web
 
 from exporter.metrics.store import MetricStore
 from exporter.web.protocol import handler_factory
-from exporter.web.server_settings import ServerSettings
+from exporter.web.server_settings import ServerSettings, connection_cap
 
 CLOSED = "wedsync_http_connections_closed_total"
 OPEN = "wedsync_http_connections"
@@ -102,7 +102,7 @@ class ConnectionGuard:
                  now: Callable[[], float] | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.cap = settings.connection_cap()
+        self.cap = connection_cap(settings)
         self._now = now
         self.connections: dict[Any, GuardedConnection] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -117,7 +117,7 @@ class ConnectionGuard:
     def configure(self, settings: ServerSettings) -> None:
         """Adopt new limits (a reload); open connections are judged by them from now on."""
         self.settings = settings
-        self.cap = settings.connection_cap()
+        self.cap = connection_cap(settings)
 
     def protocol_factory(self, server: web.Server) -> Callable[[], GuardedConnection]:
         """Wrap aiohttp's protocol factory (with malformed requests counted as refusals)."""

@@ -1,8 +1,9 @@
 """``GET /``: the public status page (unless ``status_page.enabled`` is false).
 
-Statuses, latencies and last-check times only: no error text, no host names, no target URLs.
-It needs no token, and refreshes itself with a meta refresh, so it works without JavaScript on
-any phone.
+Statuses (with Statuspage's grades), latencies and last-check times, and below them the
+incidents, maintenance and uptime of ``exporter.statuspage``: no error text, no host names, no
+target URLs. It needs no token, and refreshes itself with a meta refresh, so it works without
+JavaScript on any phone. It is built by the publisher and served from memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from aiohttp import web
 
 from exporter.components import REGISTRY
 from exporter.human_time import duration_text
+from exporter.statuspage import sections
+from exporter.statuspage.grades import TEXT
+from exporter.statuspage.publisher import StatusPublisher
+from exporter.statuspage.snapshot import Snapshot
 from exporter.summary import (
     ComponentSummary,
     milliseconds,
@@ -23,9 +28,10 @@ from exporter.summary import (
     summarise,
 )
 from exporter.web.hooks import Host
+from exporter.web.statuspage_api import add_statuspage_api_routes
 
 TEMPLATE = Template(resources.files("exporter.web").joinpath("status_page.html").read_text())
-ROW = Template('    <li data-component="$key" data-status="$status">'
+ROW = Template('    <li data-component="$key" data-status="$status" data-grade="$grade">'
                '<span class="name">$label</span>'
                '<span class="status $status">$status_text</span>'
                '<span class="meta">$latency · $checked</span></li>')
@@ -38,13 +44,16 @@ def _ago(now: datetime, moment: datetime | None) -> str:
     return f"checked {duration_text(seconds)} ago"
 
 
-def _row(summary: ComponentSummary, now: datetime) -> str:
+def _row(summary: ComponentSummary, now: datetime, grades: dict[str, str | None]) -> str:
     latency = milliseconds(summary.latency)
     status = summary.status
+    # Statuspage's grade (issue 23) where the snapshot has one; "not monitored" stays distinct.
+    grade = grades.get(summary.component)
     return ROW.substitute(
         key=summary.key, status=status, label=html.escape(summary.label),
+        grade=grade or "not_monitored",
         status_text="not monitored" if status == "unknown" and not summary.targets
-        else status.capitalize(),
+        else TEXT[grade] if grade else status.capitalize(),
         latency="–" if latency is None else f"{latency:g} ms",
         checked=_ago(now, summary.checked_at))
 
@@ -66,25 +75,33 @@ def refresh_seconds(service: Host) -> int:
     return int(max(2, min(60, min(intervals, default=15))))
 
 
-def render(service: Host) -> str:
-    """The page for the current state."""
+def render(service: Host, snapshot: Snapshot | None = None) -> str:
+    """The page for the current state (with the snapshot's banner, incidents, maintenance and
+    uptime when given)."""
     runtime = service.runtime
     states = dict(runtime.states) if runtime is not None else {}
     status, components = summarise(states, service.config.essential)
     now = service.clock()
+    grades = {c.name: c.grade for c in snapshot.components} if snapshot else {}
     return TEMPLATE.substitute(
         title=html.escape(service.config.status_page_title),
         refresh=refresh_seconds(service), overall=status, overall_text=status.capitalize(),
         not_monitored=not_monitored_note(components),
-        rows="\n".join(_row(s, now) for s in components),
+        rows="\n".join(_row(s, now, grades) for s in components),
+        banner=sections.banner(snapshot) if snapshot else "",
+        sections=sections.all_sections(snapshot) if snapshot else "",
         updated=now.strftime("%H:%M:%S"))
 
 
 def add_status_page_routes(app: web.Application, service: Host) -> None:
+    # Built once a second in the background and served from memory (issue 23).
+    publisher = StatusPublisher(service, lambda snapshot: render(service, snapshot))
+    add_statuspage_api_routes(app, service, publisher)
+
     async def page(_: web.Request) -> web.Response:
         if not service.config.status_page_enabled:
             raise web.HTTPNotFound(text="The status page is turned off.\n")
-        return web.Response(text=render(service), content_type="text/html",
-                            headers={"Cache-Control": "no-store"})
+        return web.Response(body=publisher.current().page, content_type="text/html",
+                            charset="utf-8", headers={"Cache-Control": "no-store"})
 
     app.router.add_get("/", page)

@@ -1,0 +1,144 @@
+"""The status page and its API, built at most once a second and served from memory.
+
+A background task rebuilds the snapshot every second (so incidents open and close on time even
+when nobody looks) and refreshes the uptime history every ``prometheus.refresh``. A request only
+sends bytes that are already encoded; it rebuilds only if the task has stalled for 2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from exporter.config.model import Config
+from exporter.runtime import Runtime
+from exporter.statuspage import documents
+from exporter.statuspage.grades import indicator
+from exporter.statuspage.history import HistoryFetcher
+from exporter.statuspage.incidents import IncidentLog
+from exporter.statuspage.snapshot import Snapshot, graded
+from exporter.summary import summarise
+
+log = structlog.get_logger("exporter.statuspage")
+TICK = 1.0
+STALE = 2.0
+
+
+class Source(Protocol):
+    """What the publisher reads of the running exporter (web.hooks.Host is one)."""
+
+    config: Config
+    runtime: Runtime | None
+
+    def clock(self) -> datetime:
+        ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """Encoded answers of one snapshot."""
+
+    snapshot: Snapshot
+    page: bytes
+    summary: bytes
+    status: bytes
+    incidents: bytes
+    built: float
+    signature: tuple[object, ...]
+
+
+def _encode(document: object) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+class StatusPublisher:
+    """Builds snapshots from the host's current state and keeps the last one encoded."""
+
+    def __init__(self, host: Source, render_page: Callable[[Snapshot], str]) -> None:
+        self.host = host
+        self.render_page = render_page
+        self.incidents = IncidentLog()
+        self.history = HistoryFetcher(
+            settings=lambda: host.config.prometheus,
+            windows=lambda: host.config.maintenance,
+            zone=lambda: ZoneInfo(host.config.timezone), clock=host.clock)
+        # Statuspage's components carry a created_at: when this exporter started publishing.
+        self.since: datetime = host.clock()
+        self._published: Published | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def snapshot(self) -> Snapshot:
+        """What is true now; opens and resolves incidents as a side effect."""
+        host = self.host
+        now = host.clock()
+        runtime = host.runtime
+        states = dict(runtime.states) if runtime is not None else {}
+        _, summaries = summarise(states, host.config.essential)
+        windows = list(host.config.maintenance)
+        components = graded(summaries, windows, now)
+        self.incidents.observe(components, now)
+        level, description = indicator(components)
+        wedding = runtime is not None and runtime.wedding_day is not None and bool(
+            runtime.wedding_day.evaluate(now))
+        return Snapshot(
+            now=now, zone=ZoneInfo(host.config.timezone), title=host.config.status_page_title,
+            components=components, indicator=level, description=description,
+            open_incidents=self.incidents.open(), resolved_incidents=self.incidents.resolved(),
+            maintenance=[w for w in windows if w.end > now], wedding_day=wedding,
+            history=self.history.history, history_missing=self.history.missing)
+
+    def _signature(self) -> tuple[object, ...]:
+        """What a visitor must never see out of date: every target's status (a few tuples, so
+        checking it costs microseconds), the configuration, incidents and history."""
+        runtime = self.host.runtime
+        states = runtime.states if runtime is not None else {}
+        return (id(self.host.config), self.incidents.generation, self.history.generation,
+                *((key, state.status, state.up) for key, state in sorted(states.items())))
+
+    def rebuild(self) -> Published:
+        signature = self._signature()
+        snapshot = self.snapshot()
+        self._published = Published(
+            snapshot=snapshot, page=self.render_page(snapshot).encode(),
+            summary=_encode(documents.summary(snapshot, self.since)),
+            status=_encode(documents.status_document(snapshot)),
+            incidents=_encode(documents.incidents_document(snapshot, self.since)),
+            built=time.monotonic(), signature=signature)
+        return self._published
+
+    def current(self) -> Published:
+        """The last build; a new one if there is none, a status changed since (so the page
+        never contradicts the health document), or the background task stalled."""
+        found = self._published
+        if found is None or time.monotonic() - found.built > STALE or \
+                found.signature != self._signature():
+            return self.rebuild()
+        return found
+
+    async def _tick(self) -> None:
+        while True:
+            try:
+                self.rebuild()
+            except Exception as exc:  # a bad build must not stop the page from updating
+                log.error("status page build failed", error=repr(exc))
+            await asyncio.sleep(TICK)
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._tick()), asyncio.create_task(self.history.run())]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
