@@ -22,6 +22,7 @@ import psycopg
 from harness.demo_queues import QUEUES, DemoQueues
 from harness.pgbouncer import PgBouncerServer
 from harness.postgres import PostgresServer
+from harness.redis import RedisServer
 
 SecretFile = Callable[[str, str], str]
 
@@ -112,6 +113,9 @@ class WithPoolerAndQueues:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.extras: PoolerAndQueues | None = None
+        # The queues get a Redis of their own, as in production: BullMQ's lookups in the cache
+        # Redis would drag its hit ratio under WedSyncCacheHitRatioLow's threshold.
+        self.queue_redis: RedisServer | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -126,9 +130,16 @@ class WithPoolerAndQueues:
             database = (getattr(self.inner, "database", None)
                         or getattr(module, "DATABASE", None) or "postgres")
             try:
-                self.extras = PoolerAndQueues(postgres, redis.url(),
+                self.queue_redis = RedisServer(password=secrets.token_urlsafe(24),
+                                               extra=["maxmemory 64mb",
+                                                      "maxmemory-policy noeviction"])
+                self.queue_redis.start()
+                self.extras = PoolerAndQueues(postgres, self.queue_redis.url(),
                                               database=str(database)).start()
             except BaseException:
+                if self.queue_redis is not None:
+                    self.queue_redis.cleanup()
+                    self.queue_redis = None
                 self.inner.stop()
                 raise
         return self
@@ -137,6 +148,9 @@ class WithPoolerAndQueues:
         if self.extras is not None:
             self.extras.stop()
             self.extras = None
+        if self.queue_redis is not None:
+            self.queue_redis.cleanup()
+            self.queue_redis = None
         self.inner.stop()
 
     def exporter_sections(self) -> dict[str, Any]:
@@ -154,5 +168,8 @@ class WithPoolerAndQueues:
         lines = [getattr(self.inner, "describe", lambda: "")()]
         if self.extras is not None and self.extras.pgbouncer is not None:
             lines.append(f"{'pgbouncer':<13} 127.0.0.1:{self.extras.pgbouncer.port}   (the "
-                         f"stack's own, before its PostgreSQL; demo queues in its Redis)")
+                         f"stack's own, before its PostgreSQL)")
+        if self.queue_redis is not None:
+            lines.append(f"{'queue redis':<13} 127.0.0.1:{self.queue_redis.port}   (the "
+                         f"stack's own, demo BullMQ queues)")
         return "\n".join(line for line in lines if line)
