@@ -104,10 +104,10 @@ class WithPoolerAndQueues:
     Wraps the plugin ``wedsync-stack up --sandbox`` uses: once it has started, if it has a
     PostgreSQL and a Redis of its own (``postgres``, ``redis`` and optionally ``database``
     attributes, as a stand-in platform that starts its own servers has), a PgBouncer goes in
-    front of that PostgreSQL and demo queues into that Redis, and the exporter's ``pooler`` and
-    ``queues`` sections point at them. A plugin without servers of its own is left as it is:
-    nothing here touches a server the stack did not start. Everything else is the wrapped
-    plugin's (``prepare``, ``urls``, ``describe``, …).
+    front of that PostgreSQL and demo queues into a Redis started for them, and the exporter's
+    ``pooler`` and ``queues`` sections point at them. A plugin without servers of its own is
+    left as it is: nothing here touches a server the stack did not start. Everything else is
+    the wrapped plugin's (``prepare``, ``urls``, ``describe``, …).
     """
 
     def __init__(self, inner: Any) -> None:
