@@ -22,6 +22,7 @@ import psycopg
 from harness.demo_queues import QUEUES, DemoQueues
 from harness.pgbouncer import PgBouncerServer
 from harness.postgres import PostgresServer
+from harness.redis import RedisServer
 
 SecretFile = Callable[[str, str], str]
 
@@ -86,7 +87,7 @@ class PoolerAndQueues:
         return {
             "pooler": [{"name": "pgbouncer", "databases": [self.database],
                         "url_file": secret_file("pooler-url", self.pgbouncer.admin_dsn())}],
-            "queues": [{"name": "cache", "names": list(QUEUES),
+            "queues": [{"name": "queue", "names": list(QUEUES),
                         "url_file": secret_file("queues-url", self.redis_url)}],
         }
 
@@ -103,8 +104,10 @@ class WithPoolerAndQueues:
     Wraps the plugin ``wedsync-stack up --sandbox`` uses: once it has started, if it has a
     PostgreSQL and a Redis of its own (``postgres``, ``redis`` and optionally ``database``
     attributes, as a stand-in platform that starts its own servers has), a PgBouncer goes in
-    front of that PostgreSQL and demo queues into that Redis, and the exporter's ``pooler`` and
-    ``queues`` sections point at them. A plugin without servers of its own is left as it is:
+    front of that PostgreSQL and demo queues into a queue Redis of their own (as platforms keep
+    the job queue apart from the cache: a worker's polling would count as cache misses and
+    lower the cache's hit ratio), and the exporter's ``pooler`` and ``queues`` sections point
+    at them. A plugin without servers of its own is left as it is:
     nothing here touches a server the stack did not start. Everything else is the wrapped
     plugin's (``prepare``, ``urls``, ``describe``, …).
     """
@@ -112,6 +115,7 @@ class WithPoolerAndQueues:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.extras: PoolerAndQueues | None = None
+        self.queue_redis: RedisServer | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -126,17 +130,26 @@ class WithPoolerAndQueues:
             database = (getattr(self.inner, "database", None)
                         or getattr(module, "DATABASE", None) or "postgres")
             try:
-                self.extras = PoolerAndQueues(postgres, redis.url(),
+                self.queue_redis = RedisServer(password=secrets.token_urlsafe(24))
+                self.queue_redis.start()
+                self.extras = PoolerAndQueues(postgres, self.queue_redis.url(),
                                               database=str(database)).start()
             except BaseException:
+                self._stop_own()
                 self.inner.stop()
                 raise
         return self
 
-    def stop(self) -> None:
+    def _stop_own(self) -> None:
         if self.extras is not None:
             self.extras.stop()
             self.extras = None
+        if self.queue_redis is not None:
+            self.queue_redis.cleanup()
+            self.queue_redis = None
+
+    def stop(self) -> None:
+        self._stop_own()
         self.inner.stop()
 
     def exporter_sections(self) -> dict[str, Any]:
@@ -154,5 +167,8 @@ class WithPoolerAndQueues:
         lines = [getattr(self.inner, "describe", lambda: "")()]
         if self.extras is not None and self.extras.pgbouncer is not None:
             lines.append(f"{'pgbouncer':<13} 127.0.0.1:{self.extras.pgbouncer.port}   (the "
-                         f"stack's own, before its PostgreSQL; demo queues in its Redis)")
+                         f"stack's own, before its PostgreSQL)")
+        if self.queue_redis is not None:
+            lines.append(f"{'queue redis':<13} 127.0.0.1:{self.queue_redis.port}   (demo BullMQ "
+                         f"queues, apart from the cache)")
         return "\n".join(line for line in lines if line)

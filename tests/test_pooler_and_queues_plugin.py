@@ -77,8 +77,12 @@ def test_a_platform_with_its_own_servers_gains_a_pooler_and_queues(tmp_path: Pat
         assert plugin.extras is not None and plugin.extras.pgbouncer is not None
         with psycopg.connect(plugin.extras.pgbouncer.dsn(dbname="wedsync")) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("wedsync",)
-        # The demo queues are busy in the platform's Redis.
-        client = plugin.inner.redis.client()
+        # The demo queues are busy in a queue Redis of their own, not the platform's cache
+        # (a worker's polling would count as cache misses).
+        assert plugin.queue_redis is not None
+        assert plugin.queue_redis.port != plugin.inner.redis.port
+        assert plugin.inner.redis.client().exists("bull:emails:meta") == 0
+        client = plugin.queue_redis.client()
         deadline = time.monotonic() + 10
         while client.zcard("bull:emails:completed") == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -87,7 +91,7 @@ def test_a_platform_with_its_own_servers_gains_a_pooler_and_queues(tmp_path: Pat
         assert "pgbouncer" in plugin.describe()
     finally:
         plugin.stop()
-    assert plugin.inner.stopped and plugin.extras is None
+    assert plugin.inner.stopped and plugin.extras is None and plugin.queue_redis is None
 
 
 def test_a_plugin_without_servers_of_its_own_is_left_alone(tmp_path: Path) -> None:
