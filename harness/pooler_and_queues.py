@@ -87,7 +87,7 @@ class PoolerAndQueues:
         return {
             "pooler": [{"name": "pgbouncer", "databases": [self.database],
                         "url_file": secret_file("pooler-url", self.pgbouncer.admin_dsn())}],
-            "queues": [{"name": "cache", "names": list(QUEUES),
+            "queues": [{"name": "queue", "names": list(QUEUES),
                         "url_file": secret_file("queues-url", self.redis_url)}],
         }
 
@@ -104,17 +104,17 @@ class WithPoolerAndQueues:
     Wraps the plugin ``wedsync-stack up --sandbox`` uses: once it has started, if it has a
     PostgreSQL and a Redis of its own (``postgres``, ``redis`` and optionally ``database``
     attributes, as a stand-in platform that starts its own servers has), a PgBouncer goes in
-    front of that PostgreSQL and demo queues into a Redis started for them, and the exporter's
-    ``pooler`` and ``queues`` sections point at them. A plugin without servers of its own is
-    left as it is: nothing here touches a server the stack did not start. Everything else is
-    the wrapped plugin's (``prepare``, ``urls``, ``describe``, …).
+    front of that PostgreSQL and demo queues into a queue Redis of their own (as platforms keep
+    the job queue apart from the cache: a worker's polling would count as cache misses and
+    lower the cache's hit ratio), and the exporter's ``pooler`` and ``queues`` sections point
+    at them. A plugin without servers of its own is left as it is:
+    nothing here touches a server the stack did not start. Everything else is the wrapped
+    plugin's (``prepare``, ``urls``, ``describe``, …).
     """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.extras: PoolerAndQueues | None = None
-        # The queues get a Redis of their own, as in production: BullMQ's lookups in the cache
-        # Redis would drag its hit ratio under WedSyncCacheHitRatioLow's threshold.
         self.queue_redis: RedisServer | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -130,27 +130,26 @@ class WithPoolerAndQueues:
             database = (getattr(self.inner, "database", None)
                         or getattr(module, "DATABASE", None) or "postgres")
             try:
-                self.queue_redis = RedisServer(password=secrets.token_urlsafe(24),
-                                               extra=["maxmemory 64mb",
-                                                      "maxmemory-policy noeviction"])
+                self.queue_redis = RedisServer(password=secrets.token_urlsafe(24))
                 self.queue_redis.start()
                 self.extras = PoolerAndQueues(postgres, self.queue_redis.url(),
                                               database=str(database)).start()
             except BaseException:
-                if self.queue_redis is not None:
-                    self.queue_redis.cleanup()
-                    self.queue_redis = None
+                self._stop_own()
                 self.inner.stop()
                 raise
         return self
 
-    def stop(self) -> None:
+    def _stop_own(self) -> None:
         if self.extras is not None:
             self.extras.stop()
             self.extras = None
         if self.queue_redis is not None:
             self.queue_redis.cleanup()
             self.queue_redis = None
+
+    def stop(self) -> None:
+        self._stop_own()
         self.inner.stop()
 
     def exporter_sections(self) -> dict[str, Any]:
@@ -170,6 +169,6 @@ class WithPoolerAndQueues:
             lines.append(f"{'pgbouncer':<13} 127.0.0.1:{self.extras.pgbouncer.port}   (the "
                          f"stack's own, before its PostgreSQL)")
         if self.queue_redis is not None:
-            lines.append(f"{'queue redis':<13} 127.0.0.1:{self.queue_redis.port}   (the "
-                         f"stack's own, demo BullMQ queues)")
+            lines.append(f"{'queue redis':<13} 127.0.0.1:{self.queue_redis.port}   (demo BullMQ "
+                         f"queues, apart from the cache)")
         return "\n".join(line for line in lines if line)

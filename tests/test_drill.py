@@ -180,10 +180,10 @@ def test_an_api_failing_two_percent_of_requests_is_not_ready_for_the_availabilit
         failing.recover()
     assert report["verdict"] == "NOT READY"
     assert "api-availability" in report["headline"]
-    # The drill runs with no fault of its own, so every SLO is judged; the injected 500s are
-    # answered at once and touch neither the latency SLOs nor Realtime, but on a busy machine a
-    # few slow answers or one slow probe echo (realtime-propagation has ~18 events over the
-    # load, a 1% budget) can add a reason of their own. Exactly one is api-availability's.
+    # The drill runs with fault "none", so every SLO is judged. The injected 500s are answered
+    # at once and touch neither the latency SLOs nor Realtime, yet on a busy machine one slow
+    # probe echo is enough to add a reason of its own (realtime-propagation has ~18 events over
+    # the load and a 1% budget): pick out the one reason that is api-availability's.
     [held] = [r for r in report["reasons"] if r["rule"] == "slo-not-held"
               and r["text"].startswith("SLO api-availability not held")]
     assert "failed over the load" in held["text"]

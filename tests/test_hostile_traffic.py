@@ -138,7 +138,10 @@ def test_generated_hostile_requests_get_no_5xx_and_every_refusal_is_counted(expo
         answer = raw_http.request(exporter.port, method, path,
                                   body=_encode(body, encoding, mangle), headers=headers)
         seen.append((answer.status, method, path))
-        assert answer.status < 500, (method, path, encoding, answer)
+        # /-/ready is 503 by design until every probe of the current configuration has run
+        # once (a generated admin reload may just have replaced them); nothing else may be 5xx.
+        if not (path == "/-/ready" and answer.status == 503):
+            assert answer.status < 500, (method, path, encoding, answer)
 
     one()
     assert time.monotonic() - started < 240

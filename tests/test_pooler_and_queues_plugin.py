@@ -77,18 +77,18 @@ def test_a_platform_with_its_own_servers_gains_a_pooler_and_queues(tmp_path: Pat
         assert plugin.extras is not None and plugin.extras.pgbouncer is not None
         with psycopg.connect(plugin.extras.pgbouncer.dsn(dbname="wedsync")) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("wedsync",)
-        # The demo queues are busy in a Redis of their own, so that BullMQ's lookups leave
-        # the cache Redis's hit ratio alone (WedSyncCacheHitRatioLow).
+        # The demo queues are busy in a queue Redis of their own, not the platform's cache
+        # (a worker's polling would count as cache misses).
         assert plugin.queue_redis is not None
         assert plugin.queue_redis.port != plugin.inner.redis.port
-        assert plugin.inner.redis.client().zcard("bull:emails:completed") == 0
+        assert plugin.inner.redis.client().exists("bull:emails:meta") == 0
         client = plugin.queue_redis.client()
         deadline = time.monotonic() + 10
         while client.zcard("bull:emails:completed") == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert client.zcard("bull:emails:completed") > 0
         assert client.hget("bull:exports:meta", "paused") == b"1"
-        assert "pgbouncer" in plugin.describe() and "queue redis" in plugin.describe()
+        assert "pgbouncer" in plugin.describe()
     finally:
         plugin.stop()
     assert plugin.inner.stopped and plugin.extras is None and plugin.queue_redis is None
