@@ -75,6 +75,9 @@ class Component:
     validated: bool = True
     # Prefix of the component's own metric families (their series go with a removed target).
     metric_prefix: str = ""
+    # Essential only where the deployment has it (a pooler): without targets it is neither
+    # essential nor listed as "not monitored" (most platforms have none to watch).
+    essential_when_configured: bool = False
 
     def __post_init__(self) -> None:
         if not self.document_key:
@@ -160,9 +163,12 @@ class Registry:
         """Every component's label value, in reading order."""
         return tuple(self._components)
 
-    def essential(self) -> tuple[str, ...]:
-        """The components essential by default."""
-        return tuple(c.name for c in self if c.essential)
+    def essential(self, configured: Mapping[str, object] | None = None) -> tuple[str, ...]:
+        """The components essential by default; with ``configured`` (component -> its
+        targets), those essential only where configured are left out when they have none."""
+        return tuple(c.name for c in self if c.essential and not (
+            c.essential_when_configured and configured is not None
+            and not configured.get(c.name)))
 
     def document_keys(self) -> Mapping[str, str]:
         """Health-document key by component name."""
@@ -226,7 +232,7 @@ for _component in (
               spoken="PgBouncer",
               description="Connection poolers (PgBouncer) read through their admin console.",
               down=DownAlert("Pooler", "A connection pooler", "critical", "1m", "5m"),
-              metric_prefix="wedsync_pooler_"),
+              metric_prefix="wedsync_pooler_", essential_when_configured=True),
     Component("queues", "Background jobs (queues)", False, settings="bullmq", prober="bullmq",
               spoken="the queue Redis", description="BullMQ or Bull v3 job queues in Redis.",
               down=DownAlert("Queues", "A job-queue Redis", "warning", "2m", "10m"),

@@ -93,8 +93,11 @@ def test_every_component_key_is_present_and_unknown_when_not_configured() -> Non
         if component.name != "redis":
             assert document["components"][component.document_key] == {
                 "status": "unknown", "response_time_ms": None, "checked_at": None,
-                "last_error": None, "essential": component.essential}
+                "last_error": None,
+                # A component essential only where configured (the pooler) is not, here.
+                "essential": component.essential and not component.essential_when_configured}
     assert document["components"]["external_services"]["essential"] is False
+    assert document["components"]["pooler"]["essential"] is False
     assert document["overall_status"] == document["components"]["redis"]["status"] == "healthy"
     assert ISO.match(document["checked_at"])
     assert document["performance_metrics"] == {

@@ -293,7 +293,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         tokens=tokens,
         rate_limits={**model.DEFAULT_RATE_LIMITS, **(tree.get("rate_limits") or {})},
         essential=tuple((tree.get("components") or {}).get("essential",
-                                                          REGISTRY.essential())),
+                                                          REGISTRY.essential(components))),
         components=components,
         queries=tuple(queries),
         status_page_enabled=setting(status_page, "status_page", "enabled"),

@@ -111,7 +111,10 @@ def _build() -> Schema:
                         "type": "array", "items": {"enum": list(REGISTRY.names())},
                         "uniqueItems": True,
                         "description": "Components whose status makes overall_status "
-                                       f"(default: {', '.join(REGISTRY.essential())}).",
+                                       f"(default: {', '.join(REGISTRY.essential())}; "
+                                       + ", ".join(c.name for c in REGISTRY
+                                                   if c.essential_when_configured)
+                                       + " only where configured).",
                     },
                 },
                 "How components count toward overall_status.",
