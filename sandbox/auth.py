@@ -55,6 +55,11 @@ USED_TOKENS_KEPT = 10_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def user_id_for(email: str) -> str:
+    """The id the stand-in gives the user ``email`` (stable: a name-based UUID)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{email}"))
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
 
@@ -92,8 +97,7 @@ class AuthService:
         self.context = context
         self.settings = context.settings
         # Stable user ids per email for the life of the process.
-        self.user_ids = {email: str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{email}"))
-                         for email in self.settings.users}
+        self.user_ids = {email: user_id_for(email) for email in self.settings.users}
         self.created_at = context.started_at
         self.last_sign_in: dict[str, float] = {}
         self.sessions: dict[str, Session] = {}

@@ -23,7 +23,8 @@ from sandbox.settings import parse_version
 COMMON_FIELDS = ("latency_ms", "unavailable", "hang", "drop_socket", "error_rate",
                  "error_status", "error_paths")
 SERVICE_FIELDS: dict[str, tuple[str, ...]] = {
-    "realtime": ("echo_delay_ms", "refuse_join", "version", "max_connections", "suspended"),
+    "realtime": ("echo_delay_ms", "refuse_join", "version", "max_connections", "suspended",
+                 "decode_delay_ms", "rls_off"),
     "auth": ("captcha",),
 }
 # How Auth's CAPTCHA protection behaves: "on" (a real provider secret: no token a program can
@@ -63,6 +64,10 @@ class Faults:
     max_connections: int | None = None
     # Realtime only: the tenant is suspended (Realtime disabled for the project).
     suspended: bool = False
+    # Realtime only: hold each batch of decoded WAL changes this long before delivery.
+    decode_delay_ms: float = 0.0
+    # Realtime only: deliver postgres_changes without the subscriber's RLS check (a leak).
+    rls_off: bool = False
     # Auth only: CAPTCHA protection on the password grant (one of CAPTCHA_MODES), None: off.
     captcha: str | None = None
     # Share (0-1) of the matching requests answered with ``error_status`` instead of served.
@@ -84,7 +89,8 @@ class Faults:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "latency_ms": (int, float), "echo_delay_ms": (int, float),
+    "latency_ms": (int, float), "echo_delay_ms": (int, float), "decode_delay_ms": (int, float),
+    "rls_off": (bool,),
     "unavailable": (bool,), "hang": (bool,), "drop_socket": (bool,), "suspended": (bool,),
     "refuse_join": (str, type(None)), "version": (str, type(None)),
     "captcha": (str, type(None)), "max_connections": (int, type(None)),

@@ -25,7 +25,8 @@ to the sender when ``self`` is set; acknowledged when ``ack`` is set), ``access_
 ``phx_leave``; presence (``config.presence.enabled`` and ``key``): ``presence_state`` after
 the join, ``presence`` ``track``/``untrack`` answered with ``presence_diff`` to every member that
 hears presence, leaves when a member goes. Join errors carry Realtime's ``"Code: message"``
-reasons.
+reasons. ``config.postgres_changes`` bindings are served from the real PostgreSQL's WAL with
+each subscriber's RLS applied (``sandbox.postgres_changes``).
 ``/realtime/v1/api/ping`` answers ``{"message": "Success"}``.
 
 Faults (see sandbox.faults): ``echo_delay_ms`` delays delivery (the ack is not delayed: it only
@@ -33,7 +34,8 @@ says the server accepted the message), ``refuse_join`` refuses every join with i
 ``drop_socket`` aborts the connection at the next frame received, ``version`` changes the
 release whose connect errors are given, ``max_connections`` refuses connects beyond that many
 open sockets (429 "Too many connected users", as a tenant at its limit), ``suspended`` refuses
-every connect as for a tenant with Realtime disabled (403).
+every connect as for a tenant with Realtime disabled (403), ``decode_delay_ms`` holds decoded
+WAL changes before delivery, ``rls_off`` delivers postgres_changes without the RLS check.
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ from aiohttp import WSMsgType, web
 
 from sandbox.context import Context
 from sandbox.gateway import check_apikey, is_api_key, presented_key
+from sandbox.postgres_changes import (
+    SUBSCRIBED,
+    ChangeFeed,
+    SubscribeError,
+    Subscriber,
+    bindings_of,
+    claims_of,
+)
 from sandbox.settings import anon_key_for, parse_version
 from sandbox.tokens import TokenError, verify
 
@@ -128,6 +138,8 @@ class Subscription:
     presence: bool = False
     presence_key: str = ""
     tracked: dict[str, Any] | None = None
+    # Its postgres_changes subscription (sandbox.postgres_changes), if it asked for one.
+    changes: Subscriber | None = None
 
 
 @dataclass(eq=False)
@@ -167,6 +179,7 @@ class Hub:
         self.topics: dict[str, dict[Connection, Subscription]] = {}
         self.connections: set[Connection] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
+        self.changes = ChangeFeed(context)
 
     def subscribe(self, subscription: Subscription) -> None:
         self.topics.setdefault(subscription.topic, {})[subscription.connection] = subscription
@@ -178,9 +191,37 @@ class Hub:
         if left is not None and left.tracked is not None:
             self.presence_diff(topic, {}, {left.presence_key: {"metas": [left.tracked]}})
         members.pop(connection, None)
+        if left is not None and left.changes is not None:
+            self.changes.unsubscribe(left.changes)
         if not members:
             self.topics.pop(topic, None)
         connection.subscriptions.pop(topic, None)
+
+    def subscribe_changes(self, subscription: Subscription) -> None:
+        """Start the channel's postgres_changes subscription; the channel hears "Subscribed to
+        PostgreSQL" once it is live, or Realtime's error."""
+        assert subscription.changes is not None
+        connection, topic = subscription.connection, subscription.topic
+
+        def system(status: str, message: str) -> None:
+            connection.push(topic, "system", {
+                "channel": topic.removeprefix(TOPIC_PREFIX), "extension": "postgres_changes",
+                "message": message, "status": status}, None)
+
+        async def go(subscriber: Subscriber) -> None:
+            try:
+                await self.changes.subscribe(subscriber)
+            except SubscribeError as exc:
+                system("error", str(exc))
+                return
+            if connection.subscriptions.get(topic) is not subscription:
+                self.changes.unsubscribe(subscriber)  # left (or rejoined) meanwhile
+                return
+            system("ok", SUBSCRIBED)
+
+        task = asyncio.create_task(go(subscription.changes))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     def forget(self, connection: Connection) -> None:
         for topic in list(connection.subscriptions):
@@ -237,6 +278,7 @@ class Hub:
         for task in list(self._deliveries):
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
+        await self.changes.close()
 
 
 def token_refusal(context: Context, token: str) -> str | None:
@@ -358,12 +400,27 @@ def handle(context: Context, hub: Hub, connection: Connection, message: dict[str
         if reason is not None:
             connection.reply(message, "error", {"reason": reason})
             return
+        try:
+            bindings = bindings_of(payload)
+        except SubscribeError as exc:
+            connection.reply(message, "error", {"reason": f"InvalidJoinPayload: {exc}"})
+            return
         self_broadcast, ack = config_of(payload)
         presence, key = presence_of(payload)
         hub.unsubscribe(connection, topic)
-        hub.subscribe(Subscription(connection, topic, message.get("join_ref") or
-                                   message.get("ref"), self_broadcast, ack, presence, key))
-        connection.reply(message, "ok", {"postgres_changes": []})
+        subscription = Subscription(connection, topic, message.get("join_ref") or
+                                    message.get("ref"), self_broadcast, ack, presence, key)
+        if bindings:
+            token = payload.get("access_token") if isinstance(payload, dict) else None
+            subscription.changes = Subscriber(
+                bindings, claims_of(context, str(token) if token else None),
+                lambda ids, data: connection.push(topic, "postgres_changes",
+                                                  {"ids": ids, "data": data}, None))
+        hub.subscribe(subscription)
+        connection.reply(message, "ok",
+                         {"postgres_changes": [b.listing() for b in bindings]})
+        if subscription.changes is not None:
+            hub.subscribe_changes(subscription)
         if presence:
             connection.push(topic, "presence_state", hub.presence_state(topic), None)
         return
@@ -398,7 +455,6 @@ def handle(context: Context, hub: Hub, connection: Connection, message: dict[str
             return
         connection.reply(message, "ok", {})
         hub.track(subscription, payload.get("payload") if kind == "track" else None)
-    # postgres_changes are not modelled: accepted and ignored.
 
 
 def register(app: web.Application, context: Context) -> None:

@@ -21,9 +21,12 @@ DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                   WHERE n.nspname = 'auth' AND p.proname = 'uid') THEN
-    -- Supabase's auth.uid() reads the caller's JWT; this stand-in reads a session setting.
+    -- Supabase's auth.uid() reads the caller's JWT claims from session settings, as here:
+    -- request.jwt.claim.sub, else the sub of request.jwt.claims (what Realtime's RLS check sets).
     EXECUTE $f$CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE SET search_path = '' AS
-      'SELECT nullif(current_setting(''request.jwt.claim.sub'', true), '''')::uuid'$f$;
+      'SELECT coalesce(nullif(current_setting(''request.jwt.claim.sub'', true), ''''),
+                       (nullif(current_setting(''request.jwt.claims'', true), '''')::jsonb
+                        ->> ''sub''))::uuid'$f$;
   END IF;
 END
 $$;

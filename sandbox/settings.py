@@ -23,6 +23,9 @@ ENV_REALTIME_VERSION = "SANDBOX_REALTIME_VERSION"
 ENV_PROBE_EMAIL = "SANDBOX_PROBE_EMAIL"
 ENV_PROBE_PASSWORD = "SANDBOX_PROBE_PASSWORD"
 ENV_JWT_SECRET = "SANDBOX_JWT_SECRET"
+# The Core Fields probe's two synthetic users (each added when its password is set).
+ENV_WATCHER_PASSWORD = "SANDBOX_WATCHER_PASSWORD"
+ENV_OUTSIDER_PASSWORD = "SANDBOX_OUTSIDER_PASSWORD"
 ENV_DATABASE_URL = "SANDBOX_DATABASE_URL"
 # Reporting the stand-in API's own request timings to the exporter (off unless the URL is set).
 ENV_TIMINGS_URL = "SANDBOX_TIMINGS_URL"
@@ -30,6 +33,8 @@ ENV_INGEST_TOKEN = "SANDBOX_INGEST_TOKEN"
 ENV_TIMINGS_INTERVAL = "SANDBOX_TIMINGS_INTERVAL"
 
 DEFAULT_PROBE_EMAIL = "probe@wedsync.test"
+WATCHER_EMAIL = "core-fields-watcher@wedsync.test"
+OUTSIDER_EMAIL = "core-fields-outsider@wedsync.test"
 # The Realtime release the stand-in behaves like unless told otherwise (see realtime_version).
 DEFAULT_REALTIME_VERSION = "2.129.0"
 _VERSION = re.compile(r"^v?(\d{1,3})\.(\d{1,3})\.(\d{1,4})$")
@@ -112,6 +117,10 @@ class Settings:
         password = env.get(ENV_PROBE_PASSWORD, "")
         if password:
             users[env.get(ENV_PROBE_EMAIL) or DEFAULT_PROBE_EMAIL] = password
+        for email, variable in ((WATCHER_EMAIL, ENV_WATCHER_PASSWORD),
+                                (OUTSIDER_EMAIL, ENV_OUTSIDER_PASSWORD)):
+            if env.get(variable):
+                users[email] = env[variable]
         return cls(
             anon_key=env.get(ENV_ANON_KEY, ""),
             publishable_key=env.get(ENV_PUBLISHABLE_KEY, ""),
