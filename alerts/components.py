@@ -240,6 +240,25 @@ SERVICE_ALERTS: tuple[Alert, ...] = (
            "The p99 broadcast round trip on {{ $labels.target }} is "
            "{{ $value | humanizeDuration }} over 10 minutes (objective: 100ms).",
            Timing("15m"), Timing("5m"), component="realtime"),
+    _alert("WedSyncRealtimePostgresChangesSlow",
+           "histogram_quantile(0.99,\n"
+           "  sum by (target, le) (rate(wedsync_realtime_postgres_change_seconds_bucket"
+           "[10m]))\n) > 0.1",
+           "warning", "latency",
+           "Core Fields changes take longer than 100 ms at p99 to reach Realtime subscribers.",
+           "The p99 time from the Core Fields probe's write to its postgres_changes event on "
+           "{{ $labels.target }} is {{ $value | humanizeDuration }} over 10 minutes "
+           "(objective: 100ms); the dashboard's split says whether the database or Realtime "
+           "takes it.", Timing("15m"), Timing("5m"), component="realtime"),
+    # A security incident, not a latency: critical at once, every day.
+    _alert("WedSyncRealtimeRLSLeak",
+           "increase(wedsync_realtime_rls_leaks_total[30m]) > 0",
+           "critical", "security",
+           "Realtime delivered a row to a subscriber whose Row Level Security hides it.",
+           "Realtime target {{ $labels.target }} sent the Core Fields probe's second user "
+           "{{ $value | printf \"%.0f\" }} change(s) of a row its RLS policy hides, in the last "
+           "30 minutes: subscribers may be receiving other couples' Core Fields.",
+           Timing("0s"), component="realtime"),
     _alert("WedSyncAuthSlow",
            'avg_over_time(wedsync_probe_duration_seconds{component="auth"}[5m]) > $threshold',
            "warning", "latency", "Supabase Auth answers slowly.",

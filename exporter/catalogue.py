@@ -25,6 +25,8 @@ CACHE_RESULTS: tuple[str, ...] = ("hit", "miss")
 QUEUE_STATES: tuple[str, ...] = (
     "waiting", "active", "delayed", "prioritized", "failed", "completed", "paused",
 )
+# The parts of the postgres_changes round trip (wedsync_realtime_postgres_change_stage_seconds).
+POSTGRES_CHANGE_STAGES: tuple[str, ...] = ("database", "realtime")
 QUERY_DISABLED_REASONS: tuple[str, ...] = ("missing_table", "missing_column", "mapping")
 # Why the exporter's HTTP server refused a request (every 4xx answer) or closed a connection.
 HTTP_REFUSAL_REASONS: tuple[str, ...] = (
@@ -251,6 +253,23 @@ FAMILIES: tuple[Family, ...] = (
        "Time to open the Realtime WebSocket." + CACHED, ("target",), "seconds"),
     _g("wedsync_realtime_join_duration_seconds",
        "Time from phx_join to its reply." + CACHED, ("target",), "seconds"),
+    # The Core Fields path end to end (optional, per Realtime target: docs/core-fields-probe.md).
+    _h("wedsync_realtime_postgres_change_seconds",
+       "Time from the probe's write to a Core Fields probe table until its postgres_changes "
+       "event reaches the probe's Realtime subscription (the Core Fields SLI where configured).",
+       ("target",), ROUNDTRIP_BUCKETS),
+    _h("wedsync_realtime_postgres_change_stage_seconds",
+       "The postgres_changes round trip split at the change's commit_timestamp: stage "
+       "database (write sent to commit) and realtime (commit to the event at the probe: WAL "
+       "decoding, RLS check, delivery). Not recorded when the clocks disagree.",
+       ("target", "stage"), ROUNDTRIP_BUCKETS),
+    _c("wedsync_realtime_clock_skew_total",
+       "postgres_changes events whose commit_timestamp put a stage below zero or beyond the "
+       "round trip (the database's and the exporter's clocks disagree); their split is not "
+       "recorded.", ("target",)),
+    _c("wedsync_realtime_rls_leaks_total",
+       "postgres_changes events delivered to the probe's second user, whose Row Level "
+       "Security policy hides the changed row: Realtime leaked a row.", ("target",)),
     # --- ingestion -----------------------------------------------------------------------
     _h("wedsync_http_request_duration_seconds",
        "API request timings received by ingestion (normalised route).",

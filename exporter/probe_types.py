@@ -23,7 +23,8 @@ class ProbeError(Exception):
     """A probe failed; ``reason`` is one of the catalogue's failure reasons."""
 
     def __init__(self, reason: Reason, message: str, detail: str = "",
-                 samples: list[Sample] | None = None) -> None:
+                 samples: list[Sample] | None = None,
+                 counts: list[Sample] | None = None) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason: Reason = reason
         self.message = message
@@ -31,6 +32,8 @@ class ProbeError(Exception):
         self.detail = detail
         # What the failed run still measured (an HTTP status code, a certificate's expiry).
         self.samples: list[Sample] = list(samples or [])
+        # Counter increments the failed run still owes (e.g. an RLS leak seen before it failed).
+        self.counts: list[Sample] = list(counts or [])
 
 
 @dataclass
@@ -41,6 +44,8 @@ class ProbeOutcome:
     latency: float
     samples: list[Sample] = field(default_factory=list)
     observations: list[Sample] = field(default_factory=list)
+    # Increments of the exporter's own counters (a probe's ``counters`` declares their series).
+    counts: list[Sample] = field(default_factory=list)
     # A status the probe itself judged worse than the thresholds say (e.g. slow echo).
     status: Status | None = None
     details: dict[str, Any] = field(default_factory=dict)

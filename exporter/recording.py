@@ -29,6 +29,13 @@ def probe_job(probe: Probe, store: MetricStore, state: TargetState, clock: Clock
         store.zero("wedsync_probe_failures_total", {**ct, "reason": reason})
     store.zero("wedsync_probe_runs_total", ct)
     store.zero("wedsync_probe_overruns_total", ct)
+    # A probe's own counters (e.g. Realtime's RLS leaks), zero from the start.
+    for counter in getattr(probe, "counters", ()):
+        store.zero(counter.name, counter.labels)
+
+    def count(increments: list[Sample]) -> None:
+        for increment in increments:
+            store.inc(increment.name, increment.labels, increment.value)
 
     def set_status(status: str) -> None:
         state.status = status
@@ -40,6 +47,7 @@ def probe_job(probe: Probe, store: MetricStore, state: TargetState, clock: Clock
         store.replace_owned(owner, outcome.samples)
         for obs in outcome.observations:
             store.observe(obs.name, obs.labels, obs.value)
+        count(outcome.counts)
         store.set("wedsync_up", ct, 1)
         store.set("wedsync_probe_duration_seconds", ct, duration)
         store.set("wedsync_probe_last_success_timestamp_seconds", ct, now.timestamp())
@@ -54,6 +62,7 @@ def probe_job(probe: Probe, store: MetricStore, state: TargetState, clock: Clock
         store.set("wedsync_up", ct, 0)
         store.set("wedsync_probe_duration_seconds", ct, duration)
         store.inc("wedsync_probe_failures_total", {**ct, "reason": error.reason})
+        count(error.counts)
         state.up, state.latency, state.checked_at = False, None, clock()
         state.last_error = f"{error.reason}: {error.message}"
         state.details = {}

@@ -108,12 +108,36 @@ class AuthTarget(Target):
     audit_log: AuditLog
 
 
+@dataclass(frozen=True)
+class SyntheticUser:
+    """A dedicated user the probe signs in as (through Auth, never with the JWT secret)."""
+
+    email: str
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostgresChanges:
+    """The Core Fields probe of a Realtime target: a write through ``write_dsn`` to the probe
+    table, seen by ``watcher`` as a postgres_changes event and hidden from ``outsider``."""
+
+    write_dsn: str = field(repr=False)
+    auth_url: str
+    anon_key: str = field(repr=False)
+    schema: str
+    table: str
+    watcher: SyntheticUser
+    outsider: SyntheticUser
+
+
 @dataclass(frozen=True, kw_only=True)
 class RealtimeTarget(Target):
     url: str
     anon_key: str
     channel: str
     access_token: str
+    # None: the Core Fields (postgres_changes) probe is off for this target.
+    postgres_changes: PostgresChanges | None = None
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,89 @@ REALTIME_SCHEMA: Schema = {
                 "description": "Channel the probe joins (topic realtime:<channel>)."},
     "access_token": secret("Optional user JWT sent with phx_join."),
     "access_token_file": file_path("File holding the user JWT."),
+    "write_dsn": secret("libpq URL of the role the Core Fields probe writes with (UPDATE on "
+                        "the probe table and nothing else; docs/core-fields-probe.md). Empty "
+                        "turns the Core Fields probe off.", "password"),
+    "write_dsn_file": file_path("File holding the Core Fields probe's write URL."),
+    "postgres_changes": strict(
+        {
+            "enabled": {"type": "boolean", "default": False,
+                        "description": "Measure the Core Fields path: a write to the probe "
+                                       "table until its postgres_changes event, and RLS on it."},
+            "auth": {"type": "string",
+                     "description": "Name of the auth target whose URL and anon key sign "
+                                    "the synthetic users in (default: the first)."},
+            "schema": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$",
+                       "default": "wedsync_probe",
+                       "description": "Schema of the probe table."},
+            "table": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$",
+                      "default": "core_fields",
+                      "description": "The probe table (one row per synthetic user)."},
+            "watcher": strict(
+                {
+                    "email": {"type": "string", "description": "The watcher's email."},
+                    "email_file": file_path("File holding the watcher's email."),
+                    "password": secret("The watcher's password."),
+                    "password_file": file_path("File holding the watcher's password."),
+                },
+                "The watcher (a dedicated synthetic user of the project's Auth).",
+            ),
+            "outsider": strict(
+                {
+                    "email": {"type": "string", "description": "The outsider's email."},
+                    "email_file": file_path("File holding the outsider's email."),
+                    "password": secret("The outsider's password."),
+                    "password_file": file_path("File holding the outsider's password."),
+                },
+                "The outsider (a dedicated synthetic user of the project's Auth).",
+            ),
+        },
+        "The Core Fields probe (off by default): each run writes a nonce to the watcher's "
+        "row and times its postgres_changes event; the outsider, whose RLS hides that row, "
+        "subscribes to it too and must hear nothing.",
+    ),
 }
+
+
+POSTGRES_CHANGES: Schema = REALTIME_SCHEMA["postgres_changes"]["properties"]
+
+
+def _synthetic_user(raw: dict[str, Any], ctx: ParseContext, where: str) -> model.SyntheticUser:
+    user = model.SyntheticUser(email=read_secret(raw, "email", where),
+                               password=ctx.keep(read_secret(raw, "password", where)))
+    if not (user.email and user.password):
+        raise ConfigError(f"config error at {where}: the Core Fields probe needs this user's "
+                          f"email and password (or their *_file)")
+    return user
+
+
+def parse_postgres_changes(raw: dict[str, Any], ctx: ParseContext,
+                           where: str) -> model.PostgresChanges | None:
+    """The Core Fields probe's settings, or None when it is off (not enabled, or an empty
+    ``write_dsn``)."""
+    section = raw.get("postgres_changes") or {}
+    write_dsn = ctx.keep(read_secret(raw, "write_dsn", where))
+    if not setting(POSTGRES_CHANGES, section, "enabled") or not write_dsn:
+        return None
+    here = f"{where}.postgres_changes"
+    auth_targets = [t for t in ctx.tree.get("auth") or [] if isinstance(t, dict)]
+    wanted = section.get("auth")
+    auth = next((t for t in auth_targets if t.get("name") == wanted), None) if wanted \
+        else (auth_targets[0] if auth_targets else None)
+    if auth is None or not auth.get("url"):
+        raise ConfigError(f"config error at {here}.auth: "
+                          + (f"no auth target named {wanted!r} with a url" if wanted else
+                             "the Core Fields probe signs its users in through Auth: "
+                             "configure an auth target with a url"))
+    auth_where = f"auth[{auth_targets.index(auth)}]"
+    return model.PostgresChanges(
+        write_dsn=write_dsn, auth_url=str(auth["url"]).rstrip("/"),
+        anon_key=ctx.keep(read_secret(auth, "anon_key", auth_where)),
+        schema=setting(POSTGRES_CHANGES, section, "schema"),
+        table=setting(POSTGRES_CHANGES, section, "table"),
+        watcher=_synthetic_user(section.get("watcher") or {}, ctx, f"{here}.watcher"),
+        outsider=_synthetic_user(section.get("outsider") or {}, ctx, f"{here}.outsider"),
+    )
 
 
 def parse_realtime(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
@@ -221,6 +303,7 @@ def parse_realtime(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContex
         anon_key=ctx.keep(read_secret(raw, "anon_key", where)),
         channel=setting(REALTIME_SCHEMA, raw, "channel"),
         access_token=ctx.keep(read_secret(raw, "access_token", where)),
+        postgres_changes=parse_postgres_changes(raw, ctx, where),
     )
 
 

@@ -37,6 +37,7 @@ from exporter.config.model import RealtimeTarget
 from exporter.metrics.store import Sample
 from exporter.probes.base import ProbeError, ProbeOutcome, Reason
 from exporter.probes.http import classify, new_session, safe_detail
+from exporter.probes.postgres_changes import CoreFieldsCheck, Wire
 
 WHAT = "Realtime"
 VSN = "1.0.0"
@@ -107,6 +108,18 @@ class RealtimeProbe:
         self.target = target
         self._session: aiohttp.ClientSession | None = None
         self._ref = 0
+        settings = target.postgres_changes
+        self.core_fields = CoreFieldsCheck(target.name, settings) if settings else None
+        t = {"target": target.name}
+        # Counters this probe adds to, zero from the start (only with the Core Fields check).
+        self.counters: tuple[Sample, ...] = (
+            Sample("wedsync_realtime_rls_leaks_total", t),
+            Sample("wedsync_realtime_clock_skew_total", t)) if settings else ()
+
+    @property
+    def synthetic_user_ids(self) -> set[str]:
+        """Ids of the Core Fields probe's users (their token calls are not users' activity)."""
+        return self.core_fields.user_ids if self.core_fields else set()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -250,7 +263,7 @@ class RealtimeProbe:
                   and payload["payload"].get("nonce") == nonce):
                 echoed = now - sent
         t = {"target": self.target.name}
-        return ProbeOutcome(
+        outcome = ProbeOutcome(
             latency=echoed,
             samples=[Sample("wedsync_realtime_connect_duration_seconds", t, connected),
                      Sample("wedsync_realtime_join_duration_seconds", t, joined),
@@ -259,8 +272,20 @@ class RealtimeProbe:
             details={"connect_seconds": connected, "join_seconds": joined,
                      "ack_seconds": acked, "roundtrip_seconds": echoed},
         )
+        if self.core_fields is not None:
+            wire = Wire(send=lambda message: self._send(ws, message),
+                        receive=lambda until, what: self._receive(ws, until, what),
+                        next_ref=self._next_ref, refused=join_error)
+            found = await self.core_fields.run(self._client(), wire, deadline)
+            outcome.samples += found.samples
+            outcome.observations += found.observations
+            outcome.counts += found.counts
+            outcome.details.update(found.details)
+        return outcome
 
     async def close(self) -> None:
+        if self.core_fields is not None:
+            await self.core_fields.close(self._session)
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -20,6 +20,7 @@ the watermark only if such an index exists, so the job runs on its own, slower i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
@@ -52,7 +53,7 @@ START_SQL = "SELECT max(created_at) FROM auth.audit_log_entries"
 # ``own``: the row is the probe user's (never true while its id is unknown).
 _COUNT = """
 SELECT payload->>'action' AS action,
-       coalesce(payload->>'actor_id' = %(probe_user)s, false) AS own,
+       coalesce(payload->>'actor_id' = ANY(%(probe_users)s), false) AS own,
        count(*) AS n, max(created_at) AS newest
   FROM auth.audit_log_entries
 """
@@ -64,11 +65,14 @@ class AuditLogCounter:
     """Remembers the newest entry seen and adds what is new to the counters."""
 
     def __init__(self, target: str, pool: PgPool, store: MetricStore,
-                 probe_user: ProbeUserActivity | None = None) -> None:
+                 probe_user: ProbeUserActivity | None = None,
+                 synthetic_users: Callable[[], set[str]] | None = None) -> None:
         self.target = target
         self.pool = pool
         self.store = store
         self.probe_user = probe_user
+        # Other probes' synthetic users (the Core Fields probe's), left out like the probe's own.
+        self.synthetic_users = synthetic_users or set
         self.started = False
         self.newest: datetime | None = None
         # The probe's token calls at the last count that found a row of its (or the first).
@@ -82,7 +86,8 @@ class AuditLogCounter:
         user_id = self.probe_user.user_id if self.probe_user is not None else None
         first = not self.started
         try:
-            rows = await self.pool.run(lambda conn: self._read(conn, user_id))
+            excluded = sorted(self.synthetic_users() | ({user_id} if user_id else set()))
+            rows = await self.pool.run(lambda conn: self._read(conn, excluded))
         except Exception as exc:
             raise classify(exc) from None
         own = 0
@@ -117,7 +122,7 @@ class AuditLogCounter:
                         target=self.target, silent_calls=silent_calls)
         self.store.set(WRITING, labels, writing)
 
-    async def _read(self, conn, probe_user: str | None  # noqa: ANN001
+    async def _read(self, conn, probe_users: list[str]  # noqa: ANN001
                     ) -> list[tuple[str, bool, int, datetime]]:
         async with conn.cursor() as cur:
             if not self.started:
@@ -127,9 +132,9 @@ class AuditLogCounter:
                 self.started = True
                 return []
             if self.newest is None:
-                await cur.execute(COUNT_ALL_SQL, {"probe_user": probe_user})
+                await cur.execute(COUNT_ALL_SQL, {"probe_users": probe_users})
             else:
-                await cur.execute(COUNT_SQL, {"after": self.newest, "probe_user": probe_user})
+                await cur.execute(COUNT_SQL, {"after": self.newest, "probe_users": probe_users})
             return list(await cur.fetchall())
 
 
@@ -143,7 +148,12 @@ def audit_log_jobs(runtime: Runtime) -> list[Job]:
         probe = next((p for p in runtime.probes
                       if p.component == "auth" and p.target.name == target.name), None)
         activity = getattr(probe, "activity", None)
-        counter = AuditLogCounter(target.name, pool, runtime.store, activity) \
+        others = [p for p in runtime.probes if hasattr(p, "synthetic_user_ids")]
+
+        def synthetic(others: list[object] = others) -> set[str]:
+            return set().union(*(getattr(p, "synthetic_user_ids", set()) for p in others))
+
+        counter = AuditLogCounter(target.name, pool, runtime.store, activity, synthetic) \
             if pool is not None else None
 
         async def run(counter: AuditLogCounter | None = counter) -> list[Sample]:
