@@ -29,10 +29,13 @@ from typing import Any
 
 from psycopg import sql
 
+from harness.core_fields import LOGICAL_SETTINGS, prepare_core_fields
 from harness.postgres import PostgresServer
 from harness.redis import RedisServer
 from harness.sandbox import SandboxServer, StackSandbox
 from harness.stack import example_exporter_config
+from sandbox.auth import user_id_for
+from sandbox.settings import OUTSIDER_EMAIL, WATCHER_EMAIL
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "sandbox" / "schema.sql"
@@ -42,9 +45,7 @@ EXPORTER_ROLE = "wedsync_exporter"
 INGESTION_PATH = "/api/system/metrics"
 
 POSTGRES_SETTINGS = {
-    "wal_level": "logical",
-    "max_replication_slots": "4",
-    "max_wal_senders": "4",
+    **LOGICAL_SETTINGS,
     "password_encryption": "'scram-sha-256'",
 }
 REDIS_SETTINGS = ["maxmemory 64mb", "maxmemory-policy allkeys-lru"]
@@ -73,6 +74,11 @@ class SandboxPlatform:
         self._exporter_url = ""
         self._ingest_token = ""
         self._exporter_password = secrets.token_urlsafe(24)
+        # The Core Fields probe: its writer role's and its two synthetic users' passwords.
+        self._writer_password = secrets.token_urlsafe(24)
+        self._user_passwords = {"watcher": secrets.token_urlsafe(16),
+                                "outsider": secrets.token_urlsafe(16)}
+        self._writer_dsn = ""
 
     # --- the stack's plugin interface -------------------------------------------------------
     def prepare(self, exporter_url: str, ingest_token: str) -> None:
@@ -94,11 +100,15 @@ class SandboxPlatform:
         self.postgres = PostgresServer(password=secrets.token_urlsafe(24),
                                        settings=POSTGRES_SETTINGS).start()
         self._load_database(self.postgres)
+        self._writer_dsn = prepare_core_fields(
+            self.postgres, DATABASE, self._writer_password,
+            [user_id_for(WATCHER_EMAIL), user_id_for(OUTSIDER_EMAIL)])
         self.redis = RedisServer(password=secrets.token_urlsafe(24), extra=REDIS_SETTINGS)
         self.redis.start()
-        env: dict[str, str] = {}
+        env = {"SANDBOX_WATCHER_PASSWORD": self._user_passwords["watcher"],
+               "SANDBOX_OUTSIDER_PASSWORD": self._user_passwords["outsider"]}
         if self._exporter_url:
-            env = {"SANDBOX_TIMINGS_URL": f"{self._exporter_url}{INGESTION_PATH}",
+            env |= {"SANDBOX_TIMINGS_URL": f"{self._exporter_url}{INGESTION_PATH}",
                    "SANDBOX_INGEST_TOKEN": self._ingest_token,
                    "SANDBOX_TIMINGS_INTERVAL": f"{self.timings_interval:g}"}
         server = SandboxServer(anon_key=secrets.token_hex(16),
@@ -141,7 +151,19 @@ class SandboxPlatform:
         redis = {**example["redis"][0]}
         redis.pop("url", None)
         redis["url_file"] = self.sandbox.secret_file("redis-url", self.redis.url())
-        return {"database": [database], "redis": [redis], **self.sandbox.exporter_sections()}
+        sections = self.sandbox.exporter_sections()
+        for realtime in sections.get("realtime", []):
+            realtime.update(self.core_fields_settings())
+        return {"database": [database], "redis": [redis], **sections}
+
+    def core_fields_settings(self) -> dict[str, Any]:
+        """A realtime target's Core Fields probe settings (secrets in 0600 files)."""
+        assert self.sandbox, "the platform is not started"
+        users = {role: {"email": email, "password_file": self.sandbox.secret_file(
+                     f"{role}-password", self._user_passwords[role])}
+                 for role, email in (("watcher", WATCHER_EMAIL), ("outsider", OUTSIDER_EMAIL))}
+        return {"write_dsn_file": self.sandbox.secret_file("core-fields-dsn", self._writer_dsn),
+                "postgres_changes": {"enabled": True, **users}}
 
     def urls(self) -> dict[str, str]:
         return self.sandbox.urls() if self.sandbox else {}
