@@ -12,6 +12,9 @@ from dashboards.panels import BAD, GOOD, WARN, Query, falling, heatmap, rising, 
 from dashboards.settings import REALTIME_AUTH
 
 ROUNDTRIP = "wedsync_realtime_broadcast_roundtrip_seconds"
+POSTGRES_CHANGE = "wedsync_realtime_postgres_change_seconds"
+STAGES = "wedsync_realtime_postgres_change_stage_seconds"
+LEAKS = "wedsync_realtime_rls_leaks_total"
 REALTIME = 'target=~"$realtime"'
 AUTH = 'target=~"$auth"'
 AUTH_SLOW = thresholds.alert_line("WedSyncAuthSlow")
@@ -35,12 +38,41 @@ def realtime(grid: Grid) -> None:
                     steps=rising((thresholds.REALTIME_P99, BAD)),
                     links=[links.runbook("WedSyncRealtimeRoundtripSlow")]), 8),
         (stat("Propagation within 100 ms (30 days)",
-              "Share of broadcasts whose echo came back within 100 ms over 30 days. "
-              "Objective: 99%.", "percentunit",
+              "Share of Core Fields changes that reached a subscriber within 100 ms over 30 "
+              "days: the postgres_changes round trip on targets with the Core Fields probe, "
+              "the broadcast echo on the others. Objective: 99%.", "percentunit",
               [Query('1 - slo:sli_error:ratio_rate30d{slo="realtime-propagation"}')],
               steps=falling((thresholds.slo("realtime-propagation").objective, GOOD)),
               decimals=2), 4),
         height=9)
+    grid.line(
+        (timeseries("Database write to subscriber (postgres_changes) beside the broadcast echo",
+                    "The Core Fields probe's whole path, from its UPDATE of the probe table to "
+                    "the postgres_changes event on its Realtime subscription (p50, p99), beside "
+                    "the broadcast echo's p99 (Realtime's pub/sub alone). Empty where the Core "
+                    "Fields probe is off. Line: the 100 ms p99 objective.", "s",
+                    [Query(promql.quantile(0.5, POSTGRES_CHANGE, REALTIME),
+                           "postgres_changes p50"),
+                     Query(promql.quantile(0.99, POSTGRES_CHANGE, REALTIME),
+                           "postgres_changes p99"),
+                     Query(promql.quantile(0.99, ROUNDTRIP, REALTIME), "broadcast echo p99")],
+                    steps=rising((thresholds.REALTIME_P99, BAD)),
+                    links=[links.runbook("WedSyncRealtimePostgresChangesSlow")]), 12),
+        (timeseries("Where the time goes (p95 per stage)",
+                    "The postgres_changes round trip split at the change's commit_timestamp: "
+                    "database (write sent to commit) and realtime (commit to the event: WAL "
+                    "decoding, the RLS check, delivery). Runs whose clocks disagreed are left "
+                    "out (wedsync_realtime_clock_skew_total).", "s",
+                    [Query(promql.quantile(0.95, STAGES, REALTIME, ("stage",)), "{{stage}}")],
+                    links=[links.runbook("WedSyncRealtimePostgresChangesSlow")]), 8),
+        (stat("RLS leaks in the time range",
+              "postgres_changes events Realtime delivered to the probe's second user, whose "
+              "Row Level Security hides the row, in the dashboard's time range. Anything "
+              "above 0 is a data-protection incident.", "none",
+              [Query(f"sum(increase({LEAKS}{{{REALTIME}}}[$__range]))")],
+              steps=rising((1, BAD)), decimals=0,
+              links=[links.runbook("WedSyncRealtimeRLSLeak")]), 4),
+        height=8)
     grid.line(
         (timeseries("Connect, join and acknowledgement",
                     "Time to open the Realtime WebSocket, from phx_join to its reply, and from "

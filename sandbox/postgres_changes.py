@@ -1,18 +1,19 @@
 """Realtime's ``postgres_changes`` on the real PostgreSQL, done the way supabase/realtime does it.
 
-A join whose ``config.postgres_changes`` lists bindings (``{event, schema, table, filter}``) gets
-them back in its ``phx_reply`` with server ids; once the subscription is live the channel hears
-a ``system`` message "Subscribed to PostgreSQL" (or, for a table outside the
+A join whose ``config.postgres_changes`` lists bindings (``{event, schema, table, filter}``)
+gets them back in its ``phx_reply`` with server ids; once the subscription is live the channel
+hears a ``system`` message "Subscribed to PostgreSQL" (or, for a table outside the
 ``supabase_realtime`` publication, Realtime's "Unable to subscribe to changes with given
 parameters…" error). Changes come from a logical replication slot read with wal2json (format 2,
-as Realtime's ``realtime.list_changes``), polled every 100 ms (Realtime's ``poll_interval_ms``)
-and only for the publication's tables. Each change is checked for each subscriber the way
-``realtime.apply_rls`` does: in a transaction that takes the subscriber's role and sets
-``request.jwt.claims`` (and ``request.jwt.claim.sub``) from its JWT, the changed row is selected
-by primary key, so the table's real RLS policies decide; only a visible row is delivered (DELETEs
-are not checked, as in Realtime). Events are ``postgres_changes`` with ``ids`` (the matching
-server ids) and ``data``: ``schema, table, commit_timestamp`` (ISO 8601, milliseconds, Z),
-``type, record, old_record, columns, errors``.
+as Realtime's ``realtime.list_changes``), only for the publication's tables, polled again at
+once after a poll that found changes and after ``realtime_poll_interval`` (the tenant's
+``poll_interval_ms``, Realtime's default 100 ms) after an empty one. Each change is checked for
+each subscriber the way ``realtime.apply_rls`` does: in a transaction that takes the
+subscriber's role and sets ``request.jwt.claims`` (and ``request.jwt.claim.sub``) from its JWT,
+the changed row is selected by primary key, so the table's real RLS policies decide; only a
+visible row is delivered (DELETEs are not checked, as in Realtime). Events are
+``postgres_changes`` with ``ids`` (the matching server ids) and ``data``: ``schema, table,
+commit_timestamp`` (ISO 8601, milliseconds, Z), ``type, record, old_record, columns, errors``.
 
 Filters: ``column=op.value`` with ``eq, neq, lt, lte, gt, gte, in`` (values compared as text,
 numbers as numbers). The slot is temporary (dropped with the sandbox's connection). Faults of
@@ -47,7 +48,6 @@ from sandbox.tokens import TokenError, verify
 log = logging.getLogger("sandbox.postgres_changes")
 
 PUBLICATION = "supabase_realtime"
-POLL_INTERVAL = 0.1
 EVENTS = ("INSERT", "UPDATE", "DELETE", "*")
 ACTIONS = {"I": "INSERT", "U": "UPDATE", "D": "DELETE"}
 OPERATORS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
@@ -320,7 +320,7 @@ class ChangeFeed:
                 for change in changes:
                     await self._dispatch(change)
             else:
-                await asyncio.sleep(POLL_INTERVAL)
+                await asyncio.sleep(self.context.settings.realtime_poll_interval)
 
     async def _dispatch(self, change: Change) -> None:
         rls_off = self.context.faults.get("realtime").rls_off

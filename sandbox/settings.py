@@ -20,6 +20,7 @@ ENV_ANON_KEY = "SANDBOX_ANON_KEY"
 ENV_PUBLISHABLE_KEY = "SANDBOX_PUBLISHABLE_KEY"
 ENV_REALTIME_TENANT = "SANDBOX_REALTIME_TENANT"
 ENV_REALTIME_VERSION = "SANDBOX_REALTIME_VERSION"
+ENV_REALTIME_POLL_INTERVAL = "SANDBOX_REALTIME_POLL_INTERVAL"
 ENV_PROBE_EMAIL = "SANDBOX_PROBE_EMAIL"
 ENV_PROBE_PASSWORD = "SANDBOX_PROBE_PASSWORD"
 ENV_JWT_SECRET = "SANDBOX_JWT_SECRET"
@@ -85,6 +86,9 @@ class Settings:
     # before); the ``version`` fault of the realtime service overrides it at run time.
     realtime_version: str = DEFAULT_REALTIME_VERSION
     token_ttl: int = 3600
+    # How long Realtime waits before polling its replication slot again after an empty poll
+    # (the tenant's poll_interval_ms; Realtime's default is 100 ms).
+    realtime_poll_interval: float = 0.1
     # When set, sign-ins and refreshes are written to auth.audit_log_entries there.
     database_url: str = ""
     # Realtime closes a socket that sent nothing (not even a heartbeat) for this long.
@@ -129,6 +133,9 @@ class Settings:
             users=users,
             jwt_secret=env.get(ENV_JWT_SECRET) or secrets.token_hex(32),
             database_url=env.get(ENV_DATABASE_URL, ""),
+            realtime_poll_interval=interval_seconds(
+                env.get(ENV_REALTIME_POLL_INTERVAL) or "0.1", ENV_REALTIME_POLL_INTERVAL,
+                minimum=0.01),
             timings_url=env.get(ENV_TIMINGS_URL, ""),
             ingest_token=env.get(ENV_INGEST_TOKEN, ""),
             timings_interval=interval_seconds(env.get(ENV_TIMINGS_INTERVAL) or "5",
@@ -136,13 +143,13 @@ class Settings:
         )
 
 
-def interval_seconds(text: str, name: str) -> float:
+def interval_seconds(text: str, name: str, minimum: float = 0.05) -> float:
     """A positive number of seconds (``2``, ``0.5``, ``2s``); ValueError naming ``name``."""
     try:
         value = float(text.strip().removesuffix("s"))
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, e.g. 5 or 0.5, got {text!r}"
                          ) from None
-    if not 0.05 <= value <= 3600:
-        raise ValueError(f"{name} must be between 0.05 and 3600 seconds, got {text!r}")
+    if not minimum <= value <= 3600:
+        raise ValueError(f"{name} must be between {minimum:g} and 3600 seconds, got {text!r}")
     return value

@@ -75,6 +75,7 @@ def test_the_migration_can_run_again(probe_database) -> None:
 
 def test_the_split_is_kept_only_when_the_clocks_agree() -> None:
     assert split(100.0, 100.02, 100.05) == pytest.approx((0.02, 0.03))
+    assert split(100.0, 99.9995, 100.05) == pytest.approx((0, 0.0505))  # a cut millisecond
     assert split(100.0, 99.9, 100.05) is None  # committed before it was sent
     assert split(100.0, 100.2, 100.05) is None  # committed after it arrived
     assert commit_time({"commit_timestamp": "1970-01-01T00:01:40.020Z"}) == pytest.approx(100.02)

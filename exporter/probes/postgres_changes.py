@@ -9,8 +9,9 @@ with server ids) and its ``system`` message "Subscribed to PostgreSQL". Then the
 fresh nonce to the watcher's row through ``write_dsn`` and times the watcher's event carrying
 it: ``wedsync_realtime_postgres_change_seconds``. With the event's ``commit_timestamp`` (the
 database's clock) the time splits into stage ``database`` (write sent → commit) and ``realtime``
-(commit → event at the probe: WAL decoding, the RLS check, delivery); a stage below zero means
-the two hosts' clocks disagree, so the split is counted as clock skew instead of recorded.
+(commit → event at the probe: WAL decoding, the RLS check, delivery); a stage below zero (beyond
+the timestamp's millisecond) means the two hosts' clocks disagree, so the split is counted as
+clock skew instead of recorded.
 
 Any event that reaches the outsider is a leak (``wedsync_realtime_rls_leaks_total``), counted
 whether or not the watcher's event came; a leak does not fail the probe (the path works; its own
@@ -44,6 +45,8 @@ SUBSCRIBED = "Subscribed to PostgreSQL"
 # (Realtime checks every subscriber of a change in the same poll, so a leak comes at once).
 LEAK_GRACE = 0.25
 APPLICATION_NAME = "wedsync-core-fields-probe"
+# Realtime sends commit_timestamp in whole milliseconds (truncated).
+TIMESTAMP_RESOLUTION = 0.001
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[float, str], Awaitable[dict[str, Any]]]
@@ -83,11 +86,14 @@ def commit_time(data: dict[str, Any]) -> float | None:
 
 def split(sent: float, committed: float, received: float) -> tuple[float, float] | None:
     """(database, realtime) stages of a round trip from ``sent`` to ``received`` (the
-    exporter's clock) at ``committed`` (the database's), or None when the clocks disagree."""
+    exporter's clock) at ``committed`` (the database's), or None when the clocks disagree.
+
+    Realtime cuts ``commit_timestamp`` to milliseconds, so a commit may read up to a
+    millisecond early: within that a stage counts as 0, beyond it as clock skew."""
     database, realtime = committed - sent, received - committed
-    if database < 0 or realtime < 0:
+    if database < -TIMESTAMP_RESOLUTION or realtime < -TIMESTAMP_RESOLUTION:
         return None
-    return database, realtime
+    return max(0.0, database), max(0.0, realtime)
 
 
 class CoreFieldsCheck:
