@@ -109,8 +109,8 @@ def main() -> None:
     for failure in sorted(set(failures)):
         print(f"  failed: {failure}")
     rows = [("postgres_changes (write to event)", "postgres_change_seconds"),
-            ("  stage database (write to commit)", "database_seconds"),
-            ("  stage realtime (commit to event)", "realtime_seconds"),
+            ("  stage commit (write to commit)", "commit_seconds"),
+            ("  stage delivery (commit to event)", "delivery_seconds"),
             ("broadcast echo (same runs)", "roundtrip_seconds")]
     for label, key in rows:
         values = [d[key] for d in details if key in d]

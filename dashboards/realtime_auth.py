@@ -60,7 +60,7 @@ def realtime(grid: Grid) -> None:
                     links=[links.runbook("WedSyncRealtimePostgresChangesSlow")]), 12),
         (timeseries("Where the time goes (p95 per stage)",
                     "The postgres_changes round trip split at the change's commit_timestamp: "
-                    "database (write sent to commit) and realtime (commit to the event: WAL "
+                    "commit (write sent to commit) and delivery (commit to the event: WAL "
                     "decoding, the RLS check, delivery). Runs whose clocks disagreed are left "
                     "out (wedsync_realtime_clock_skew_total).", "s",
                     [Query(promql.quantile(0.95, STAGES, REALTIME, ("stage",)), "{{stage}}")],

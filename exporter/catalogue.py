@@ -26,7 +26,7 @@ QUEUE_STATES: tuple[str, ...] = (
     "waiting", "active", "delayed", "prioritized", "failed", "completed", "paused",
 )
 # The parts of the postgres_changes round trip (wedsync_realtime_postgres_change_stage_seconds).
-POSTGRES_CHANGE_STAGES: tuple[str, ...] = ("database", "realtime")
+POSTGRES_CHANGE_STAGES: tuple[str, ...] = ("commit", "delivery")
 QUERY_DISABLED_REASONS: tuple[str, ...] = ("missing_table", "missing_column", "mapping")
 # Why the exporter's HTTP server refused a request (every 4xx answer) or closed a connection.
 HTTP_REFUSAL_REASONS: tuple[str, ...] = (
@@ -259,13 +259,13 @@ FAMILIES: tuple[Family, ...] = (
        "event reaches the probe's Realtime subscription (the Core Fields SLI where configured).",
        ("target",), ROUNDTRIP_BUCKETS),
     _h("wedsync_realtime_postgres_change_stage_seconds",
-       "The postgres_changes round trip split at the change's commit_timestamp: stage "
-       "database (write sent to commit) and realtime (commit to the event at the probe: WAL "
-       "decoding, RLS check, delivery). Not recorded when the clocks disagree.",
+       "The postgres_changes round trip split at the change's commit_timestamp: stage commit "
+       "(write sent to commit) and delivery (commit to the event at the probe: WAL decoding, "
+       "RLS check, delivery). Not recorded when the clocks disagree.",
        ("target", "stage"), ROUNDTRIP_BUCKETS),
     _c("wedsync_realtime_clock_skew_total",
-       "postgres_changes events whose commit_timestamp put a stage below zero or beyond the "
-       "round trip (the database's and the exporter's clocks disagree); their split is not "
+       "postgres_changes events whose commit_timestamp put a stage below zero (the "
+       "database's and the exporter's clocks disagree); their split is not "
        "recorded.", ("target",)),
     _c("wedsync_realtime_rls_leaks_total",
        "postgres_changes events delivered to the probe's second user, whose Row Level "

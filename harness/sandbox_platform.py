@@ -14,7 +14,10 @@ Set up the way production is where the exporter's checks look:
   reference schema), and the exporter connecting as the least-privilege role of
   docs/database-grants.md (``pg_monitor``, ``SELECT`` on the tables its queries read,
   read-only transactions) — never as the superuser;
-- Redis: a password, ``maxmemory`` and an eviction policy fit for a cache.
+- Redis: a password, ``maxmemory`` and an eviction policy fit for a cache;
+- the Core Fields probe (docs/core-fields-probe.md): its migration, its writer role and its two
+  synthetic users, whom the sandbox's Auth signs in; the sandbox's Realtime serves
+  ``postgres_changes`` from this PostgreSQL's WAL.
 
 Every secret (the superuser's and the exporter role's passwords, the Redis password, the anon
 key, the probe user's password) is generated here and handed over in files readable only by

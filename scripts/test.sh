@@ -15,6 +15,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v redis-server >/dev/null || need+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
+# wal2json: the sandbox's Realtime reads postgres_changes from a logical slot with it.
+[ -f /usr/lib/postgresql/15/lib/wal2json.so ] || need+=(postgresql-15-wal2json)
 command -v prometheus-postgres-exporter >/dev/null || need+=(prometheus-postgres-exporter)
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)

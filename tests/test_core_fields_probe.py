@@ -148,20 +148,20 @@ def test_real_writes_are_timed_and_decode_delay_and_an_rls_leak_fire_their_alert
     assert updates >= 2
     assert count("wedsync_up", component="realtime") == 1
     assert count("wedsync_realtime_rls_leaks_total") == 0
-    assert count("wedsync_realtime_postgres_change_stage_seconds_count", stage="realtime") >= 1
+    assert count("wedsync_realtime_postgres_change_stage_seconds_count", stage="delivery") >= 1
 
-    # A slow WAL decoder: the realtime stage grows past the delay, the database stage does not,
+    # A slow WAL decoder: the delivery stage grows past the delay, the commit stage does not,
     # and the slow-propagation alert fires.
     sandbox = platform.sandbox
     assert sandbox is not None
-    before = count("wedsync_realtime_postgres_change_stage_seconds_count", stage="realtime")
+    before = count("wedsync_realtime_postgres_change_stage_seconds_count", stage="delivery")
     before_fast = count("wedsync_realtime_postgres_change_stage_seconds_bucket",
-                        stage="realtime", le="0.25")
+                        stage="delivery", le="0.25")
     sandbox.server.set_faults("realtime", decode_delay_ms=300)
     eventually(lambda: count("wedsync_realtime_postgres_change_stage_seconds_count",
-                             stage="realtime") >= before + 3, timeout=60,
+                             stage="delivery") >= before + 3, timeout=60,
                message="no postgres_changes event under the decode delay")
-    assert count("wedsync_realtime_postgres_change_stage_seconds_bucket", stage="realtime",
+    assert count("wedsync_realtime_postgres_change_stage_seconds_bucket", stage="delivery",
                  le="0.25") <= before_fast + 1  # at most one straddled the fault
     slow = stack.webhook.wait_for(90, alertname="WedSyncRealtimePostgresChangesSlow",
                                   status="firing")

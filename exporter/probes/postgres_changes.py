@@ -8,7 +8,7 @@ policy hides that row. Each waits for Realtime's ``phx_reply`` (which lists the 
 with server ids) and its ``system`` message "Subscribed to PostgreSQL". Then the probe writes a
 fresh nonce to the watcher's row through ``write_dsn`` and times the watcher's event carrying
 it: ``wedsync_realtime_postgres_change_seconds``. With the event's ``commit_timestamp`` (the
-database's clock) the time splits into stage ``database`` (write sent → commit) and ``realtime``
+database's clock) the time splits into stage ``commit`` (write sent → commit) and ``delivery``
 (commit → event at the probe: WAL decoding, the RLS check, delivery); a stage below zero (beyond
 the timestamp's millisecond) means the two hosts' clocks disagree, so the split is counted as
 clock skew instead of recorded.
