@@ -33,6 +33,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -243,7 +244,8 @@ class ChangeFeed:
     def __init__(self, context: Context) -> None:
         self.context = context
         self.subscribers: set[Subscriber] = set()
-        self.slot = f"wedsync_sandbox_{os.getpid()}"
+        # One slot per feed (two sandboxes may share a database).
+        self.slot = f"wedsync_sandbox_{os.getpid()}_{secrets.token_hex(4)}"
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._checker: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -254,25 +256,29 @@ class ChangeFeed:
         async with self._lock:
             if self._task is not None and not self._task.done():
                 return
-            url = self.context.settings.database_url
-            if not url:
+            if not self.context.settings.database_url:
                 raise SubscribeError("postgres_changes needs the sandbox's database "
                                      "(SANDBOX_DATABASE_URL)")
             try:
-                self._conn = await psycopg.AsyncConnection.connect(
-                    url, autocommit=True, application_name="wedsync-sandbox-realtime")
-                self._checker = await psycopg.AsyncConnection.connect(
-                    url, application_name="wedsync-sandbox-realtime-rls")
-                await self._allow_wal2json(self._conn)
-                await self._conn.execute(
-                    "SELECT pg_create_logical_replication_slot(%s, 'wal2json', true)",
-                    (self.slot,))
+                await self._connect()
             except psycopg.Error as exc:
                 await self._close_connections()
                 raise SubscribeError(f"cannot read PostgreSQL's changes: "
                                      f"{type(exc).__name__} (wal_level = logical and the "
                                      f"wal2json plugin are needed)") from None
             self._task = asyncio.create_task(self._poll())
+
+    async def _connect(self) -> None:
+        """Open both connections and a new temporary slot (changes from before are gone, as
+        when Realtime loses its slot)."""
+        url = self.context.settings.database_url
+        self._conn = await psycopg.AsyncConnection.connect(
+            url, autocommit=True, application_name="wedsync-sandbox-realtime")
+        self._checker = await psycopg.AsyncConnection.connect(
+            url, application_name="wedsync-sandbox-realtime-rls")
+        await self._allow_wal2json(self._conn)
+        await self._conn.execute(
+            "SELECT pg_create_logical_replication_slot(%s, 'wal2json', true)", (self.slot,))
 
     @staticmethod
     async def _allow_wal2json(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -287,11 +293,18 @@ class ChangeFeed:
         """Start delivering to ``subscriber`` (SubscribeError for a table outside the
         publication, or when changes cannot be read)."""
         await self._start()
-        assert self._conn is not None
+        if self._conn is None:
+            raise SubscribeError("cannot read PostgreSQL's changes: the database is not "
+                                 "reachable")
         for binding in subscriber.bindings:
-            cursor = await self._conn.execute(IN_PUBLICATION_SQL, (
-                PUBLICATION, binding.schema, binding.table, binding.table))
-            if await cursor.fetchone() is None:
+            try:
+                cursor = await self._conn.execute(IN_PUBLICATION_SQL, (
+                    PUBLICATION, binding.schema, binding.table, binding.table))
+                found = await cursor.fetchone()
+            except psycopg.Error as exc:
+                raise SubscribeError(f"cannot read PostgreSQL's publication: "
+                                     f"{type(exc).__name__}") from None
+            if found is None:
                 raise SubscribeError(
                     "Unable to subscribe to changes with given parameters. Please check "
                     "Realtime is enabled for the given connect parameters: "
@@ -302,15 +315,23 @@ class ChangeFeed:
         self.subscribers.discard(subscriber)
 
     async def _poll(self) -> None:
-        assert self._conn is not None
         while True:
             try:
+                if self._conn is None:
+                    raise psycopg.OperationalError("not connected")
                 cursor = await self._conn.execute(CHANGES_SQL, {"publication": PUBLICATION,
                                                                 "slot": self.slot})
                 rows = await cursor.fetchall()
             except psycopg.Error as exc:
+                # The database restarted or went away: reconnect with a new slot, as Realtime
+                # does after a backoff.
                 log.warning("reading the replication slot failed: %s", type(exc).__name__)
                 await asyncio.sleep(1.0)
+                await self._close_connections()
+                try:
+                    await self._connect()
+                except psycopg.Error:
+                    await self._close_connections()
                 continue
             changes = [c for (text,) in rows if (c := decode(text)) is not None]
             if changes:
@@ -335,8 +356,7 @@ class ChangeFeed:
     async def _visible(self, subscriber: Subscriber, change: Change) -> bool:
         """Whether the subscriber's role and claims may select the changed row (the table's
         own RLS policies decide)."""
-        assert self._checker is not None
-        if not change.key:
+        if self._checker is None or not change.key:
             return False
         claims = subscriber.claims
         where = sql.SQL(" AND ").join(

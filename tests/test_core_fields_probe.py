@@ -4,6 +4,7 @@ the sandbox platform's own PostgreSQL (wal2json) and a real Prometheus and Alert
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 
@@ -12,7 +13,10 @@ import pytest
 import yaml
 
 from exporter.config import ConfigError, parse_config
+from exporter.db.pool import PgPool
+from exporter.metrics.store import MetricStore
 from exporter.probes.postgres_changes import commit_time, split
+from exporter.queries.audit_log import AuditLogCounter
 from harness.core_fields import LOGICAL_SETTINGS, WRITER_ROLE, prepare_core_fields
 from harness.postgres import PostgresServer
 from harness.sandbox_platform import SCHEMA, SandboxPlatform
@@ -175,3 +179,34 @@ def test_real_writes_are_timed_and_decode_delay_and_an_rls_leak_fire_their_alert
     page = stack.webhook.wait_for(90, alertname="WedSyncRealtimeRLSLeak", status="firing")
     assert page.receiver == "pager"
     assert page.alerts[0]["labels"]["severity"] == "critical"
+
+
+def test_the_synthetic_users_token_calls_are_not_counted_as_users_activity(
+        probe_database) -> None:
+    server, _ = probe_database
+    outsider = user_id_for(OUTSIDER_EMAIL)
+
+    def entries(*actors: str) -> None:
+        server.execute("INSERT INTO auth.audit_log_entries (id, payload, created_at) VALUES "
+                       + ", ".join(f"(gen_random_uuid(), '{{\"action\": \"token_refreshed\", "
+                                   f"\"actor_id\": \"{a}\"}}', now())" for a in actors),
+                       dbname="wedsync")
+
+    async def go() -> float | None:
+        store = MetricStore()
+        pool = PgPool(server.dsn(dbname="wedsync"))
+        counter = AuditLogCounter("supabase", pool, store,
+                                  synthetic_users=lambda: {WATCHER, outsider})
+        try:
+            await counter.run()  # finds "now"
+            entries(WATCHER, outsider, "6d1c0c8e-0000-4000-8000-000000000001")
+            await counter.run()
+        finally:
+            await pool.close()
+        return store.get("wedsync_auth_audit_events_total",
+                         {"target": "supabase", "action": "token_refreshed"})
+
+    try:
+        assert asyncio.run(go()) == 1  # the real user's refresh only
+    finally:
+        server.execute("DELETE FROM auth.audit_log_entries", dbname="wedsync")
