@@ -234,7 +234,8 @@ REALTIME_SCHEMA: Schema = {
                     "password": secret("The watcher's password."),
                     "password_file": file_path("File holding the watcher's password."),
                 },
-                "The watcher (a dedicated synthetic user of the project's Auth).",
+                "The watcher: a synthetic user of the project's Auth whose row the probe writes "
+                "and who must get each change.",
             ),
             "outsider": strict(
                 {
@@ -243,7 +244,8 @@ REALTIME_SCHEMA: Schema = {
                     "password": secret("The outsider's password."),
                     "password_file": file_path("File holding the outsider's password."),
                 },
-                "The outsider (a dedicated synthetic user of the project's Auth).",
+                "The outsider: a second synthetic user, whose RLS hides the watcher's row; any "
+                "change it gets is a leak.",
             ),
         },
         "The Core Fields probe (off by default): each run writes a nonce to the watcher's "
