@@ -198,6 +198,16 @@ def parse_auth(raw: dict[str, Any], timing: dict[str, Any], ctx: ParseContext,
 
 
 # --- Supabase Realtime ----------------------------------------------------------------------------
+def synthetic_user(who: str, description: str) -> Schema:
+    """The schema of one of the Core Fields probe's users (an email and a password)."""
+    return strict({
+        "email": {"type": "string", "description": f"The {who}'s email."},
+        "email_file": file_path(f"File holding the {who}'s email."),
+        "password": secret(f"The {who}'s password."),
+        "password_file": file_path(f"File holding the {who}'s password."),
+    }, description)
+
+
 REALTIME_SCHEMA: Schema = {
     "url": {"type": "string",
             "description": "Realtime base URL, e.g. wss://<ref>.supabase.co/"
@@ -227,26 +237,12 @@ REALTIME_SCHEMA: Schema = {
             "table": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$",
                       "default": "core_fields",
                       "description": "The probe table (one row per synthetic user)."},
-            "watcher": strict(
-                {
-                    "email": {"type": "string", "description": "The watcher's email."},
-                    "email_file": file_path("File holding the watcher's email."),
-                    "password": secret("The watcher's password."),
-                    "password_file": file_path("File holding the watcher's password."),
-                },
-                "The watcher: a synthetic user of the project's Auth whose row the probe writes "
-                "and who must get each change.",
-            ),
-            "outsider": strict(
-                {
-                    "email": {"type": "string", "description": "The outsider's email."},
-                    "email_file": file_path("File holding the outsider's email."),
-                    "password": secret("The outsider's password."),
-                    "password_file": file_path("File holding the outsider's password."),
-                },
-                "The outsider: a second synthetic user, whose RLS hides the watcher's row; any "
-                "change it gets is a leak.",
-            ),
+            "watcher": synthetic_user(
+                "watcher", "The watcher: a synthetic user of the project's Auth whose row the "
+                "probe writes and who must get each change."),
+            "outsider": synthetic_user(
+                "outsider", "The outsider: a second synthetic user, whose RLS hides the "
+                "watcher's row; any change it gets is a leak."),
         },
         "The Core Fields probe (off by default): each run writes a nonce to the watcher's "
         "row and times its postgres_changes event; the outsider, whose RLS hides that row, "
