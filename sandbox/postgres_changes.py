@@ -7,14 +7,14 @@ hears a ``system`` message "Subscribed to PostgreSQL" (or, for a table outside t
 parameters…" error). Changes come from a logical replication slot read with wal2json (format 2,
 as Realtime's ``realtime.list_changes``), only for the publication's tables, polled again at
 once after a poll that found changes and after ``realtime_poll_interval`` (the tenant's
-``poll_interval_ms``, Realtime's default 100 ms) after an empty one (once a second while
-nobody subscribes). Each change is checked for
-each subscriber the way ``realtime.apply_rls`` does: in a transaction that takes the
-subscriber's role and sets ``request.jwt.claims`` (and ``request.jwt.claim.sub``) from its JWT,
-the changed row is selected by primary key, so the table's real RLS policies decide; only a
-visible row is delivered (DELETEs are not checked, as in Realtime). Events are
-``postgres_changes`` with ``ids`` (the matching server ids) and ``data``: ``schema, table,
-commit_timestamp`` (ISO 8601, milliseconds, Z), ``type, record, old_record, columns, errors``.
+``poll_interval_ms``, Realtime's default 100 ms) after an empty one, from the first subscription
+on. Each change is checked for each subscriber the way ``realtime.apply_rls`` does: in a
+transaction that takes the subscriber's role and sets ``request.jwt.claims`` (and
+``request.jwt.claim.sub``) from its JWT, the changed row is selected by primary key, so the
+table's real RLS policies decide; only a visible row is delivered (DELETEs are not checked, as
+in Realtime). Events are ``postgres_changes`` with ``ids`` (the matching server ids) and
+``data``: ``schema, table, commit_timestamp`` (ISO 8601, milliseconds, Z), ``type, record,
+old_record, columns, errors``.
 
 Filters: ``column=op.value`` with ``eq, neq, lt, lte, gt, gte, in`` (values compared as text,
 numbers as numbers). The slot is temporary (dropped with the sandbox's connection). Faults of
@@ -54,9 +54,6 @@ EVENTS = ("INSERT", "UPDATE", "DELETE", "*")
 ACTIONS = {"I": "INSERT", "U": "UPDATE", "D": "DELETE"}
 OPERATORS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
 SUBSCRIBED = "Subscribed to PostgreSQL"
-# With nobody subscribed the slot is still read (and its changes dropped), but seldom: an idle
-# sandbox costs its database one poll a second, not one per poll interval.
-IDLE_POLL_INTERVAL = 1.0
 
 # The publication's tables, as wal2json's add-tables wants them (no table: a name that matches
 # nothing, so the slot still moves on).
@@ -254,8 +251,6 @@ class ChangeFeed:
         self._checker: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        # Set when a subscriber arrives, to end an idle wait at once.
-        self._wake = asyncio.Event()
 
     async def _start(self) -> None:
         """Connect and create the slot, once (SubscribeError when that cannot be done)."""
@@ -316,7 +311,6 @@ class ChangeFeed:
                     "Realtime is enabled for the given connect parameters: "
                     + binding.describe())
         self.subscribers.add(subscriber)
-        self._wake.set()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
@@ -347,12 +341,10 @@ class ChangeFeed:
                     await asyncio.sleep(delay)
                 for change in changes:
                     await self._dispatch(change)
-            elif self.subscribers:
-                await asyncio.sleep(self.context.settings.realtime_poll_interval)
             else:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_INTERVAL)
+                # Free-running, as Realtime's poller is while its tenant has subscribers: a
+                # change waits for the next poll, whenever that falls.
+                await asyncio.sleep(self.context.settings.realtime_poll_interval)
 
     async def _dispatch(self, change: Change) -> None:
         rls_off = self.context.faults.get("realtime").rls_off

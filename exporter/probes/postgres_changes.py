@@ -130,9 +130,10 @@ class CoreFieldsCheck:
         try:
             for role in ROLES:
                 await self._join(wire, topics[role], tokens[role], binding, deadline)
+            conn = await self._connect()
             nonce = secrets.token_hex(12)
             sent_wall, sent = time.time(), time.perf_counter()
-            await self._write(nonce, watcher_id)
+            await self._write(conn, nonce, watcher_id)
             event: dict[str, Any] | None = None
             while event is None:
                 message = await wire.receive(deadline, "postgres_changes event")
@@ -206,26 +207,38 @@ class CoreFieldsCheck:
                                                  "supabase_realtime publication?")
                 subscribed = payload.get("message") == SUBSCRIBED or subscribed
 
-    async def _write(self, nonce: str, watcher_id: str) -> None:
-        """Write ``nonce`` to the watcher's row through the write role (one autocommit
-        UPDATE)."""
-        try:
-            if self._conn is None or self._conn.closed:
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        """The write role's connection, opened before the clock starts (a new connection's
+        login is not part of the path)."""
+        if self._conn is None or self._conn.closed:
+            try:
                 self._conn = await psycopg.AsyncConnection.connect(
                     self.settings.write_dsn, autocommit=True, connect_timeout=5,
                     application_name=APPLICATION_NAME)
-            cursor = await self._conn.execute(self._update, (nonce, watcher_id))
+            except Exception as exc:
+                raise self._failed(exc) from None
+        return self._conn
+
+    async def _write(self, conn: psycopg.AsyncConnection[Any], nonce: str,
+                     watcher_id: str) -> None:
+        """Write ``nonce`` to the watcher's row through the write role (one autocommit
+        UPDATE)."""
+        try:
+            cursor = await conn.execute(self._update, (nonce, watcher_id))
         except Exception as exc:
-            if self._conn is not None:
-                await self._conn.close()
-                self._conn = None
-            error = classify(exc)
-            raise ProbeError(error.reason, f"the Core Fields write failed: {error.message}",
-                             error.detail) from None
+            await conn.close()
+            self._conn = None
+            raise self._failed(exc) from None
         if cursor.rowcount != 1:
             raise ProbeError("error", "the Core Fields probe table has no row for the watcher "
                                       "user: run the migration of docs/core-fields-probe.md "
                                       "with its id")
+
+    @staticmethod
+    def _failed(exc: BaseException) -> ProbeError:
+        error = classify(exc)
+        return ProbeError(error.reason, f"the Core Fields write failed: {error.message}",
+                          error.detail)
 
     async def _leaks_after(self, wire: Wire, outsider: str, deadline: float) -> int:
         """Events that reach the outsider within ``LEAK_GRACE`` after the watcher's."""
