@@ -104,8 +104,8 @@ def main() -> None:
         platform.stop()
 
     print(f"Core Fields probe on the sandbox: {len(details)} runs ok, {len(failures)} failed, "
-          f"{args.interval:g} s apart ({elapsed:.0f} s); Realtime polls its slot every "
-          f"{args.poll_interval * 1000:g} ms when idle")
+          f"{args.interval:g} s apart ({elapsed:.0f} s); Realtime polls its slot "
+          f"{args.poll_interval * 1000:g} ms after an empty poll")
     for failure in sorted(set(failures)):
         print(f"  failed: {failure}")
     rows = [("postgres_changes (write to event)", "postgres_change_seconds"),
