@@ -45,7 +45,7 @@ class Validator:
         if not config.targets(component):
             return []
         if component == "database":
-            return [*database.checks_of(kind), ("database_unreachable", "critical")]
+            return [*database.checks_of(kind, self.settings), ("database_unreachable", "critical")]
         if kind != "performance":
             return []
         if component == "redis":
