@@ -149,6 +149,17 @@ DATABASE_ALERTS: tuple[Alert, ...] = (
            "{{ $value }} tables in schema {{ $labels.schema }} on {{ $labels.target }} have "
            "RLS disabled: the API exposes every row of them to any signed-in user.",
            Timing("5m"), component="database"),
+    # Failing: the last attempt failed and none succeeded since; behind: a finished segment
+    # has waited 15 minutes (both mean the newest data is not in any backup).
+    _alert("WedSyncDatabaseArchivingFailing",
+           "wedsync_db_wal_archive_failing == 1\nor on (job, instance, target)\n"
+           "wedsync_db_wal_archive_oldest_pending_seconds > 900",
+           "warning", "data", "WAL archiving fails or falls behind: recent writes are in no "
+           "backup.",
+           "WAL archiving on {{ $labels.target }} fails or has a segment waiting "
+           "{{ $value | printf \"%.0f\" }} (1 = failing, else seconds waiting); point-in-time "
+           "recovery stops at the last archived segment.",
+           Timing("15m"), component="database", urgency="later"),
     _alert("WedSyncDatabaseDeadlocks", "increase(wedsync_db_deadlocks_total[15m]) > 0",
            "warning", "errors", "The database detects deadlocks.",
            "{{ $labels.target }} detected {{ $value | printf \"%.0f\" }} deadlocks in the last "
