@@ -17,6 +17,7 @@ from dataclasses import replace
 import pytest
 
 from exporter.db.pool import PgPool
+from exporter.probes.postgres import PostgresProbe
 from exporter.validation.database import validate_database
 from exporter.validation.findings import VALIDATION_TYPES, Finding
 from exporter.validation.settings import ValidationSettings, validation_settings
@@ -195,3 +196,39 @@ def test_archiving_that_fails_and_falls_behind_is_found() -> None:
         assert checks(validate(server.dsn(), ("performance",),
                                replace(DEFAULTS, required_tables=()))) == [
             "wal_archiving_failing"]
+        # The database probe exports the same state (the ticket alert reads it).
+        archive = probe_samples(server.dsn())
+        assert archive["wedsync_db_wal_archiving_enabled"] == 1
+        assert archive["wedsync_db_wal_archive_failing"] == 1
+        assert archive["wedsync_db_wal_archive_failures_total"] >= 1
+        assert archive["wedsync_db_wal_archive_pending_segments"] >= 1
+        assert archive["wedsync_db_wal_archive_oldest_pending_seconds"] >= 0
+        assert "wedsync_db_wal_last_archived_timestamp_seconds" not in archive
+
+
+def test_the_probe_exports_archiving_of_the_stacks_own_postgres(platform: Platform) -> None:
+    platform.server.execute("SELECT pg_switch_wal()")  # one segment to archive
+    deadline = time.monotonic() + 30
+    while not platform.server.execute("SELECT archived_count FROM pg_stat_archiver")[0][0]:
+        assert time.monotonic() < deadline, "nothing was archived"
+        time.sleep(0.2)
+    archive = probe_samples(platform.dsn())
+    assert archive["wedsync_db_wal_archiving_enabled"] == 1
+    assert archive["wedsync_db_wal_archive_failing"] == 0
+    assert archive["wedsync_db_wal_archived_total"] >= 1
+    assert archive["wedsync_db_wal_last_archived_timestamp_seconds"] > time.time() - 120
+    # The exporter's role has pg_monitor: it may list the segments waiting.
+    assert archive["wedsync_db_wal_archive_pending_segments"] >= 0
+
+
+def probe_samples(dsn: str) -> dict[str, float]:
+    """The WAL archiving samples of one run of the database probe."""
+    async def run() -> dict[str, float]:
+        pool = PgPool(dsn, size=1, statement_timeout=10)
+        try:
+            outcome = await PostgresProbe(database_target(dsn), pool).run()
+        finally:
+            await pool.close()
+        return {s.name: s.value for s in outcome.samples if s.name.startswith("wedsync_db_wal")}
+
+    return asyncio.run(run())
