@@ -21,7 +21,7 @@ SELECT (SELECT setting FROM pg_settings WHERE name = 'archive_mode') AS mode,
 """
 PENDING_SQL = """
 SELECT count(*) AS pending, min(modification) AS oldest
-  FROM pg_ls_archive_statusdir() WHERE name LIKE '%%.ready'
+  FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'
 """
 
 
