@@ -20,6 +20,7 @@ import yaml
 from exporter.validation.findings import VALIDATION_TYPES, Finding
 from exporter.validation.runner import Validator
 from harness.alertmanager import AlertmanagerServer
+from harness.ports import free_port
 from harness.prometheus import PrometheusServer
 from tests import test_deploy_gate
 from tests.test_deploy_gate import (
@@ -203,3 +204,20 @@ def test_an_open_override_and_a_gate_blind_to_alerts_are_security_findings(
     found = asyncio.run(scenario())
     assert checks(found) == ["deploy_gate_blind_to_alerts", "deploy_gate_override_open"]
     assert "by sam" in next(f.message for f in found if f.check == "deploy_gate_override_open")
+
+
+def test_an_alertmanager_and_a_prometheus_that_do_not_answer_are_warnings(
+        make_database) -> None:
+    config, env = gate_config(make_database(),
+                              alertmanager_url=f"http://127.0.0.1:{free_port()}")
+    config["prometheus"] = {"url": f"http://127.0.0.1:{free_port()}", "timeout": "1s"}
+    config["validation"] = {"enabled": False}
+
+    async def scenario() -> list[Finding]:
+        async with gate_exporter(config, env, lambda: WEDNESDAY_NOON) as exporter:
+            return await findings(exporter, ("performance", "schema"))
+
+    found = asyncio.run(scenario())
+    assert [(f.check, f.severity) for f in found] == [
+        ("deploy_alertmanager_unreachable", "warning"), ("prometheus_unreachable", "warning")]
+    assert "127.0.0.1" not in " ".join(f.message for f in found)

@@ -20,7 +20,8 @@ from cryptography.x509.oid import NameOID
 
 from exporter.validation.findings import Finding
 from exporter.validation.redis import validate_redis_security
-from exporter.validation.services import validate_api, validate_auth
+from exporter.validation.services import plain_http, validate_api, validate_auth
+from harness.ports import free_port
 from harness.redis import RedisServer
 from tests.probes_support import auth_target, http_target, redis_target
 
@@ -157,3 +158,21 @@ def test_an_api_over_plain_http_off_this_host_is_found() -> None:
     assert "192.0.2.10" in found[0].message
     # A loopback address never leaves the host (a local stack, a sidecar).
     assert asyncio.run(validate_api(http_target("http://127.0.0.1:9/health"))) == []
+
+
+def test_auth_over_plain_http_off_this_host_is_found() -> None:
+    # Judged from the URL alone (validate_auth also reads /settings, which needs a server).
+    target = auth_target("http://192.0.2.10", anon_key="k")
+    found = plain_http("auth", target, target.url, "Auth")
+    assert [(f.check, f.severity) for f in found] == [("auth_plain_http", "error")]
+    assert plain_http("auth", target, "https://192.0.2.10", "Auth") == []
+    assert plain_http("auth", target, "http://localhost:9999", "Auth") == []
+
+
+def test_an_https_api_that_does_not_answer_is_a_warning() -> None:
+    port = free_port()
+    found = asyncio.run(validate_api(http_target(f"https://127.0.0.1:{port}/health",
+                                                 timeout=1)))
+    assert [(f.check, f.severity) for f in found] == [("api_unreachable_for_security",
+                                                       "warning")]
+    assert str(port) not in found[0].message
