@@ -199,7 +199,8 @@ def test_an_open_override_and_a_gate_blind_to_alerts_are_security_findings(
                     json={"reason": "hotfix for the RSVP form", "by": "sam"},
                     headers={"Authorization": f"Bearer {TOKENS['admin']}"}) as answer:
                 assert answer.status == 201
-            return await findings(exporter, ("security",))
+            # Today is no wedding day, but the gate cannot see alerts: nothing blocks.
+            return await findings(exporter, ("security", "permissions"))
 
     found = asyncio.run(scenario())
     assert checks(found) == ["deploy_gate_blind_to_alerts", "deploy_gate_override_open"]
@@ -221,3 +222,25 @@ def test_an_alertmanager_and_a_prometheus_that_do_not_answer_are_warnings(
     assert [(f.check, f.severity) for f in found] == [
         ("deploy_alertmanager_unreachable", "warning"), ("prometheus_unreachable", "warning")]
     assert "127.0.0.1" not in " ".join(f.message for f in found)
+
+
+def test_on_a_saturday_an_override_is_named_in_the_gates_reasons(make_database) -> None:
+    config, env = gate_config(make_database())
+    config["validation"] = {"enabled": False}
+
+    async def scenario() -> list[Finding]:
+        async with gate_exporter(config, env, lambda: SATURDAY_WHILE_UTC_SAYS_FRIDAY) as exporter:
+            before = await findings(exporter, ("permissions",))
+            assert [f.message.split(":")[0] for f in before] == [
+                "a deploy now would be refused"]
+            async with aiohttp.ClientSession() as session, session.post(
+                    f"{exporter.url}/api/system/deploy-gate/override",
+                    json={"reason": "fix the seating planner", "by": "sam"},
+                    headers={"Authorization": f"Bearer {TOKENS['admin']}"}) as answer:
+                assert answer.status == 201
+            return await findings(exporter, ("permissions",))
+
+    found = asyncio.run(scenario())
+    assert checks(found) == ["deploy_blocked"]
+    assert found[0].message.startswith(
+        "a deploy now goes through only because an emergency override is open: It is Saturday")

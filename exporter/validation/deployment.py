@@ -105,8 +105,10 @@ class DeploymentValidator:
         finally:
             if own:
                 await gate.close()
+        refused = ("a deploy now would be refused" if decision.override is None else
+                   "a deploy now goes through only because an emergency override is open")
         findings = [Finding(
-            "deploy_blocked", "warning", f"a deploy now would be refused: {block.reason}",
+            "deploy_blocked", "warning", f"{refused}: {block.reason}",
             "Wait until the gate allows it (GET /api/system/deploy-gate says when), or open an "
             "emergency override if the deploy is the fix.") for block in decision.blocks]
         return findings + self._weddings_ahead()
