@@ -149,6 +149,17 @@ DATABASE_ALERTS: tuple[Alert, ...] = (
            "{{ $value }} tables in schema {{ $labels.schema }} on {{ $labels.target }} have "
            "RLS disabled: the API exposes every row of them to any signed-in user.",
            Timing("5m"), component="database"),
+    # Failing: the last attempt failed and none succeeded since; behind: a finished segment
+    # has waited 15 minutes (both mean the newest data is not in any backup).
+    _alert("WedSyncDatabaseArchivingFailing",
+           "wedsync_db_wal_archive_failing == 1\nor on (job, instance, target)\n"
+           "wedsync_db_wal_archive_oldest_pending_seconds > 900",
+           "warning", "data", "WAL archiving fails or falls behind: recent writes are in no "
+           "backup.",
+           "WAL archiving on {{ $labels.target }} fails or has a segment waiting "
+           "{{ $value | printf \"%.0f\" }} (1 = failing, else seconds waiting); point-in-time "
+           "recovery stops at the last archived segment.",
+           Timing("15m"), component="database", urgency="later"),
     _alert("WedSyncDatabaseDeadlocks", "increase(wedsync_db_deadlocks_total[15m]) > 0",
            "warning", "errors", "The database detects deadlocks.",
            "{{ $labels.target }} detected {{ $value | printf \"%.0f\" }} deadlocks in the last "
@@ -261,6 +272,13 @@ SERVICE_ALERTS: tuple[Alert, ...] = (
            "{{ $value | humanizeDuration }}.", Timing("15m"), urgency="later"),
 )
 
+# Validation checks that mirror a condition with an alert of its own: a second ticket for the
+# same problem would be noise (WedSyncTablesWithoutRLS, the firing alerts themselves,
+# WedSyncProbeResultsStale, the config-reload alerts, WedSyncDatabaseArchivingFailing).
+OWN_ALERT_CHECKS: tuple[str, ...] = (
+    "rls_disabled_in_public", "deploy_critical_alerts_firing", "deploy_probes_stale",
+    "exporter_config_reload_failed", "prometheus_config_reload_failed", "wal_archiving_failing")
+
 INGESTION_ALERTS: tuple[Alert, ...] = (
     _alert("WedSyncIngestionRejecting",
            "sum by (reason) (increase(wedsync_ingest_rejected_total[10m])) > 10",
@@ -291,7 +309,7 @@ INGESTION_ALERTS: tuple[Alert, ...] = (
     _alert("WedSyncArchitectureFindings",
            "sum by (check) (\n"
            '  wedsync_validation_findings{severity=~"error|critical", '
-           'check!="rls_disabled_in_public"}\n) > 0',
+           f'check!~"{"|".join(OWN_ALERT_CHECKS)}"}}\n) > 0',
            "warning", "security", "Architecture validation reports errors.",
            "Validation check {{ $labels.check }} reports {{ $value }} findings of severity "
            "error or critical.", Timing("30m"), urgency="later"),

@@ -15,6 +15,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v redis-server >/dev/null || need+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
+# The stack's own PostgreSQL runs with TLS: its self-signed certificate is made with openssl.
+command -v openssl >/dev/null || need+=(openssl)
 command -v prometheus-postgres-exporter >/dev/null || need+=(prometheus-postgres-exporter)
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)

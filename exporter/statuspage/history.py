@@ -28,6 +28,7 @@ import aiohttp
 import structlog
 
 from exporter.config.model import MaintenanceWindow, PrometheusSettings
+from exporter.prometheus_api import PrometheusUnavailable, prometheus_get
 
 log = structlog.get_logger("exporter.statuspage.history")
 MAX_DAYS = 90
@@ -122,13 +123,10 @@ class HistoryFetcher:
 
     async def _get(self, session: aiohttp.ClientSession, base: str, path: str,
                    params: dict[str, str] | None = None) -> Any:
-        async with session.get(f"{base}{path}", params=params) as answer:
-            if answer.status != 200:
-                raise HistoryUnavailable(f"{path} answered HTTP {answer.status}")
-            document = await answer.json(content_type=None)
-        if not isinstance(document, dict) or document.get("status") != "success":
-            raise HistoryUnavailable(f"{path} did not answer a successful result")
-        return document.get("data")
+        try:
+            return await prometheus_get(session, base, path, params)
+        except PrometheusUnavailable as exc:
+            raise HistoryUnavailable(str(exc)) from None
 
     async def fetch(self) -> History:
         """Ask Prometheus once (HistoryUnavailable when that fails)."""
