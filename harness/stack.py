@@ -158,6 +158,9 @@ class StackOptions:
     sandbox: SandboxPlugin | None = None
     # Start Debian's prometheus-node-exporter (this machine's host metrics) as job "node".
     node_exporter: bool = False
+    # Past samples (OpenMetrics text ending in "# EOF") written into Prometheus' storage before
+    # it starts: history rules did not record (last Saturday's peaks, for the capacity rules).
+    backfill: str | None = None
     exporter_port: int | None = None
     prometheus_port: int | None = None
     alertmanager_port: int | None = None
@@ -322,6 +325,9 @@ class Stack:
             retention=options.retention,
             extra_args=[f"--rules.alert.resend-delay={self.resend_delay()}"])
         self._started.append(self.prometheus)
+        if options.backfill:
+            self._say("backfilling Prometheus' storage")
+            self.prometheus.backfill(options.backfill)
         self.prometheus.start()
         self._say(f"waiting for Prometheus' first scrape of the exporter "
                   f"(scrape interval {options.scrape_interval})")
