@@ -4,7 +4,8 @@ signals (up before the next wedding day; down when nothing needs the room).
 - Forecasts: seconds until database connections reach ``max_connections``, Redis memory its
   ``maxmemory`` and pooler clients ``max_client_conn``, at the pace of the last 6 hours
   (``deriv``), as one recorded series per limit; a ticket when one falls within the horizon
-  (the alert's threshold, which an overrides file may change).
+  (the alert's threshold, which an overrides file may change) while the limit is at least half
+  used.
 - Next Saturday: last Saturday's peak of each limited resource, scaled by the weddings booked
   for the coming Saturday over last Saturday's (``wedsync_weddings`` windows next_saturday and
   last_saturday). Saturdays here are Prometheus' (UTC) days; in the platform's time zone the
@@ -36,6 +37,11 @@ NOT_WITHIN = 365 * 86400
 FORECAST_WINDOW = "6h"
 # The ticket's horizon: a limit forecast to be reached within 3 days.
 HORIZON_SECONDS = 3 * 86400
+LIMIT_USE = "wedsync:limit_use:ratio"
+# A forecast counts once half the limit is in use: from a few connections, or on a fresh
+# Prometheus, a morning's ramp extrapolates to "full by tonight" (as kubernetes-mixin's disk
+# forecasts ask for a fill level too).
+FORECAST_FROM = 0.5
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,14 @@ def forecast(limit: Limit) -> Recording:
              f"(label limit={limit.name}); {NOT_WITHIN} (a year) when use is not growing.")
 
 
-FORECAST_RECORDINGS: tuple[Recording, ...] = tuple(forecast(limit) for limit in LIMITS)
+FORECAST_RECORDINGS: tuple[Recording, ...] = (
+    *(Recording(LIMIT_USE, limit.ratio, labels={"limit": limit.name},
+                help=f"Use of a limit as a share of it ({limit.what}: label "
+                     f"limit={limit.name}).") for limit in LIMITS),
+    *(forecast(limit) for limit in LIMITS),
+)
+# A limit forecast within ``horizon`` that is at least half used.
+SOON = (f"{FORECAST} < {{horizon}}\nand on (limit, target)\n{LIMIT_USE} > {FORECAST_FROM:g}")
 
 # --- next Saturday's headroom -------------------------------------------------------------------
 USAGE = "wedsync:capacity_usage:current"
@@ -143,9 +156,9 @@ PEAK_RECORDINGS: tuple[Recording, ...] = (
 
 # --- alerts -------------------------------------------------------------------------------------
 FORECAST_ALERTS: tuple[Alert, ...] = (
-    Alert(name="WedSyncLimitReachedSoon", expr=f"{FORECAST} < $threshold",
+    Alert(name="WedSyncLimitReachedSoon", expr=SOON.replace("{horizon}", "$threshold"),
           severity="warning", category="capacity",
-          summary="A platform limit is forecast to be reached soon.",
+          summary="A platform limit is half used and forecast to be reached soon.",
           description="At the pace of the last 6 hours, {{ $labels.limit }} of "
                       "{{ $labels.target }} reaches its limit in "
                       "{{ $value | humanizeDuration }}.",
@@ -177,7 +190,8 @@ SCALE_UP_EXPR = "\nor\n".join((
     _reason("histogram_quantile(0.95,\n"
             "    sum by (le) (rate(wedsync_http_request_duration_seconds_bucket[10m]))\n"
             "  ) > 0.5", "api-p95"),
-    _reason(f"{FORECAST} < {HORIZON_SECONDS}", "limit-forecast"),
+    _reason(SOON.replace("{horizon}", str(HORIZON_SECONDS)).replace("\n", "\n  "),
+            "limit-forecast"),
     _reason(f'{NEXT_SATURDAY}{{resource=~"{"|".join(RATIO_RESOURCES)}"}} > '
             f"{SATURDAY_FORECAST_TRIGGER:g}", "saturday-forecast"),
 ))

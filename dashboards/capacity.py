@@ -9,12 +9,12 @@ from grafanalib import core
 from alerts.capacity import (
     FORECAST,
     LAST_SATURDAY_PEAK,
+    LIMIT_USE,
     NEXT_SATURDAY,
     RESOURCES,
     SATURDAY_FORECAST_TRIGGER,
     Resource,
 )
-from alerts.components import DB_CONNECTIONS, POOL_CLIENTS, REDIS_MEMORY
 from alerts.hosts import CPU_TRIGGER, HOST_CPU, HOST_FILESYSTEM_AVAILABLE, HOST_MEMORY_AVAILABLE
 from alerts.settings import HOST_SELECTOR
 from dashboards import links, promql
@@ -66,15 +66,14 @@ def limits(grid: Grid) -> None:
         (timeseries("Use of each limit",
                     "Database connections over max_connections, Redis memory over maxmemory, "
                     "pooler clients over max_client_conn, per target.", "percentunit",
-                    [Query(DB_CONNECTIONS, "{{target}} connections"),
-                     Query(REDIS_MEMORY, "{{target}} memory"),
-                     Query(POOL_CLIENTS, "{{target}} pooler clients")],
+                    [Query(LIMIT_USE, "{{limit}} {{target}}")],
                     steps=rising((SATURDAY_FORECAST_TRIGGER, WARN), (1, BAD)), minimum=0,
                     links=[links.to_board(DATABASE), links.to_board(REDIS),
                            links.to_board(POOLER)]), 12),
         (timeseries("Time until a limit is reached",
                     "At the pace of the last 6 hours; a year (the cap) while use is not "
-                    "growing. A ticket opens when it is under 3 days.", "s",
+                    "growing. A ticket opens when it is under 3 days and the limit is at "
+                    "least half used.", "s",
                     [Query(f"min by (limit, target) ({FORECAST})",
                            "{{limit}} {{target}}")],
                     steps=falling((3 * 86400, GOOD)),
