@@ -60,6 +60,9 @@ LIMITS: tuple[Limit, ...] = (
 )
 
 
+_LIMIT_NAMES = ", ".join(limit.name for limit in LIMITS)
+
+
 def forecast(limit: Limit) -> Recording:
     """Seconds until ``limit``'s ratio reaches 1 at the last 6 hours' pace."""
     ratio = limit.ratio
@@ -72,14 +75,14 @@ def forecast(limit: Limit) -> Recording:
         ")\n"
         f"or\n{ratio} * 0 + {NOT_WITHIN}",
         labels={"limit": limit.name},
-        help=f"Seconds until {limit.what} at the pace of the last {FORECAST_WINDOW} "
-             f"(label limit={limit.name}); {NOT_WITHIN} (a year) when use is not growing.")
+        help=f"Seconds until each limit is reached at the pace of the last {FORECAST_WINDOW} "
+             f"(label limit: {_LIMIT_NAMES}); {NOT_WITHIN} (a year) when use is not growing.")
 
 
 FORECAST_RECORDINGS: tuple[Recording, ...] = (
     *(Recording(LIMIT_USE, limit.ratio, labels={"limit": limit.name},
-                help=f"Use of a limit as a share of it ({limit.what}: label "
-                     f"limit={limit.name}).") for limit in LIMITS),
+                help="Use of each limit as a share of it, per target (label limit: "
+                     f"{_LIMIT_NAMES}).") for limit in LIMITS),
     *(forecast(limit) for limit in LIMITS),
 )
 # A limit forecast within ``horizon`` that is at least half used.
@@ -132,8 +135,9 @@ _PEAK = (
 
 SATURDAY_RECORDINGS: tuple[Recording, ...] = (
     *(Recording(USAGE, resource.expr, labels={"resource": resource.name},
-                help=f"What the capacity forecast watches now ({resource.title}: label "
-                     f"resource={resource.name}).")
+                help="What the Saturday forecast watches now, per resource: api_requests "
+                     "(requests a second), db_connections and redis_memory (shares of their "
+                     "limits), realtime_roundtrip (p99 seconds).")
       for resource in RESOURCES),
     Recording(WEDDINGS_RATIO,
               'max(wedsync_weddings{window="next_saturday"})\n'
