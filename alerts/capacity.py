@@ -242,7 +242,9 @@ def groups() -> tuple[Group, ...]:
         Group("wedsync-hosts-recordings", recordings=hosts.RECORDINGS),
         Group("wedsync-capacity-recordings",
               recordings=(*FORECAST_RECORDINGS, *SATURDAY_RECORDINGS)),
-        Group("wedsync-capacity-saturday", recordings=PEAK_RECORDINGS),
+        # A week's peak changes slowly and its subquery is the costly part (bench/
+        # capacity_rules.py): once a minute is plenty.
+        Group("wedsync-capacity-saturday", recordings=PEAK_RECORDINGS, interval="1m"),
         Group("wedsync-hosts", alerts=hosts.ALERTS),
         Group("wedsync-capacity", alerts=(*FORECAST_ALERTS, *SCALE_ALERTS)),
     )
