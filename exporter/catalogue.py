@@ -19,7 +19,8 @@ Kind = Literal["gauge", "counter", "histogram"]
 FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "refused", "error")
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
-WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
+WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d", "next_saturday",
+                                     "last_saturday")
 CACHE_LAYERS: tuple[str, ...] = ("application", "redis", "cdn")
 CACHE_RESULTS: tuple[str, ...] = ("hit", "miss")
 QUEUE_STATES: tuple[str, ...] = (
@@ -301,8 +302,9 @@ FAMILIES: tuple[Family, ...] = (
        "1 if the last background architecture validation ran to completion.", ()),
     # --- weddings and queries ------------------------------------------------------------
     _g("wedsync_weddings",
-       "Weddings dated in the window (today, tomorrow, next_7d = today and the 6 days after) "
-       "in the platform's time zone." + CACHED, ("window",)),
+       "Weddings dated in the window (today, tomorrow, next_7d = today and the 6 days after, "
+       "next_saturday = the first Saturday after today, last_saturday = the last Saturday "
+       "before today) in the platform's time zone." + CACHED, ("window",)),
     _g("wedsync_wedding_day",
        "1 on a wedding day (a Saturday, or a day with weddings, in the platform's time zone), "
        "else 0. Absent when it cannot be known (fail safe: rules treat absence as 1)."),

@@ -21,6 +21,7 @@ command -v prometheus-postgres-exporter >/dev/null || need+=(prometheus-postgres
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v prometheus-pgbouncer-exporter >/dev/null || need+=(prometheus-pgbouncer-exporter)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
