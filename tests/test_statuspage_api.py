@@ -216,7 +216,7 @@ def test_outages_grade_components_open_incidents_with_updates_and_resolve_them()
             api.failing = {"a", "b"}
             major = await summary_when({"api": "major_outage"})
             assert major["status"] == {"indicator": "critical",
-                                       "description": "Major Service Outage"}
+                                       "description": "Major System Outage"}
             assert major["incidents"][0]["impact"] == "critical"
             assert major["incidents"][0]["id"] == incident["id"]  # the same incident
 

@@ -53,9 +53,13 @@ def component(name: str, shown: str | None, essential: bool = True) -> GradedCom
 
 @pytest.mark.parametrize(("grades", "expected"), [
     ({"database": "operational"}, ("none", "All Systems Operational")),
-    ({"database": "degraded_performance"}, ("minor", "Minor Service Outage")),
+    ({"database": "degraded_performance"}, ("minor", "Degraded System Service")),
+    ({"database": "degraded_performance", "api": "operational"},
+     ("minor", "Partially Degraded Service")),
     ({"database": "partial_outage"}, ("major", "Partial System Outage")),
-    ({"database": "major_outage"}, ("critical", "Major Service Outage")),
+    ({"database": "major_outage"}, ("critical", "Major System Outage")),
+    ({"database": "major_outage", "api": "under_maintenance"},
+     ("critical", "Major System Outage")),
     ({"database": "under_maintenance"}, ("none", "Service Under Maintenance")),
     ({"database": "operational", "api": None}, ("none", "All Systems Operational")),
 ])
