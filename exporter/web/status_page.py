@@ -98,7 +98,7 @@ def render(service: Host, snapshot: Snapshot | None = None) -> str:
     return TEMPLATE.substitute(
         title=html.escape(service.config.status_page_title),
         refresh=refresh_seconds(service), overall=status, headline=headline,
-        indicator="maintenance" if headline == UNDER_MAINTENANCE else level,
+        indicator=level, tone="maintenance" if headline == UNDER_MAINTENANCE else level,
         not_monitored=not_monitored_note(components),
         rows="\n".join(_row(s, now, grades) for s in components),
         banner=sections.banner(snapshot) if snapshot else "",
