@@ -308,6 +308,9 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_wedding_day",
        "1 on a wedding day (a Saturday, or a day with weddings, in the platform's time zone), "
        "else 0. Absent when it cannot be known (fail safe: rules treat absence as 1)."),
+    _g("wedsync_maintenance_active",
+       "1 while a planned maintenance window (config `maintenance`) covers the component, else "
+       "0. Only the uptime figures read it: it silences no alert.", ("component",)),
     _g("wedsync_custom_query_success",
        "1 if the named SQL query last ran without error, else 0.", ("query",)),
     _g("wedsync_custom_query_duration_seconds", "Duration of the named query's last run.",

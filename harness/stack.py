@@ -46,11 +46,12 @@ What it does with the repo's configs:
   route when given.
 
 What the exporter is given: generated admin, ingest and deploy tokens and the stack's own
-Alertmanager URL, in its environment (``WEDSYNC_ADMIN_TOKEN``, ``WEDSYNC_INGEST_TOKEN``,
-``WEDSYNC_DEPLOY_TOKEN``, ``WEDSYNC_ALERTMANAGER_URL``, which ``exporter/example.yaml``
-references; a value in ``exporter_env`` wins). The tokens are written to ``tokens_file``
-(default ``<stack dir>/tokens.env``), readable only by the user, and never printed
-(``harness.stack_tokens``); the file is removed when the stack stops.
+Alertmanager and Prometheus URLs (the deploy gate asks the one, the status page's uptime history
+the other), in its environment (``WEDSYNC_ADMIN_TOKEN``, ``WEDSYNC_INGEST_TOKEN``,
+``WEDSYNC_DEPLOY_TOKEN``, ``WEDSYNC_ALERTMANAGER_URL``, ``WEDSYNC_PROMETHEUS_URL``, which
+``exporter/example.yaml`` references; a value in ``exporter_env`` wins). The tokens are
+written to ``tokens_file`` (default ``<stack dir>/tokens.env``), readable only by the user, and
+never printed (``harness.stack_tokens``); the file is removed when the stack stops.
 
 The sandbox is optional and pluggable: pass any object with ``start()``, ``stop()`` and
 ``exporter_sections()`` (see ``SandboxPlugin``); it starts first, and the sections it returns
@@ -95,6 +96,8 @@ ALERTMANAGER_CONFIG = REPO / "prometheus" / "alertmanager.yml"
 EXAMPLE_EXPORTER_CONFIG = REPO / "exporter" / "example.yaml"
 
 ALERTMANAGER_URL_VARIABLE = "WEDSYNC_ALERTMANAGER_URL"
+# exporter/example.yaml's prometheus.url (the status page's uptime history).
+PROMETHEUS_URL_VARIABLE = "WEDSYNC_PROMETHEUS_URL"
 
 EXPORTER_JOB = "wedsync-exporter"
 PROMETHEUS_JOB = "prometheus"
@@ -290,9 +293,12 @@ class Stack:
                                                port=options.alertmanager_port)
         self._started.append(self.alertmanager)
 
+        # Prometheus' port too: the exporter's status page reads its uptime history there.
+        prometheus_port = options.prometheus_port or free_port()
         exporter_config = copy.deepcopy(options.exporter_config or example_exporter_config())
         environment = {**self.tokens.environment(),
-                       ALERTMANAGER_URL_VARIABLE: self.alertmanager.url}
+                       ALERTMANAGER_URL_VARIABLE: self.alertmanager.url,
+                       PROMETHEUS_URL_VARIABLE: f"http://127.0.0.1:{prometheus_port}"}
         if self.sandbox is not None:
             exporter_config.update(self.sandbox.exporter_sections())
             extra_env = getattr(self.sandbox, "exporter_env", None)
@@ -309,7 +315,6 @@ class Stack:
         self._say(f"starting Alertmanager on {self.alertmanager.url}")
         self.alertmanager.start()
 
-        prometheus_port = options.prometheus_port or free_port()
         addresses = {EXPORTER_JOB: f"127.0.0.1:{self.exporter.port}",
                      PROMETHEUS_JOB: f"127.0.0.1:{prometheus_port}",
                      ALERTMANAGER_JOB: f"127.0.0.1:{self.alertmanager.port}"}
