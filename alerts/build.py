@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from alerts import components, durations, monitoring, slo, wedding_day
+from alerts import capacity, components, durations, monitoring, slo, wedding_day
 from alerts.metric_names import metric_names
 from alerts.model import Alert, Group, Recording, RuleFile
 from alerts.overrides import Overrides
@@ -27,6 +27,7 @@ RULE_FILES: tuple[RuleFile, ...] = (
     RuleFile("slo.yml", slo.groups()),
     RuleFile("components.yml", components.groups()),
     RuleFile("monitoring.yml", monitoring.groups()),
+    RuleFile("capacity.yml", capacity.groups()),
     RuleFile("uptime.yml", (Group("wedsync-components-uptime",
                                   recordings=components.UPTIME_RECORDINGS, interval="5m"),)),
 )

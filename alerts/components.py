@@ -149,6 +149,17 @@ DATABASE_ALERTS: tuple[Alert, ...] = (
            "{{ $value }} tables in schema {{ $labels.schema }} on {{ $labels.target }} have "
            "RLS disabled: the API exposes every row of them to any signed-in user.",
            Timing("5m"), component="database"),
+    # Failing: the last attempt failed and none succeeded since; behind: a finished segment
+    # has waited 15 minutes (both mean the newest data is not in any backup).
+    _alert("WedSyncDatabaseArchivingFailing",
+           "wedsync_db_wal_archive_failing == 1\nor on (job, instance, target)\n"
+           "wedsync_db_wal_archive_oldest_pending_seconds > 900",
+           "warning", "data", "WAL archiving fails or falls behind: recent writes are in no "
+           "backup.",
+           "WAL archiving on {{ $labels.target }} fails or has a segment waiting "
+           "{{ $value | printf \"%.0f\" }} (1 = failing, else seconds waiting); point-in-time "
+           "recovery stops at the last archived segment.",
+           Timing("15m"), component="database", urgency="later"),
     _alert("WedSyncDatabaseDeadlocks", "increase(wedsync_db_deadlocks_total[15m]) > 0",
            "warning", "errors", "The database detects deadlocks.",
            "{{ $labels.target }} detected {{ $value | printf \"%.0f\" }} deadlocks in the last "
@@ -280,6 +291,13 @@ SERVICE_ALERTS: tuple[Alert, ...] = (
            "{{ $value | humanizeDuration }}.", Timing("15m"), urgency="later"),
 )
 
+# Validation checks that mirror a condition with an alert of its own: a second ticket for the
+# same problem would be noise (WedSyncTablesWithoutRLS, the firing alerts themselves,
+# WedSyncProbeResultsStale, the config-reload alerts, WedSyncDatabaseArchivingFailing).
+OWN_ALERT_CHECKS: tuple[str, ...] = (
+    "rls_disabled_in_public", "deploy_critical_alerts_firing", "deploy_probes_stale",
+    "exporter_config_reload_failed", "prometheus_config_reload_failed", "wal_archiving_failing")
+
 INGESTION_ALERTS: tuple[Alert, ...] = (
     _alert("WedSyncIngestionRejecting",
            "sum by (reason) (increase(wedsync_ingest_rejected_total[10m])) > 10",
@@ -310,7 +328,7 @@ INGESTION_ALERTS: tuple[Alert, ...] = (
     _alert("WedSyncArchitectureFindings",
            "sum by (check) (\n"
            '  wedsync_validation_findings{severity=~"error|critical", '
-           'check!="rls_disabled_in_public"}\n) > 0',
+           f'check!~"{"|".join(OWN_ALERT_CHECKS)}"}}\n) > 0',
            "warning", "security", "Architecture validation reports errors.",
            "Validation check {{ $labels.check }} reports {{ $value }} findings of severity "
            "error or critical.", Timing("30m"), urgency="later"),
@@ -327,18 +345,35 @@ INGESTION_ALERTS: tuple[Alert, ...] = (
 # 172,800 raw samples a 15 s probe leaves in 30 days. Planned maintenance counts as measured
 # here (the exporter's maintenance windows change only the status page).
 UPTIME_RECORDINGS: tuple[Recording, ...] = (
-    Recording(UPTIME_5M, "avg by (component) (avg_over_time(wedsync_up[5m]))",
-              help="Share of successful probes per component over 5 minutes (targets averaged)."),
+    # Planned maintenance counts as neither uptime nor downtime (as on Statuspage): a 5-minute
+    # slot that overlaps a window of the component is left out, and the 30-day figure averages
+    # the slots that are left. The status page's daily bars leave out such hours the same way.
+    Recording(UPTIME_5M, "avg by (component) (avg_over_time(wedsync_up[5m]))\n"
+                         "unless on (component)\n"
+                         "(max by (component) (max_over_time(wedsync_maintenance_active[5m])) "
+                         "== 1)",
+              help="Share of successful probes per component over 5 minutes (targets "
+                   "averaged); absent for a 5-minute slot that overlaps planned maintenance."),
     Recording(UPTIME_30D, f"avg_over_time({UPTIME_5M}[30d])",
-              help="Share of successful probes per component over 30 days: the SLA uptime."),
+              help="Share of successful probes per component over 30 days, planned "
+                   "maintenance left out: the SLA uptime."),
 )
+
+
+# The "down" alerts are evaluated every 5 s instead of the global 15 s: on a wedding day an
+# essential component down must page within a minute (docs/alerts.md, "Wedding-day page within
+# a minute"), and of the probe-scrape-evaluate chain the evaluation is the one step that costs
+# almost nothing to shorten (a handful of comparisons on series already in memory).
+DOWN_EVALUATION_INTERVAL = "5s"
 
 
 def groups() -> tuple[Group, ...]:
     """The component rule groups."""
     return (
         Group("wedsync-components-recordings", recordings=RECORDINGS),
+        Group("wedsync-components-down", alerts=tuple(down_alert(c) for c in REGISTRY),
+              interval=DOWN_EVALUATION_INTERVAL),
         Group("wedsync-components", alerts=(
-            *(down_alert(c) for c in REGISTRY), *PROBE_ALERTS, *DATABASE_ALERTS, *REDIS_ALERTS,
+            *PROBE_ALERTS, *DATABASE_ALERTS, *REDIS_ALERTS,
             *POOLER_ALERTS, *QUEUE_ALERTS, *SERVICE_ALERTS, *INGESTION_ALERTS)),
     )

@@ -2,7 +2,9 @@
 
 Every metric an expression names must be one the exporter exposes (``exporter.catalogue``), a
 recording rule, one of k6's remote-write metrics, or one that Prometheus or Alertmanager make
-themselves. ``unknown_metrics(expr, recorded)`` lists the names that break the rule.
+themselves, or a host series of node_exporter or Supabase's Metrics API
+(``alerts.outside_families``). ``unknown_metrics(expr, recorded)`` lists the names that break
+the rule.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 
 import promql_parser
 
+from alerts.outside_families import is_outside
 from exporter.catalogue import exposed_metric_names
 
 # Series Prometheus itself attaches to every scrape and alerting rule.
@@ -82,7 +85,7 @@ def is_allowed(name: str, recorded: Iterable[str] = (),
     """Whether ``name`` passes the catalogue rule."""
     return (name in exposed_metric_names() or name in set(recorded)
             or name in PROMETHEUS_SYNTHETIC or name.startswith(SELF_MONITORING_PREFIXES)
-            or is_k6_metric(name, k6_custom))
+            or is_outside(name) or is_k6_metric(name, k6_custom))
 
 
 def unknown_metrics(expr: str, recorded: Iterable[str] = (),

@@ -1,4 +1,4 @@
-"""Alerts about the monitoring itself, and the capacity ticket.
+"""Alerts about the monitoring itself (the capacity tickets are in ``alerts.capacity``).
 
 The Watchdog always fires: an outside dead man's switch expects its notification every minute
 and raises the alarm when it stops, because a dead Prometheus or Alertmanager cannot page about
@@ -7,7 +7,6 @@ itself.
 
 from __future__ import annotations
 
-from alerts.components import DB_CONNECTIONS, POOL_SATURATION, POOL_SERVERS, QUEUE_WAIT
 from alerts.model import Alert, Group, Timing
 from alerts.settings import ALERTMANAGER_JOB, EXPORTER_JOB, PROMETHEUS_JOB
 
@@ -71,49 +70,6 @@ MONITORING_ALERTS: tuple[Alert, ...] = (
                    "wedsync_config_last_reload_successful"),
 )
 
-# Capacity: any of five signals says "scale before the next wedding day". Each part carries a
-# reason label so the ticket says which.
-SCALE_UP_EXPR = "\n".join((
-    "label_replace(",
-    "  histogram_quantile(0.95,",
-    "    sum by (le) (rate(wedsync_http_request_duration_seconds_bucket[1d]))",
-    "  ) > 0.15,",
-    '  "reason", "api-latency", "", "")',
-    "or",
-    "label_replace(",
-    f"  max by (target) (max_over_time({DB_CONNECTIONS}[1d])) > 0.6,",
-    '  "reason", "database-connections", "", "")',
-    "or",
-    "label_replace(",
-    f"  max by (target, database) (max_over_time({POOL_SERVERS}[1d])) > {POOL_SATURATION},",
-    '  "reason", "pooler-utilisation", "", "")',
-    "or",
-    "label_replace(",
-    f"  max by (target, queue) (max_over_time({QUEUE_WAIT}[1d])) > 60,",
-    '  "reason", "queue-wait", "", "")',
-    "or",
-    "label_replace(",
-    '  max(wedsync_weddings{window="tomorrow"})',
-    '  > 1.5 * max(avg_over_time(wedsync_weddings{window="today"}[28d]))',
-    '  and max(wedsync_weddings{window="tomorrow"}) >= 5,',
-    '  "reason", "weddings-tomorrow", "", "")',
-))
-
-CAPACITY_ALERTS: tuple[Alert, ...] = (
-    Alert(name="WedSyncScaleUpRecommended", expr=SCALE_UP_EXPR, severity="warning",
-          category="capacity",
-          summary="The platform should scale up before the next wedding day.",
-          description="Signal {{ $labels.reason }} stands at {{ $value | printf \"%.3g\" }}: "
-                      "p95 API latency over a day above 150ms, database connections above 60% "
-                      "of max, a connection pool above 85% of its size, a queue job waiting "
-                      "over a minute, or tomorrow's weddings 1.5 times an average day.",
-          other_days=Timing("30m"), urgency="later"),
-)
-
-
 def groups() -> tuple[Group, ...]:
-    """The monitoring and capacity rule groups."""
-    return (
-        Group("wedsync-monitoring", alerts=MONITORING_ALERTS),
-        Group("wedsync-capacity", alerts=CAPACITY_ALERTS),
-    )
+    """The monitoring rule group."""
+    return (Group("wedsync-monitoring", alerts=MONITORING_ALERTS),)

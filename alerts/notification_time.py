@@ -1,8 +1,9 @@
 """Time from a fault to the notification, computed from the settings the stack runs with.
 
 A fault is seen by the next probe (up to one probe interval later), the next scrape (up to one
-scrape interval), the next rule evaluation (up to one evaluation interval); the alert then
-waits its ``for:`` and Alertmanager its route's ``group_wait``. Best case the first three are
+scrape interval), the next rule evaluation (up to one evaluation interval: its group's own where
+it has one, as the "down" alerts do); the alert then waits its ``for:`` and Alertmanager its
+route's ``group_wait``. Best case the first three are
 zero; on average each is half its interval. A fault that makes a probe hang rather than fail
 fast adds up to the probe's timeout.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from alerts import durations
-from alerts.build import all_alerts
+from alerts.build import RULE_FILES, all_alerts
 from alerts.model import Alert
 from alerts.routing import deliveries
 from alerts.wedding_day import variants
@@ -61,10 +62,21 @@ def for_seconds(alert: Alert, wedding_day: bool, for_scale: float = 1.0) -> floa
     return durations.seconds(durations.scaled(timing.for_, for_scale))
 
 
+def evaluation_seconds(alert: Alert, settings: Settings) -> float:
+    """How often ``alert``'s rule group is evaluated: its own ``interval`` (scaled as the stack
+    scales it) where it has one, else the global evaluation interval."""
+    for rule_file in RULE_FILES:
+        for group in rule_file.groups:
+            if group.interval and any(a.name == alert.name for a in group.alerts):
+                return durations.seconds(durations.scaled(group.interval, settings.for_scale))
+    return settings.evaluation_interval
+
+
 def notification_time(alert: Alert, wedding_day: bool, settings: Settings) -> NotificationTime:
     """How long a fault takes to reach the receiver as ``alert``."""
     hold = for_seconds(alert, wedding_day, settings.for_scale) + settings.group_wait
-    travel = settings.probe_interval + settings.scrape_interval + settings.evaluation_interval
+    travel = (settings.probe_interval + settings.scrape_interval
+              + evaluation_seconds(alert, settings))
     return NotificationTime(best=hold, average=hold + travel / 2, worst=hold + travel)
 
 

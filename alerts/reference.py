@@ -15,7 +15,11 @@ from alerts import durations
 from alerts.build import RULE_FILES, all_alerts
 from alerts.components import down_policies
 from alerts.model import Alert, Recording, Timing
-from alerts.notification_time import notification_time, production_settings
+from alerts.notification_time import (
+    evaluation_seconds,
+    notification_time,
+    production_settings,
+)
 from alerts.routing import deliveries
 from alerts.wedding_day import variants
 
@@ -105,11 +109,13 @@ def notification_times_table() -> str:
         rows.append(f"| {alert.name} | {receivers} | {cells[0]} | {cells[1]} |")
     settings = production_settings({"severity": "critical"})
     rows.append("")
+    down = evaluation_seconds(by_name[f"WedSync{down_policies()[0].title}Down"], settings)
     rows.append(f"Settings: probe interval {_span(settings.probe_interval)}, scrape interval "
                 f"{_span(settings.scrape_interval)}, evaluation interval "
-                f"{_span(settings.evaluation_interval)}, pager group_wait "
+                f"{_span(settings.evaluation_interval)} (the down alerts' group: "
+                f"{_span(down)}), group_wait of the critical pager route "
                 f"{_span(settings.group_wait)} (exporter/example.yaml, prometheus/prometheus.yml, "
-                "prometheus/alertmanager.yml).")
+                "alerts/components.py, prometheus/alertmanager.yml).")
     return "\n".join(rows)
 
 

@@ -61,8 +61,9 @@ def computed_row(fault: Fault, params: dict[str, float], wedding_day: bool,
 
 
 def computed() -> None:
-    print("computed at the shipped production settings (probe, scrape, evaluation 15 s; "
-          "pager group_wait 15 s; timings posted every 5 s; windows full)")
+    print("computed at the shipped production settings (probe, scrape, evaluation 15 s, the "
+          "down alerts evaluated every 5 s; pager group_wait 5 s for critical alerts, 15 s for "
+          "burn-rate pages; timings posted every 5 s; windows full)")
     print(f"{'fault':<45}{'dashboard':>10}  {'day':<8}{'first paging alert':<28}"
           f"{'detect':>15}{'page':>15}")
     for name, params, title in CASES:

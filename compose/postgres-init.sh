@@ -7,7 +7,8 @@ psql=(psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER")
 "${psql[@]}" --dbname postgres -c "CREATE DATABASE wedsync"
 "${psql[@]}" --dbname wedsync -f /wedsync/schema.sql
 "${psql[@]}" --dbname wedsync -f /wedsync/seed.sql
-"${psql[@]}" --dbname wedsync -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+# In a schema of its own, as Supabase does (validation's extension_in_public).
+"${psql[@]}" --dbname wedsync -c "CREATE SCHEMA IF NOT EXISTS extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC; CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA extensions"
 password=$(cat /run/secrets/exporter_db_password)
 "${psql[@]}" --dbname wedsync -v password="$password" <<'SQL'
 CREATE ROLE wedsync_exporter LOGIN BYPASSRLS PASSWORD :'password';

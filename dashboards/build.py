@@ -17,6 +17,7 @@ from grafanalib._gen import DashboardEncoder
 
 from dashboards import (
     api_slo,
+    capacity,
     database,
     exporter_health,
     load_tests,
@@ -35,7 +36,7 @@ DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 DEFINITIONS: dict[Board, Callable[[], core.Dashboard]] = dict(zip(BOARDS, (
     overview.dashboard, api_slo.dashboard, database.dashboard, redis_cache.dashboard,
     realtime_auth.dashboard, load_tests.dashboard, exporter_health.dashboard,
-    pooler.dashboard), strict=True))
+    pooler.dashboard, capacity.dashboard), strict=True))
 
 
 def document(board: Board) -> dict[str, Any]:

@@ -115,8 +115,8 @@ def health(grid: Grid) -> None:
 
 
 def security(grid: Grid) -> None:
-    """Row Level Security and the architecture validation."""
-    grid.row("Row Level Security and validation")
+    """Row Level Security, the architecture validation and WAL archiving."""
+    grid.row("Row Level Security, validation and backups")
     grid.line(
         (stat("Tables without RLS",
               "Tables in API-exposed schemas with Row Level Security disabled: the API "
@@ -136,6 +136,28 @@ def security(grid: Grid) -> None:
               "validation.interval, 5 minutes by default).", "s",
               [Query("time() - max(wedsync_validation_last_run_timestamp_seconds)")],
               graph=False), 6),
+        height=8)
+    grid.line(
+        (stat("WAL archiving failing",
+              "1 where PostgreSQL's archiver failed its last attempt and nothing was archived "
+              "since: point-in-time recovery stops at the last archived segment. Must be 0.",
+              "short",
+              [Query(f"max by (target) (wedsync_db_wal_archive_failing{{{TARGET}}})",
+                     "{{target}}")], steps=rising((1, BAD)), background=True, graph=False,
+              links=[links.runbook("WedSyncDatabaseArchivingFailing")]), 6),
+        (timeseries("Oldest WAL waiting for the archiver",
+                    "Age of the oldest finished WAL segment not yet archived (0 when none "
+                    "waits). Line: the alert's 15 minutes.", "s",
+                    [Query(f"wedsync_db_wal_archive_oldest_pending_seconds{{{TARGET}}}",
+                           "{{target}}")],
+                    steps=rising((900, BAD)),
+                    links=[links.runbook("WedSyncDatabaseArchivingFailing")]), 9),
+        (timeseries("WAL archived and failed",
+                    "WAL segments archived and archive attempts failed, per second.", "ops",
+                    [Query(promql.sum_rate("wedsync_db_wal_archived_total", TARGET,
+                                           ("target",)), "{{target}} archived"),
+                     Query(promql.sum_rate("wedsync_db_wal_archive_failures_total", TARGET,
+                                           ("target",)), "{{target}} failed")]), 9),
         height=8)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from grafanalib import core
 
+from alerts.capacity import FORECAST, NEXT_SATURDAY, SATURDAY_FORECAST_TRIGGER
 from alerts.components import QUEUE_WAIT
+from alerts.hosts import CPU_TRIGGER, HOST_CPU, HOST_FILESYSTEM_AVAILABLE, HOST_MEMORY_AVAILABLE
 from dashboards import links, promql, thresholds
 from dashboards.board import make
 from dashboards.layout import Grid
@@ -26,6 +28,7 @@ from dashboards.panels import (
 from dashboards.redis_cache import layer_hit_ratio
 from dashboards.settings import (
     API,
+    CAPACITY,
     DATABASE,
     DATASOURCE_NAME,
     EXPORTER,
@@ -217,6 +220,39 @@ def safety(grid: Grid) -> None:
         height=8)
 
 
+def hosts(grid: Grid) -> None:
+    """The hosts and the room left: details on the Capacity dashboard."""
+    grid.row("Hosts and capacity")
+    capacity = links.to_board(CAPACITY, "Hosts, limits and next Saturday")
+    grid.line(
+        (stat("Busiest host CPU",
+              "The highest share of CPU in use on any watched host over 5 minutes (jobs node "
+              "and supabase-metrics).", "percentunit", [Query(f"max({HOST_CPU})")],
+              steps=rising((CPU_TRIGGER, BAD)),
+              links=[capacity, links.runbook("WedSyncHostCPUHigh")]), 5),
+        (stat("Least memory available",
+              "The lowest share of memory available on any watched host.", "percentunit",
+              [Query(f"min({HOST_MEMORY_AVAILABLE})")], steps=falling((0.1, GOOD)),
+              links=[capacity, links.runbook("WedSyncHostMemoryLow")]), 5),
+        (stat("Fullest disk",
+              "The lowest share of space available on any watched host's file systems.",
+              "percentunit", [Query(f"min({HOST_FILESYSTEM_AVAILABLE})")],
+              steps=falling((0.2, WARN), (0.4, GOOD)),
+              links=[capacity, links.runbook("WedSyncHostDiskFillingUp")]), 5),
+        (stat("Next Saturday's connections",
+              "Forecast peak of database connections next Saturday, as a share of "
+              "max_connections: last Saturday's peak scaled by the weddings booked.",
+              "percentunit", [Query(f'{NEXT_SATURDAY}{{resource="db_connections"}}')],
+              steps=rising((SATURDAY_FORECAST_TRIGGER, WARN), (1, BAD)), graph=False,
+              links=[capacity]), 5),
+        (stat("First limit reached in",
+              "The soonest any platform limit (connections, Redis memory, pooler clients) "
+              "is reached at the pace of the last 6 hours; a year while nothing grows.", "s",
+              [Query(f"min({FORECAST})")], steps=falling((3 * 86400, GOOD)), graph=False,
+              links=[capacity, links.runbook("WedSyncLimitReachedSoon")]), 4),
+        height=5)
+
+
 def wedding_pack(grid: Grid) -> None:
     """The wedding pack: the business side of the day from the platform's tables."""
     grid.row("Wedding pack")
@@ -272,7 +308,8 @@ def dashboard() -> core.Dashboard:
     """The overview dashboard."""
     grid = Grid()
     safety(grid)
+    hosts(grid)
     wedding_pack(grid)
     return make(OVERVIEW, "Are today's weddings safe? Statuses, the day, what fires, the "
-                "SLIs, and the wedding pack. Start here; every panel links to its detail.",
-                grid)
+                "SLIs, the hosts, and the wedding pack. Start here; every panel links to its "
+                "detail.", grid)

@@ -3,13 +3,15 @@
 ``rate``/``increase`` refuse a metric that is not a counter (a gauge's rate is meaningless);
 every rate runs over Grafana's ``$__rate_interval`` unless a caller asks for another window on
 purpose; ``ratio`` keeps a share at 0 instead of "no data" when nothing bad has happened yet.
-Which names are counters comes from ``exporter.catalogue`` and ``loadtests.metrics``.
+Which names are counters comes from ``exporter.catalogue``, ``loadtests.metrics`` and the host
+series of ``alerts.outside_families``.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+from alerts.outside_families import NODE_EXPORTER_SERIES
 from exporter.catalogue import FAMILIES, STATUSES
 from exporter.components import REGISTRY
 from loadtests.metrics import COUNTERS as K6_COUNTERS
@@ -25,6 +27,7 @@ def counter_names() -> frozenset[str]:
     names = {f.name for f in FAMILIES if f.kind == "counter"}
     names |= {n for f in FAMILIES if f.kind == "histogram" for n in f.exposed_names}
     names |= {f"{K6_PREFIX}{name}_total" for name in K6_COUNTERS}
+    names |= {name for name in NODE_EXPORTER_SERIES if name.endswith("_total")}
     return frozenset(names)
 
 

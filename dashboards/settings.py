@@ -50,6 +50,7 @@ REALTIME_AUTH = Board("wedsync-realtime-auth", "WedSync / Realtime and Auth",
 LOAD_TESTS = Board("wedsync-load-tests", "WedSync / Load tests", "load-tests.json")
 EXPORTER = Board("wedsync-exporter", "WedSync / Exporter health", "exporter.json")
 POOLER = Board("wedsync-pooler", "WedSync / Connection pooler", "pooler.json")
+CAPACITY = Board("wedsync-capacity", "WedSync / Capacity", "capacity.json")
 
 BOARDS: tuple[Board, ...] = (OVERVIEW, API, DATABASE, REDIS, REALTIME_AUTH, LOAD_TESTS, EXPORTER,
-                             POOLER)
+                             POOLER, CAPACITY)

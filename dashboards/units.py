@@ -9,7 +9,7 @@ from __future__ import annotations
 
 KNOWN_UNITS: frozenset[str] = frozenset({
     "none", "short", "percentunit", "s", "ms", "bytes", "decbytes", "reqps", "ops", "opm",
-    "cps", "cpm", "dtdurations", "dateTimeFromNow",
+    "cps", "cpm", "dtdurations", "dateTimeFromNow", "Bps",
 })
 CUSTOM_PREFIXES: tuple[str, ...] = ("suffix:", "prefix:")
 

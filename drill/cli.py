@@ -120,7 +120,8 @@ def _run_parser(commands: argparse._SubParsersAction) -> None:
     attached.add_argument("--evaluation-interval", type=seconds,
                           default=PRODUCTION.evaluation_interval)
     attached.add_argument("--group-wait", type=seconds,
-                          help="the pager route's group_wait (default the committed 15s)")
+                          help="the pager route's group_wait (default: the committed routes', "
+                               "5s for critical alerts, 15s for burn-rate pages)")
     attached.add_argument("--report-interval", type=seconds, default=PRODUCTION.report_interval,
                           help="how often the API posts its timings (default 5s)")
     attached.add_argument("--inject-command", help="with --fault command: breaks the target")

@@ -26,7 +26,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from alerts import durations
-from alerts.notification_time import Settings, alert_named, for_seconds, notification_time
+from alerts.notification_time import (
+    Settings,
+    alert_named,
+    evaluation_seconds,
+    for_seconds,
+    notification_time,
+)
+from alerts.routing import deliveries
 from alerts.slo import SLOS, TIERS, Tier
 from drill.faults import Fault
 
@@ -70,7 +77,6 @@ FAST = Timing("fast", probe_interval=1, probe_timeout=0.9, scrape_interval=1,
               evaluation_interval=1, for_scale=0.03, group_wait=1, group_interval=1,
               repeat_interval=3600, report_interval=1, query_interval=1)
 TIMINGS = {t.name: t for t in (FAST, PRODUCTION)}
-PAGER_GROUP_WAIT = 15.0  # prometheus/alertmanager.yml, the pager routes
 # SLIs fed by the exporter's own probes; the others come from the API's posted timings.
 PROBED_SLOS = frozenset({"realtime-propagation"})
 
@@ -101,19 +107,27 @@ class Promise:
                 "parts": {k: round(v, 1) for k, v in self.parts.items()}}
 
 
-def group_wait_of(timing: Timing) -> float:
-    return timing.group_wait if timing.group_wait is not None else PAGER_GROUP_WAIT
+def group_wait_of(timing: Timing, labels: dict[str, str]) -> float:
+    """The timing's group_wait, else that of the committed route an alert with ``labels``
+    takes to the pager (5 s for critical alerts, 15 s for burn-rate pages)."""
+    if timing.group_wait is not None:
+        return timing.group_wait
+    return durations.seconds(deliveries(labels)[0].group_wait)
 
 
 def component_promise(alert: str, wedding_day: bool, timing: Timing, hangs: bool) -> Promise:
     """Fault to page for an alert on a probed component."""
-    settings = timing.settings(group_wait_of(timing))
+    definition = alert_named(alert)
+    settings = timing.settings(group_wait_of(timing, {
+        "alertname": alert, "severity": definition.severity, "category": definition.category,
+        "wedding_day": "true" if wedding_day else "false"}))
     computed = notification_time(alert_named(alert), wedding_day, settings)
     hang = timing.probe_timeout if hangs else 0.0
-    parts = {"for": for_seconds(alert_named(alert), wedding_day, timing.for_scale),
+    parts = {"for": for_seconds(definition, wedding_day, timing.for_scale),
              "group_wait": settings.group_wait, "probe_interval": timing.probe_interval,
              "scrape_interval": timing.scrape_interval,
-             "evaluation_interval": timing.evaluation_interval, "probe_timeout": hang}
+             "evaluation_interval": evaluation_seconds(definition, settings),
+             "probe_timeout": hang}
     return Promise(alert, computed.best + hang, computed.worst + hang, parts)
 
 
@@ -159,7 +173,9 @@ def burn_promise(slo: str, share: float, wedding_day: bool, timing: Timing,
     if best is None:
         return None
     crossing, tier = best
-    wait = group_wait_of(timing)
+    wait = group_wait_of(timing, {"alertname": tier.alert, "category": "slo", "slo": slo,
+                                  "severity": tier.severity,
+                                  "wedding_day": "true" if wedding_day else "false"})
     if slo in PROBED_SLOS:
         feed = timing.probe_interval
     else:

@@ -19,7 +19,8 @@ Kind = Literal["gauge", "counter", "histogram"]
 FAILURE_REASONS: tuple[str, ...] = ("timeout", "connect", "auth", "protocol", "refused", "error")
 STATUSES: tuple[str, ...] = ("healthy", "degraded", "critical")
 STATUS_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx")
-WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d")
+WEDDING_WINDOWS: tuple[str, ...] = ("today", "tomorrow", "next_7d", "next_saturday",
+                                     "last_saturday")
 CACHE_LAYERS: tuple[str, ...] = ("application", "redis", "cdn")
 CACHE_RESULTS: tuple[str, ...] = ("hit", "miss")
 QUEUE_STATES: tuple[str, ...] = (
@@ -161,6 +162,27 @@ FAMILIES: tuple[Family, ...] = (
     _g("wedsync_db_tables_without_rls",
        "Tables in an API-exposed schema with Row Level Security disabled.",
        ("target", "schema")),
+    _g("wedsync_db_wal_archiving_enabled",
+       "1 if the server archives WAL (archive_mode on on a primary, or always), else 0.",
+       ("target",)),
+    _c("wedsync_db_wal_archived_total",
+       "WAL segments archived since the archiver's statistics were reset (raw counter).",
+       ("target",)),
+    _c("wedsync_db_wal_archive_failures_total",
+       "Failed WAL archive attempts since the archiver's statistics were reset (raw counter).",
+       ("target",)),
+    _g("wedsync_db_wal_archive_failing",
+       "1 if the archiver's last attempt failed (no success since the last failure), else 0.",
+       ("target",)),
+    _g("wedsync_db_wal_last_archived_timestamp_seconds",
+       "Unix time the last WAL segment was archived (absent until one was).", ("target",),
+       "seconds"),
+    _g("wedsync_db_wal_archive_pending_segments",
+       "Finished WAL segments waiting for the archiver (absent without pg_monitor).",
+       ("target",)),
+    _g("wedsync_db_wal_archive_oldest_pending_seconds",
+       "Age of the oldest WAL segment waiting for the archiver, 0 when none waits (absent "
+       "without pg_monitor).", ("target",), "seconds"),
     # --- redis ---------------------------------------------------------------------------
     _g("wedsync_redis_ping_seconds", "Round trip of the Redis PING." + CACHED, ("target",),
        "seconds"),
@@ -299,11 +321,15 @@ FAMILIES: tuple[Family, ...] = (
        "1 if the last background architecture validation ran to completion.", ()),
     # --- weddings and queries ------------------------------------------------------------
     _g("wedsync_weddings",
-       "Weddings dated in the window (today, tomorrow, next_7d = today and the 6 days after) "
-       "in the platform's time zone." + CACHED, ("window",)),
+       "Weddings dated in the window (today, tomorrow, next_7d = today and the 6 days after, "
+       "next_saturday = the first Saturday after today, last_saturday = the last Saturday "
+       "before today) in the platform's time zone." + CACHED, ("window",)),
     _g("wedsync_wedding_day",
        "1 on a wedding day (a Saturday, or a day with weddings, in the platform's time zone), "
        "else 0. Absent when it cannot be known (fail safe: rules treat absence as 1)."),
+    _g("wedsync_maintenance_active",
+       "1 while a planned maintenance window (config `maintenance`) covers the component, else "
+       "0. Only the uptime figures read it: it silences no alert.", ("component",)),
     _g("wedsync_custom_query_success",
        "1 if the named SQL query last ran without error, else 0.", ("query",)),
     _g("wedsync_custom_query_duration_seconds", "Duration of the named query's last run.",

@@ -45,7 +45,10 @@ class DownAlert:
     # How the summary names one target: "A database target", "An external service".
     noun: str
     severity: Severity
-    # ``for:`` on wedding days and on other days.
+    # ``for:`` on wedding days and on other days. An essential component's wedding-day 15 s
+    # is one scrape interval: the alert fires when two scrapes in a row (two probes in a row)
+    # saw it down, so one failed probe never pages (docs/alerts.md, "Wedding-day page within a
+    # minute").
     wedding_for: str
     other_for: str
 
@@ -204,24 +207,24 @@ REGISTRY = Registry()
 for _component in (
     Component("database", "Database", True, settings="postgres", prober="postgres",
               spoken="the database", description="PostgreSQL targets (primary, replicas).",
-              down=DownAlert("Database", "A database target", "critical", "1m", "5m"),
+              down=DownAlert("Database", "A database target", "critical", "15s", "5m"),
               metric_prefix="wedsync_db_"),
     Component("auth", "Sign-in (Auth)", True, settings="supabase_auth", prober="supabase_auth",
               spoken="Auth", description="Supabase Auth (GoTrue) targets.",
-              down=DownAlert("Auth", "An Auth target", "critical", "1m", "5m"),
+              down=DownAlert("Auth", "An Auth target", "critical", "15s", "5m"),
               metric_prefix="wedsync_auth_"),
     Component("realtime", "Live updates (Realtime)", True, settings="supabase_realtime",
               prober="supabase_realtime", spoken="Realtime",
               description="Supabase Realtime targets.",
-              down=DownAlert("Realtime", "A Realtime target", "critical", "1m", "5m"),
+              down=DownAlert("Realtime", "A Realtime target", "critical", "15s", "5m"),
               metric_prefix="wedsync_realtime_"),
     Component("redis", "Cache (Redis)", True, settings="redis", prober="redis",
               spoken="Redis", description="Redis targets (cache, queue).",
-              down=DownAlert("Redis", "A Redis target", "critical", "1m", "5m"),
+              down=DownAlert("Redis", "A Redis target", "critical", "15s", "5m"),
               metric_prefix="wedsync_redis_"),
     Component("api", "API", True, settings="http", prober="http", spoken="the API",
               description="Health URLs of the WedSync API.",
-              down=DownAlert("API", "An API target", "critical", "1m", "5m")),
+              down=DownAlert("API", "An API target", "critical", "15s", "5m")),
     Component("external", "External services", False, settings="http", prober="http",
               spoken="the service", description="External services (payments, email, ...).",
               down=DownAlert("ExternalService", "An external service", "warning", "2m", "10m"),
@@ -231,7 +234,7 @@ for _component in (
     Component("pooler", "Database pooler", True, settings="pgbouncer", prober="pgbouncer",
               spoken="PgBouncer",
               description="Connection poolers (PgBouncer) read through their admin console.",
-              down=DownAlert("Pooler", "A connection pooler", "critical", "1m", "5m"),
+              down=DownAlert("Pooler", "A connection pooler", "critical", "15s", "5m"),
               metric_prefix="wedsync_pooler_", essential_when_configured=True),
     Component("queues", "Background jobs (queues)", False, settings="bullmq", prober="bullmq",
               spoken="the queue Redis", description="BullMQ or Bull v3 job queues in Redis.",

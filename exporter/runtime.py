@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from exporter import maintenance
 from exporter.clock import Clock
 from exporter.components import REGISTRY, ComponentError, check_wiring
 from exporter.config.model import Config
@@ -80,6 +81,11 @@ class Runtime:
         self.jobs.append(Job(
             name="wedding-day", interval=30.0, timeout=1.0, run=self._noop,
             on_success=lambda _r, _d: self.update_wedding_day(),
+            on_failure=lambda _e, _d: None))
+        self.jobs.append(Job(
+            name="maintenance", interval=maintenance.INTERVAL, timeout=1.0, run=self._noop,
+            on_success=lambda _r, _d: maintenance.export(
+                self.store, self.config.maintenance, self.clock()),
             on_failure=lambda _e, _d: None))
 
     async def _noop(self) -> None:

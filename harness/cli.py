@@ -63,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--sandbox", action="store_true",
                     help="also start a stand-in platform of the stack's own (PostgreSQL, Redis "
                          "and the sandbox's Auth, Realtime and API) and probe it")
+    up.add_argument("--node-exporter", action="store_true",
+                    help="also start node_exporter (Debian's prometheus-node-exporter) on a free "
+                         "loopback port as job node: this machine's CPU, memory, disk and "
+                         "network for the host alerts and the Capacity dashboard")
     up.add_argument("--tokens-file", type=Path,
                     help="write the exporter's generated tokens here, readable only by you "
                          "(default: tokens.env in the stack's temporary directory); removed "
@@ -90,6 +94,7 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         repeat_interval=args.repeat_interval, retention=args.retention,
         extra_targets=targets, webhook=not args.no_webhook,
         sandbox=sandbox_plugin() if args.sandbox else None,
+        node_exporter=args.node_exporter,
         exporter_port=args.exporter_port, prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port, webhook_port=args.webhook_port,
         tokens_file=args.tokens_file.resolve() if args.tokens_file else None,

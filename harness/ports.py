@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+# Listening ports come from below the kernel's ephemeral range: a port the kernel hands out
+# (bind to 0) is also what it hands to the next outgoing connection as its source port, so a
+# server started a moment later could find "its" port taken by some client's connection.
+_LISTEN_RANGE = (20000, 32000)
+# Its own generator: tests that seed the global one (hypothesis does) must not make two
+# workers walk the same sequence of ports.
+_PICK = random.SystemRandom()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the ephemeral range
+    where the kernel picks source ports for outgoing connections."""
+    low, high = _LISTEN_RANGE
+    eph_low, eph_high = _ephemeral_range()
+    for _ in range(200):
+        port = _PICK.randint(low, high)
+        if eph_low <= port <= eph_high:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

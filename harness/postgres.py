@@ -17,6 +17,10 @@ import psycopg
 from harness.ports import free_port
 from harness.processes import signal_tree
 
+# pg_stat_statements where Supabase keeps its extensions: in a schema of their own, not in the
+# API-exposed public (validation's extension_in_public), readable by every role as before.
+EXTENSIONS_SQL = ("CREATE SCHEMA IF NOT EXISTS extensions; GRANT USAGE ON SCHEMA extensions TO "
+                  "PUBLIC; CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA extensions")
 PG_BIN = Path(os.environ.get("WEDSYNC_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
@@ -32,14 +36,19 @@ class PostgresServer:
 
     ``password`` switches TCP logins to scram-sha-256 and sets the superuser's password;
     without it, loopback logins are trusted. ``stat_statements`` preloads pg_stat_statements.
+    ``tls`` turns ssl on with a fresh self-signed certificate; ``archive`` archives WAL into
+    the server's directory (as production does to its backup store).
     """
 
     def __init__(self, *, password: str | None = None, stat_statements: bool = True,
-                 port: int | None = None, settings: dict[str, str] | None = None) -> None:
+                 port: int | None = None, settings: dict[str, str] | None = None,
+                 tls: bool = False, archive: bool = False) -> None:
         self.port = port or free_port()
         self.password = password
         self.stat_statements = stat_statements
         self.settings = settings or {}
+        self.tls = tls
+        self.archive = archive
         self.dir = Path(tempfile.mkdtemp(prefix="wedsync-pg-"))
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
@@ -76,9 +85,36 @@ class PostgresServer:
                 "max_connections = 50", "shared_buffers = 32MB"]
         if self.stat_statements:
             conf.append("shared_preload_libraries = 'pg_stat_statements'")
+        conf += self._tls_and_archive()
         conf += [f"{key} = {value}" for key, value in self.settings.items()]
         with (self.data / "postgresql.conf").open("a") as handle:
             handle.write("\n".join(conf) + "\n")
+
+    def _own(self, *paths: Path) -> None:
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            for path in paths:
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def _tls_and_archive(self) -> list[str]:
+        """postgresql.conf lines for ``tls`` and ``archive`` (files made here)."""
+        conf = []
+        if self.tls:
+            cert, key = self.dir / "server.crt", self.dir / "server.key"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", str(key), "-out", str(cert), "-days", "2",
+                            "-subj", "/CN=127.0.0.1"], check=True, capture_output=True,
+                           timeout=60)
+            key.chmod(0o600)
+            self._own(cert, key)
+            conf += ["ssl = on", f"ssl_cert_file = '{cert}'", f"ssl_key_file = '{key}'"]
+        if self.archive:
+            store = self.dir / "wal-archive"
+            store.mkdir()
+            self._own(store)
+            conf += ["archive_mode = on",
+                     f"archive_command = 'test ! -f {store}/%f && cp %p {store}/%f'"]
+        return conf
 
     def _ctl(self, *args: str) -> None:
         subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),

@@ -4,6 +4,7 @@ receiver on."""
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -35,6 +36,18 @@ class PrometheusServer(ManagedProcess):
             config["rule_files"] = copied
         self.config_path = self.dir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def backfill(self, openmetrics: str) -> None:
+        """Write past samples (OpenMetrics text ending in ``# EOF``) into the storage as blocks
+        (``promtool tsdb create-blocks-from openmetrics``); call before ``start()``."""
+        source = self.dir / "backfill.om"
+        source.write_text(openmetrics)
+        (self.dir / "data").mkdir(exist_ok=True)
+        done = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
+                               str(source), str(self.dir / "data")],
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"promtool could not backfill: {done.stdout}{done.stderr}")
 
     def command(self) -> list[str]:
         return ["prometheus", f"--config.file={self.config_path}",

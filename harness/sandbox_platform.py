@@ -9,11 +9,13 @@ loopback ports in temporary directories and are deleted when the stack stops.
 Set up the way production is where the exporter's checks look:
 
 - PostgreSQL: ``wal_level = logical`` (Supabase Realtime's ``postgres_changes`` reads a logical
-  slot), ``password_encryption = scram-sha-256`` with scram for every TCP login,
-  ``pg_stat_statements`` preloaded and created, Row Level Security on every table (the
-  reference schema), and the exporter connecting as the least-privilege role of
-  docs/database-grants.md (``pg_monitor``, ``SELECT`` on the tables its queries read,
-  read-only transactions) — never as the superuser;
+  slot), ``password_encryption = scram-sha-256`` with scram for every TCP login, TLS on (a
+  self-signed certificate made at start; clients' default ``sslmode=prefer`` encrypts), WAL
+  archived (into the server's directory), ``pg_stat_statements`` preloaded and created in
+  schema ``extensions``, Row Level Security on every table (the reference schema), and the
+  exporter connecting as the least-privilege role of docs/database-grants.md (``pg_monitor``,
+  ``SELECT`` on the tables its queries read, read-only transactions) — never as the
+  superuser. Validation's security audit finds nothing on it;
 - Redis: a password, ``maxmemory`` and an eviction policy fit for a cache;
 - the Core Fields probe (docs/core-fields-probe.md): its migration, its writer role and its two
   synthetic users, whom the sandbox's Auth signs in; the sandbox's Realtime serves
@@ -33,7 +35,7 @@ from typing import Any
 from psycopg import sql
 
 from harness.core_fields import LOGICAL_SETTINGS, prepare_core_fields
-from harness.postgres import PostgresServer
+from harness.postgres import EXTENSIONS_SQL, PostgresServer
 from harness.redis import RedisServer
 from harness.sandbox import SandboxServer, StackSandbox
 from harness.stack import example_exporter_config
@@ -67,6 +69,28 @@ GRANT SELECT ON public.weddings, public.core_fields, public.form_submissions, pu
                 auth.audit_log_entries TO {EXPORTER_ROLE};
 ALTER ROLE {EXPORTER_ROLE} SET default_transaction_read_only = on;
 """
+
+
+def start_database(exporter_password: str) -> PostgresServer:
+    """The stack's own PostgreSQL, set up as production is: database ``wedsync`` with the
+    reference schema and seed rows, and the exporter's role ``EXPORTER_ROLE`` with
+    ``exporter_password``. The caller cleans it up."""
+    server = PostgresServer(password=secrets.token_urlsafe(24), settings=POSTGRES_SETTINGS,
+                            tls=True, archive=True).start()
+    try:
+        server.execute(f"CREATE DATABASE {DATABASE}")
+        server.execute(SCHEMA.read_text(), dbname=DATABASE)
+        server.execute(SEED.read_text(), dbname=DATABASE)
+        server.execute(EXTENSIONS_SQL, dbname=DATABASE)
+        with server.admin(DATABASE) as conn:
+            # The password goes in as a bound literal, never into a logged statement text.
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN BYPASSRLS PASSWORD {}").format(
+                sql.Identifier(EXPORTER_ROLE), sql.Literal(exporter_password)))
+            conn.execute(EXPORTER_GRANTS)  # type: ignore[arg-type]
+    except BaseException:
+        server.cleanup()
+        raise
+    return server
 
 
 class SandboxPlatform:
@@ -106,9 +130,7 @@ class SandboxPlatform:
         return self
 
     def _start(self) -> None:
-        self.postgres = PostgresServer(password=secrets.token_urlsafe(24),
-                                       settings=POSTGRES_SETTINGS).start()
-        self._load_database(self.postgres)
+        self.postgres = start_database(self._exporter_password)
         self._writer_dsn = prepare_core_fields(
             self.postgres, DATABASE, self._writer_password,
             [user_id_for(WATCHER_EMAIL), user_id_for(OUTSIDER_EMAIL)])
@@ -126,17 +148,6 @@ class SandboxPlatform:
                                database_url=self.postgres.dsn(dbname=DATABASE), env=env)
         # Sign-ins write Auth's audit log into our own database; the exporter counts them.
         self.sandbox = StackSandbox(server, audit_log_interval="60s").start()
-
-    def _load_database(self, server: PostgresServer) -> None:
-        server.execute(f"CREATE DATABASE {DATABASE}")
-        server.execute(SCHEMA.read_text(), dbname=DATABASE)
-        server.execute(SEED.read_text(), dbname=DATABASE)
-        server.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dbname=DATABASE)
-        with server.admin(DATABASE) as conn:
-            # The password goes in as a bound literal, never into a logged statement text.
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN BYPASSRLS PASSWORD {}").format(
-                sql.Identifier(EXPORTER_ROLE), sql.Literal(self._exporter_password)))
-            conn.execute(EXPORTER_GRANTS)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         """Stop the sandbox, Redis and PostgreSQL and delete their files."""

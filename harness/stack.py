@@ -31,10 +31,12 @@ What it does with the repo's configs:
   that start-up is not mistaken for an outage. With the webhook, ``start()`` returns once the
   Watchdog's notification has arrived, i.e. when the whole alerting pipeline works;
 - ``prometheus/prometheus.yml``: the scrape and evaluation intervals are replaced, the targets
-  of jobs ``wedsync-exporter``, ``prometheus`` and ``alertmanager`` point at the processes
-  started here, an ``extra_targets`` entry with the name of another job of the file takes that
-  job's place, other jobs of the file are left out, and the remaining ``extra_targets`` are
-  added as jobs of their own. Prometheus keeps
+  of jobs ``wedsync-exporter``, ``prometheus`` and ``alertmanager`` (and ``node``, with
+  ``node_exporter=True``: Debian's ``prometheus-node-exporter``, watching this machine) point at
+  the processes started here, an ``extra_targets`` entry with the name of another job of the
+  file takes that job's place, other jobs of the file are left out (``supabase-metrics``
+  among them), and the remaining ``extra_targets`` are added as jobs of their own. Prometheus
+  keeps
   ``retention`` (35 days by default: the 30-day SLO window stays whole) and accepts remote
   write (k6);
 - ``prometheus/alertmanager.yml``: routes, grouping and inhibitions are kept. With
@@ -44,11 +46,12 @@ What it does with the repo's configs:
   route when given.
 
 What the exporter is given: generated admin, ingest and deploy tokens and the stack's own
-Alertmanager URL, in its environment (``WEDSYNC_ADMIN_TOKEN``, ``WEDSYNC_INGEST_TOKEN``,
-``WEDSYNC_DEPLOY_TOKEN``, ``WEDSYNC_ALERTMANAGER_URL``, which ``exporter/example.yaml``
-references; a value in ``exporter_env`` wins). The tokens are written to ``tokens_file``
-(default ``<stack dir>/tokens.env``), readable only by the user, and never printed
-(``harness.stack_tokens``); the file is removed when the stack stops.
+Alertmanager and Prometheus URLs (the deploy gate asks the one, the status page's uptime history
+the other), in its environment (``WEDSYNC_ADMIN_TOKEN``, ``WEDSYNC_INGEST_TOKEN``,
+``WEDSYNC_DEPLOY_TOKEN``, ``WEDSYNC_ALERTMANAGER_URL``, ``WEDSYNC_PROMETHEUS_URL``, which
+``exporter/example.yaml`` references; a value in ``exporter_env`` wins). The tokens are
+written to ``tokens_file`` (default ``<stack dir>/tokens.env``), readable only by the user, and
+never printed (``harness.stack_tokens``); the file is removed when the stack stops.
 
 The sandbox is optional and pluggable: pass any object with ``start()``, ``stop()`` and
 ``exporter_sections()`` (see ``SandboxPlugin``); it starts first, and the sections it returns
@@ -81,6 +84,7 @@ from alerts.monitoring import WATCHDOG
 from harness.alertmanager import AlertmanagerServer
 from harness.binaries import ManagedProcess
 from harness.exporter import ExporterProcess
+from harness.node_exporter import NodeExporterServer
 from harness.ports import free_port
 from harness.prometheus import PrometheusServer
 from harness.stack_tokens import StackTokens
@@ -92,10 +96,13 @@ ALERTMANAGER_CONFIG = REPO / "prometheus" / "alertmanager.yml"
 EXAMPLE_EXPORTER_CONFIG = REPO / "exporter" / "example.yaml"
 
 ALERTMANAGER_URL_VARIABLE = "WEDSYNC_ALERTMANAGER_URL"
+# exporter/example.yaml's prometheus.url (the status page's uptime history).
+PROMETHEUS_URL_VARIABLE = "WEDSYNC_PROMETHEUS_URL"
 
 EXPORTER_JOB = "wedsync-exporter"
 PROMETHEUS_JOB = "prometheus"
 ALERTMANAGER_JOB = "alertmanager"
+NODE_JOB = "node"
 
 
 @runtime_checkable
@@ -152,6 +159,11 @@ class StackOptions:
     extra_targets: list[ScrapeTarget] = field(default_factory=list)
     webhook: bool = True
     sandbox: SandboxPlugin | None = None
+    # Start Debian's prometheus-node-exporter (this machine's host metrics) as job "node".
+    node_exporter: bool = False
+    # Past samples (OpenMetrics text ending in "# EOF") written into Prometheus' storage before
+    # it starts: history rules did not record (last Saturday's peaks, for the capacity rules).
+    backfill: str | None = None
     exporter_port: int | None = None
     prometheus_port: int | None = None
     alertmanager_port: int | None = None
@@ -237,6 +249,7 @@ class Stack:
         self.exporter: ExporterProcess | None = None
         self.prometheus: PrometheusServer | None = None
         self.alertmanager: AlertmanagerServer | None = None
+        self.node_exporter: NodeExporterServer | None = None
         self.sandbox: SandboxPlugin | None = self.options.sandbox
         self.tokens: StackTokens | None = None
         self.tokens_file: Path | None = None
@@ -280,9 +293,12 @@ class Stack:
                                                port=options.alertmanager_port)
         self._started.append(self.alertmanager)
 
+        # Prometheus' port too: the exporter's status page reads its uptime history there.
+        prometheus_port = options.prometheus_port or free_port()
         exporter_config = copy.deepcopy(options.exporter_config or example_exporter_config())
         environment = {**self.tokens.environment(),
-                       ALERTMANAGER_URL_VARIABLE: self.alertmanager.url}
+                       ALERTMANAGER_URL_VARIABLE: self.alertmanager.url,
+                       PROMETHEUS_URL_VARIABLE: f"http://127.0.0.1:{prometheus_port}"}
         if self.sandbox is not None:
             exporter_config.update(self.sandbox.exporter_sections())
             extra_env = getattr(self.sandbox, "exporter_env", None)
@@ -299,16 +315,24 @@ class Stack:
         self._say(f"starting Alertmanager on {self.alertmanager.url}")
         self.alertmanager.start()
 
-        prometheus_port = options.prometheus_port or free_port()
         addresses = {EXPORTER_JOB: f"127.0.0.1:{self.exporter.port}",
                      PROMETHEUS_JOB: f"127.0.0.1:{prometheus_port}",
                      ALERTMANAGER_JOB: f"127.0.0.1:{self.alertmanager.port}"}
+        if options.node_exporter:
+            self.node_exporter = NodeExporterServer()
+            self._started.append(self.node_exporter)
+            self._say(f"starting node_exporter on {self.node_exporter.url}")
+            self.node_exporter.start()
+            addresses[NODE_JOB] = self.node_exporter.address
         self._say(f"starting Prometheus on http://127.0.0.1:{prometheus_port}")
         self.prometheus = PrometheusServer(
             prometheus_config(options, self.rule_dir, addresses), port=prometheus_port,
             retention=options.retention,
             extra_args=[f"--rules.alert.resend-delay={self.resend_delay()}"])
         self._started.append(self.prometheus)
+        if options.backfill:
+            self._say("backfilling Prometheus' storage")
+            self.prometheus.backfill(options.backfill)
         self.prometheus.start()
         self._say(f"waiting for Prometheus' first scrape of the exporter "
                   f"(scrape interval {options.scrape_interval})")
@@ -386,6 +410,8 @@ class Stack:
             out["alertmanager"] = self.alertmanager.url
         if self.webhook:
             out["webhook"] = self.webhook.url
+        if self.node_exporter:
+            out["node_exporter"] = self.node_exporter.url
         urls = getattr(self.sandbox, "urls", None)
         if callable(urls):
             out.update({f"sandbox {name}": url for name, url in urls().items()})
@@ -398,6 +424,7 @@ class Stack:
             "prometheus": "remote write: /api/v1/write",
             "alertmanager": "",
             "webhook": "GET /notifications lists what Alertmanager sent",
+            "node_exporter": "this machine's host metrics, job node",
         }
         lines = [f"{name:<13} {url}" + (f"   ({notes[name]})" if notes.get(name) else "")
                  for name, url in self.urls().items()]

@@ -18,6 +18,8 @@ make_secret pagerduty-routing-key "replace-with-your-pagerduty-events-v2-routing
 make_secret slack-webhook-url "https://hooks.slack.com/services/REPLACE/WITH/YOURS"
 make_secret watchdog-token "$(random)"
 make_secret pooler-stats-password "$(random)"
+# Only read if you scrape Supabase's Metrics API (prometheus/targets/supabase-project.yml.example).
+make_secret supabase-service-key "replace-with-your-supabase-secret-api-key"
 # PgBouncer's auth_file: the exporter's role (pooled to PostgreSQL with its own password) and
 # the stats user that reads the admin console.
 make_secret pgbouncer-userlist "$(printf '"wedsync_exporter" "%s"\n"wedsync_stats" "%s"\n' \
@@ -32,4 +34,5 @@ if [ ! -e .env ]; then
       -e "s|__PROBE_PASSWORD__|$(random)|" .env.example > .env
   echo "created .env (Grafana: admin / $(grep ^GRAFANA_ADMIN_PASSWORD= .env | cut -d= -f2))"
 fi
-echo "Replace secrets/pagerduty-routing-key and secrets/slack-webhook-url with real values."
+echo "Replace secrets/pagerduty-routing-key and secrets/slack-webhook-url with real values"
+echo "(and secrets/supabase-service-key if you scrape Supabase's Metrics API)."

@@ -17,10 +17,13 @@ command -v redis-server >/dev/null || need+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
 # wal2json: the sandbox's Realtime reads postgres_changes from a logical slot with it.
 [ -f /usr/lib/postgresql/15/lib/wal2json.so ] || need+=(postgresql-15-wal2json)
+# The stack's own PostgreSQL runs with TLS: its self-signed certificate is made with openssl.
+command -v openssl >/dev/null || need+=(openssl)
 command -v prometheus-postgres-exporter >/dev/null || need+=(prometheus-postgres-exporter)
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v prometheus-pgbouncer-exporter >/dev/null || need+=(prometheus-pgbouncer-exporter)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)

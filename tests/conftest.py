@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.exporter import ExporterProcess
-from harness.postgres import PostgresServer
+from harness.postgres import EXTENSIONS_SQL, PostgresServer
 from harness.redis import RedisServer
 from harness.sandbox import SandboxServer
 from harness.stack import Stack, StackOptions
@@ -32,7 +32,7 @@ def pg_server(schema_sql: str) -> Iterator[PostgresServer]:
     with PostgresServer() as server:
         server.execute("CREATE DATABASE wedsync")
         server.execute(schema_sql, dbname="wedsync")
-        server.execute("CREATE EXTENSION pg_stat_statements", dbname="wedsync")
+        server.execute(EXTENSIONS_SQL, dbname="wedsync")
         yield server
 
 
@@ -88,7 +88,7 @@ def wedsync_template(pg_server: PostgresServer, schema_sql: str) -> str:
     from which tests clone a fresh database each."""
     pg_server.execute("CREATE DATABASE wedsync_template")
     pg_server.execute(schema_sql, dbname="wedsync_template")
-    pg_server.execute("CREATE EXTENSION pg_stat_statements", dbname="wedsync_template")
+    pg_server.execute(EXTENSIONS_SQL, dbname="wedsync_template")
     return "wedsync_template"
 
 

@@ -51,6 +51,7 @@ def test_amtool_accepts_the_config() -> None:
     (("severity=info",), "default"),
     (("alertname=Unlabelled",), "default"),
     (("alertname=WedSyncWatchdog", "severity=info"), "watchdog"),
+    (("alertname=WedSyncScaleDownPossible", "severity=info", "category=capacity"), "ticket"),
     (("alertname=WedSyncAlertmanagerNotificationsFailing", "severity=critical",
       "wedding_day=false"), "pager,ticket"),
 ])
@@ -65,6 +66,8 @@ def expected_receiver(rule: dict[str, Any]) -> str:
         return "watchdog"
     if rule["alert"] == "WedSyncAlertmanagerNotificationsFailing":
         return "pager,ticket"
+    if rule["alert"] == "WedSyncScaleDownPossible":
+        return "ticket"
     if labels["severity"] == "critical":
         return "pager"
     if labels["severity"] == "warning":

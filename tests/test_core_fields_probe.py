@@ -19,10 +19,17 @@ from exporter.probes.postgres_changes import commit_time, split
 from exporter.queries.audit_log import AuditLogCounter
 from harness.core_fields import LOGICAL_SETTINGS, WRITER_ROLE, prepare_core_fields
 from harness.postgres import PostgresServer
-from harness.sandbox_platform import SCHEMA, SandboxPlatform
+from harness.sandbox_platform import (
+    DATABASE,
+    EXPORTER_ROLE,
+    SCHEMA,
+    SandboxPlatform,
+    start_database,
+)
 from sandbox.auth import user_id_for
 from sandbox.settings import OUTSIDER_EMAIL, WATCHER_EMAIL
 from tests.support import eventually, exporter_config, value
+from tests.test_validation_security import validate
 
 WATCHER = user_id_for(WATCHER_EMAIL)
 
@@ -210,3 +217,14 @@ def test_the_synthetic_users_token_calls_are_not_counted_as_users_activity(
         assert asyncio.run(go()) == 1  # the real user's refresh only
     finally:
         server.execute("DELETE FROM auth.audit_log_entries", dbname="wedsync")
+
+
+def test_the_probes_setup_leaves_the_stacks_postgres_clean_for_the_security_audit() -> None:
+    password = secrets.token_urlsafe(16)
+    server = start_database(password)
+    try:
+        prepare_core_fields(server, DATABASE, secrets.token_hex(8), [WATCHER])
+        findings = validate(server.dsn(EXPORTER_ROLE, password, DATABASE))
+        assert findings == [], [f.message for f in findings]
+    finally:
+        server.cleanup()

@@ -1,7 +1,8 @@
 """Every panel query returns data: one stack (the harness: exporter probing the sandbox, a
-throwaway PostgreSQL with the reference schema and seed rows, a throwaway Redis, Prometheus
-scraping every second with the generated rules), some ingested request timings and a short k6
-smoke run remote-writing into it; then every template variable lists values and every panel
+throwaway PostgreSQL with the reference schema and seed rows, a throwaway Redis, a real
+node_exporter watching this machine, Prometheus scraping every second with the generated rules
+and last Saturday's usage backfilled), some ingested request timings and a short k6 smoke run
+remote-writing into it; then every template variable lists values and every panel
 query, with the variables filled in as Grafana fills them, parses and returns at least one
 series with a real number through Prometheus' HTTP API.
 
@@ -22,11 +23,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alerts.capacity import USAGE
 from dashboards import build
 from dashboards.queries import (
     RANGE,
@@ -82,7 +85,38 @@ INSERT INTO supplier_invitations (supplier_id, couple_id, sent_at, accepted_at)
 SELECT s.id, c.id, now() - interval '1 day',
        CASE WHEN row_number() OVER () = 1 THEN now() END
   FROM suppliers s CROSS JOIN (SELECT id FROM couples LIMIT 1) c;
+-- Two weddings last Saturday and three next Saturday: the capacity forecast scales by 1.5.
+WITH today AS (SELECT (now() AT TIME ZONE 'Europe/London')::date AS d),
+     more AS (INSERT INTO couples (id) SELECT gen_random_uuid() FROM generate_series(1, 5)
+              RETURNING id),
+     numbered AS (SELECT id, row_number() OVER () AS n FROM more)
+INSERT INTO weddings (couple_id, wedding_date, venue)
+SELECT numbered.id,
+       CASE WHEN n <= 2 THEN d - (extract(isodow FROM d)::int % 7 + 1)
+            ELSE d + ((5 - extract(isodow FROM d)::int + 7) % 7 + 1) END,
+       'The Old Barn'
+  FROM numbered, today;
 """
+
+# Last Saturday's usage as the capacity rules recorded it (Prometheus records rules only
+# forward, so history comes from the storage): an afternoon ramp of every resource.
+LAST_SATURDAY_PEAKS = {"api_requests": 40.0, "db_connections": 0.6,
+                       "realtime_roundtrip": 0.08, "redis_memory": 0.5}
+
+
+def last_saturday_usage(now: datetime) -> str:
+    """OpenMetrics text of ``wedsync:capacity_usage:current`` from 14:00 to 16:00 UTC on the
+    last Saturday before today, every 30 s, rising to each resource's peak."""
+    today = now.astimezone(UTC).date()
+    saturday = today - timedelta(days=(today.weekday() - 5) % 7 or 7)
+    start = datetime(saturday.year, saturday.month, saturday.day, 14, tzinfo=UTC)
+    lines = [f"# TYPE {USAGE} gauge"]
+    for resource, peak in LAST_SATURDAY_PEAKS.items():
+        for step in range(241):
+            at = start + timedelta(seconds=30 * step)
+            lines.append(f'{USAGE}{{resource="{resource}"}} {peak * (0.5 + step / 480):.6g} '
+                         f"{at.timestamp():.0f}")
+    return "\n".join([*lines, "# EOF", ""])
 
 
 @dataclass
@@ -166,7 +200,8 @@ def observed(tmp_path_factory) -> Iterator[Observed]:
                              **extras.exporter_sections(secret_file)},
             exporter_env={"DSN": dsn, "INGEST": INGEST_TOKEN},
             scrape_interval=f"{SCRAPE_SECONDS:g}s", evaluation_interval=f"{SCRAPE_SECONDS:g}s",
-            for_scale=0.02, webhook=False, sandbox=plugin)
+            for_scale=0.02, webhook=False, sandbox=plugin, node_exporter=True,
+            backfill=last_saturday_usage(datetime.now(UTC)))
         start = time.time()
         with Stack(options) as stack:
             assert stack.exporter is not None and stack.prometheus is not None

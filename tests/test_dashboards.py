@@ -82,7 +82,8 @@ def test_the_dashboards_keep_their_uids() -> None:
         "wedsync-overview": "overview.json", "wedsync-api-slo": "api-slo.json",
         "wedsync-database": "database.json", "wedsync-redis": "redis.json",
         "wedsync-realtime-auth": "realtime-auth.json", "wedsync-load-tests": "load-tests.json",
-        "wedsync-exporter": "exporter.json", "wedsync-pooler": "pooler.json"}
+        "wedsync-exporter": "exporter.json", "wedsync-pooler": "pooler.json",
+        "wedsync-capacity": "capacity.json"}
     for board in BOARDS:
         saved = json.loads((build.DASHBOARDS_DIR / board.file).read_text())
         assert (saved["uid"], saved["title"]) == (board.uid, board.title)

@@ -159,11 +159,18 @@ def test_the_promise_for_a_down_component_matches_the_shipped_settings():
     wedding = component_promise("WedSyncRedisDown", True, PRODUCTION, hangs=False)
     other = component_promise("WedSyncRedisDown", False, PRODUCTION, hangs=False)
     hung = component_promise("WedSyncDatabaseDown", True, PRODUCTION, hangs=True)
-    # for: 1m (5m on other days) + group_wait 15 s, plus up to 15 s each to probe, scrape and
-    # evaluate; a hanging probe adds its 5 s timeout.
-    assert (wedding.best, wedding.worst) == (75, 120)
-    assert (other.best, other.worst) == (315, 360)
-    assert (hung.best, hung.worst) == (80, 125)
+    # for: 15s (5m on other days) + the critical route's group_wait 5 s, plus up to 15 s each
+    # to probe and scrape and 5 s to evaluate (the down group's own interval); a hanging probe
+    # adds its 5 s timeout. The wedding-day page is due within a minute even then.
+    assert (wedding.best, wedding.worst) == (20, 55)
+    assert (other.best, other.worst) == (305, 340)
+    assert (hung.best, hung.worst) == (25, 60)
+    assert wedding.parts["evaluation_interval"] == 5 and wedding.parts["group_wait"] == 5
+
+
+def test_burn_rate_promises_wait_the_slo_routes_group_wait():
+    realtime = burn_promise("realtime-propagation", 1.0, True, PRODUCTION)
+    assert realtime is not None and realtime.parts["group_wait"] == 15
 
 
 def test_burn_rate_promises_follow_the_windows_when_they_are_full():

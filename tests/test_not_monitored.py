@@ -52,7 +52,7 @@ def test_healthy_but_three_essential_components_unmonitored_says_so_everywhere(
         "auth": "unknown", "realtime": "unknown", "api": "unknown"}
 
     shown = headline(exporter)
-    assert shown.startswith("Overall: Healthy")
+    assert shown.startswith("All Systems Operational")
     assert ("Not monitored: Sign-in (Auth), Live updates (Realtime), API. The overall status "
             "does not cover them.") in shown
 

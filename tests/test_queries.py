@@ -148,6 +148,9 @@ def test_each_wedding_pack_metric_equals_the_rows_across_the_bst_day_boundary(
                 ("wedsync_weddings", ("window", "today")): 2,
                 ("wedsync_weddings", ("window", "tomorrow")): 1,
                 ("wedsync_weddings", ("window", "next_7d")): 4,
+                # Tomorrow is Saturday 13 June; Saturday 6 June had none.
+                ("wedsync_weddings", ("window", "next_saturday")): 1,
+                ("wedsync_weddings", ("window", "last_saturday")): 0,
                 ("wedsync_core_field_updates", ("window", "5m")): 1,
                 ("wedsync_core_field_updates", ("window", "1h")): 2,
                 ("wedsync_form_submissions_total", ()): 3,

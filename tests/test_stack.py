@@ -60,7 +60,8 @@ def test_stack_up_prints_where_each_part_listens_and_stops_everything_on_ctrl_c(
             assert listening(url)
         rule_dir = Path(re.search(r"^rules\s+(\S+)", "\n".join(lines), re.M)[1])
         assert sorted(p.name for p in rule_dir.glob("*.yml")) == [
-            "components.yml", "monitoring.yml", "slo.yml", "uptime.yml", "wedding-day.yml"]
+            "capacity.yml", "components.yml", "monitoring.yml", "slo.yml", "uptime.yml",
+            "wedding-day.yml"]
 
         def query(expr: str) -> list[Any]:
             url = f"{urls['prometheus']}/api/v1/query?query={urllib.parse.quote(expr)}"

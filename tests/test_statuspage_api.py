@@ -216,7 +216,7 @@ def test_outages_grade_components_open_incidents_with_updates_and_resolve_them()
             api.failing = {"a", "b"}
             major = await summary_when({"api": "major_outage"})
             assert major["status"] == {"indicator": "critical",
-                                       "description": "Major Service Outage"}
+                                       "description": "Major System Outage"}
             assert major["incidents"][0]["impact"] == "critical"
             assert major["incidents"][0]["id"] == incident["id"]  # the same incident
 
@@ -286,7 +286,8 @@ def test_maintenance_is_shown_in_advance_and_changes_only_the_page() -> None:
             jsonschema.validate(summary, SUMMARY)
             assert grades(summary)["api"] == "under_maintenance"
             assert summary["incidents"] == []  # planned work is no incident
-            assert summary["status"]["indicator"] == "none"
+            assert summary["status"] == {"indicator": "none",
+                                         "description": "Service Under Maintenance"}
             planned = {m["scheduled_for"][:13]: m for m in summary["scheduled_maintenances"]}
             assert [m["status"] for m in planned.values()] == ["in_progress", "scheduled"]
             assert [c["id"] for m in planned.values() for c in m["components"]] == [
@@ -296,6 +297,13 @@ def test_maintenance_is_shown_in_advance_and_changes_only_the_page() -> None:
             assert "Moving the API to a new region." in page
             assert "Cache upgrade &lt;b&gt;." in page  # shown two days ahead, escaped
             assert 'data-grade="under_maintenance"' in page
+            assert 'data-indicator="none">Service Under Maintenance' in page
+            # Prometheus is told (for the uptime figures only): the API's window is open, the
+            # cache's is two days away.
+            async with http.get(f"{base}/metrics") as answer:
+                metrics = await answer.text()
+            assert 'wedsync_maintenance_active{component="api"} 1.0' in metrics
+            assert 'wedsync_maintenance_active{component="redis"} 0.0' in metrics
             # Nothing else changed: the health document, /metrics and the deploy gate still
             # see the API down.
             async with http.get(f"{base}/metrics") as answer:

@@ -53,9 +53,13 @@ def component(name: str, shown: str | None, essential: bool = True) -> GradedCom
 
 @pytest.mark.parametrize(("grades", "expected"), [
     ({"database": "operational"}, ("none", "All Systems Operational")),
-    ({"database": "degraded_performance"}, ("minor", "Minor Service Outage")),
+    ({"database": "degraded_performance"}, ("minor", "Degraded System Service")),
+    ({"database": "degraded_performance", "api": "operational"},
+     ("minor", "Partially Degraded Service")),
     ({"database": "partial_outage"}, ("major", "Partial System Outage")),
-    ({"database": "major_outage"}, ("critical", "Major Service Outage")),
+    ({"database": "major_outage"}, ("critical", "Major System Outage")),
+    ({"database": "major_outage", "api": "under_maintenance"},
+     ("critical", "Major System Outage")),
     ({"database": "under_maintenance"}, ("none", "Service Under Maintenance")),
     ({"database": "operational", "api": None}, ("none", "All Systems Operational")),
 ])
@@ -172,3 +176,23 @@ def test_maintenance_windows_are_read_in_the_platforms_time_zone_and_checked() -
         parse_config("maintenance:\n  windows:\n"
                      "    - {start: '2026-06-06T09:00Z', end: '2026-06-06T10:00Z', "
                      "components: [kitchen], message: x}\n", {})
+
+
+def test_a_component_without_history_keeps_its_uptime_row_saying_no_data() -> None:
+    """Prometheus leaves out hours of maintenance: a component under maintenance all period
+    gets no series at all, and its row must not vanish from the page."""
+    from exporter.statuspage import sections
+    from exporter.statuspage.snapshot import Snapshot
+
+    found = assemble({"api": [(NOW.timestamp(), 3600.0, 1.0)]}, days=3, retention=35,
+                     now=NOW, zone=LONDON, windows=[])
+    components = [component("api", "operational"), component("redis", "under_maintenance"),
+                  component("auth", None)]
+    snapshot = Snapshot(now=NOW, zone=LONDON, title="t", components=components,
+                        indicator="none", description="Service Under Maintenance",
+                        open_incidents=[], resolved_incidents=[], maintenance=[],
+                        wedding_day=False, history=found, history_missing="")
+    page = sections.history(snapshot)
+    redis = page.split('data-component="redis"')[1]
+    assert "no data" in redis and redis.count('class="bar none"') == 3  # three empty days
+    assert 'data-component="auth"' not in page  # not monitored: no row

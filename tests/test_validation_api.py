@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from exporter.config.model import Thresholds
 from exporter.status import TargetState
-from exporter.validation.findings import SEVERITIES, Finding, answer
+from exporter.validation import database
+from exporter.validation.findings import SEVERITIES, VALIDATION_TYPES, Finding, answer
 from exporter.validation.reachability import validate_probed
 from exporter.validation.redis import validate_redis
 from exporter.validation.settings import validation_settings
@@ -78,8 +79,20 @@ def test_background_run_exports_counts_without_table_names(defective_exporter) -
     assert "supplier_notes" not in text
     checks = {labels["check"] for name, labels, _ in samples(text)
               if name == "wedsync_validation_findings"}
-    # Only the components that have targets were checked.
-    assert not any(c.startswith(("redis_", "auth_", "realtime_", "api_")) for c in checks)
+    # Only the components that have targets were checked (auth_users_exposed is a database
+    # check), and deployment, which needs none.
+    others = {name for kind in VALIDATION_TYPES for name, _ in database.checks_of(kind)}
+    assert not any(c.startswith(("redis_", "auth_", "realtime_", "api_"))
+                   for c in checks - others)
+    # The security audit and deployment are in the metrics: this server has no TLS and no
+    # archiving; nobody asks Alertmanager here.
+    assert value(text, "wedsync_validation_findings", check="ssl_off", severity="error") == 1
+    assert value(text, "wedsync_validation_findings", check="wal_archiving_off",
+                 severity="error") == 1
+    assert value(text, "wedsync_validation_findings", check="anon_table_without_rls",
+                 severity="critical") == 0
+    assert value(text, "wedsync_validation_findings", check="deploy_probes_stale",
+                 severity="error") == 0
 
 
 @pytest.mark.parametrize(("body", "fragment"), [

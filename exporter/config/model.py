@@ -8,6 +8,12 @@ from datetime import datetime
 from typing import Any
 
 DEFAULT_REQUIRED_TABLES: tuple[str, ...] = ("user_profiles", "suppliers", "couples", "core_fields")
+# Login roles that may bypass Row Level Security or be superuser without a finding: Supabase's
+# reserved roles (the probe's own role is always allowed besides these).
+DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = (
+    "postgres", "supabase_admin", "supabase_auth_admin", "supabase_storage_admin",
+    "supabase_realtime_admin", "supabase_replication_admin", "supabase_read_only_user",
+    "authenticator", "pgbouncer", "dashboard_user", "supabase_functions_admin")
 DEFAULT_RATE_LIMITS: dict[str, str] = {
     "health": "60/minute",
     "ingestion": "100/minute",
@@ -233,6 +239,11 @@ class ValidationSettings:
     cache_min_blocks: int
     redis_hit_ratio: float
     redis_min_lookups: int
+    # Security audit: login roles allowed BYPASSRLS/superuser, how bad "WAL archiving off" is,
+    # and how long a WAL segment may wait for the archiver before archiving is "behind".
+    privileged_roles: tuple[str, ...]
+    archiving_off_severity: str
+    archive_max_pending_age: float
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.components import REGISTRY
-from exporter.config.model import DEFAULT_RATE_LIMITS, DEFAULT_REQUIRED_TABLES
+from exporter.config.model import (
+    DEFAULT_PRIVILEGED_ROLES,
+    DEFAULT_RATE_LIMITS,
+    DEFAULT_REQUIRED_TABLES,
+)
 from exporter.config.query_naming import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
 from exporter.config.query_pack import BUILTIN_NAMES
 from exporter.config.schema_parts import (
@@ -272,6 +276,9 @@ def _build() -> Schema:
                                 "type": "integer", "minimum": 0, "default": 1000,
                                 "description": "Key lookups needed before the Redis hit ratio "
                                                "is judged."},
+                            "archive_max_pending_age": duration(
+                                "How long a finished WAL segment may wait for the archiver "
+                                "before wal_archiving_behind is reported.", "15m"),
                         },
                         "Thresholds of the performance checks.",
                     ),
@@ -279,6 +286,17 @@ def _build() -> Schema:
                                         "description": "Tables the platform must have "
                                                        "(default: "
                                                        f"{', '.join(DEFAULT_REQUIRED_TABLES)})."},
+                    "privileged_roles": {
+                        "type": "array", "items": {"type": "string"},
+                        "description": "Login roles allowed to be superuser or to bypass Row "
+                                       "Level Security without a finding, besides the probe's "
+                                       "own role (default: Supabase's reserved roles, "
+                                       f"{', '.join(DEFAULT_PRIVILEGED_ROLES)})."},
+                    "archiving_off_severity": {
+                        "enum": ["info", "warning", "error", "critical"], "default": "error",
+                        "description": "Severity of wal_archiving_off (archive_mode off). "
+                                       "Lower it where backups are taken outside PostgreSQL's "
+                                       "archiver (e.g. by streaming WAL from a replica)."},
                 },
                 "Architecture validation.",
             ),

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from exporter.config.errors import ConfigError
 from exporter.config.model import (
+    DEFAULT_PRIVILEGED_ROLES,
     DEFAULT_REQUIRED_TABLES,
     DeployGateSettings,
     IngestionSettings,
@@ -82,6 +83,10 @@ def validation_settings(raw: Mapping[str, Any]) -> ValidationSettings:
         timeout=parse_duration(_value(raw, "validation", "timeout")),
         required_tables=tuple(raw.get("required_tables", DEFAULT_REQUIRED_TABLES)),
         **{name: _value(limits, "validation", "thresholds", name) for name in THRESHOLDS},
+        privileged_roles=tuple(raw.get("privileged_roles", DEFAULT_PRIVILEGED_ROLES)),
+        archiving_off_severity=_value(raw, "validation", "archiving_off_severity"),
+        archive_max_pending_age=parse_duration(
+            _value(limits, "validation", "thresholds", "archive_max_pending_age")),
     )
 
 

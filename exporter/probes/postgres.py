@@ -1,5 +1,5 @@
 """PostgreSQL probe: round trip, connections, transaction and buffer counters, longest
-transaction, replication lag, size, slow statements and tables without RLS.
+transaction, replication lag, size, slow statements, tables without RLS and WAL archiving.
 
 Works with least privilege: a login role with ``pg_monitor`` (for other sessions' states,
 pg_stat_statements and replication views) — no superuser, no table access.
@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection, errors, sql
 
 from exporter.config.model import DatabaseTarget
+from exporter.db.archiving import read_archiver
 from exporter.db.errors import classify
 from exporter.db.pool import PgPool
 from exporter.metrics.store import Sample
@@ -153,6 +154,7 @@ class PostgresProbe:
                 rls[schema] = without
         samples += [Sample("wedsync_db_tables_without_rls", {**t, "schema": s}, n)
                     for s, n in rls.items()]
+        samples += await self._archiving(conn, t)
         return ProbeOutcome(
             latency=roundtrip, samples=samples,
             observations=[Sample("wedsync_db_roundtrip_seconds", t, roundtrip)],
@@ -174,6 +176,24 @@ class PostgresProbe:
             return [Sample("wedsync_db_stat_statements_available", t, 0)]
         return [Sample("wedsync_db_stat_statements_available", t, 1),
                 Sample("wedsync_db_slow_statements", t, row[0] if row else 0)]
+
+    async def _archiving(self, conn: AsyncConnection, t: dict[str, str]) -> list[Sample]:
+        """WAL archiving: enabled, counters, failing, last success, segments waiting."""
+        state = await read_archiver(conn)
+        samples = [
+            Sample("wedsync_db_wal_archiving_enabled", t, 1 if state.enabled else 0),
+            Sample("wedsync_db_wal_archived_total", t, state.archived),
+            Sample("wedsync_db_wal_archive_failures_total", t, state.failed),
+            Sample("wedsync_db_wal_archive_failing", t, 1 if state.failing else 0),
+        ]
+        if state.last_archived is not None:
+            samples.append(Sample("wedsync_db_wal_last_archived_timestamp_seconds", t,
+                                  state.last_archived.timestamp()))
+        if state.pending is not None and state.oldest_pending_age is not None:
+            samples += [Sample("wedsync_db_wal_archive_pending_segments", t, state.pending),
+                        Sample("wedsync_db_wal_archive_oldest_pending_seconds", t,
+                               state.oldest_pending_age)]
+        return samples
 
     def abort(self, task: asyncio.Task[Any]) -> bool:
         """Break the connection of a timed-out run (see PgPool.abort)."""

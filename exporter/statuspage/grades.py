@@ -24,9 +24,17 @@ TEXT = {OPERATIONAL: "Operational", DEGRADED: "Degraded performance",
 # How bad a grade is for the page's indicator (maintenance is planned, so it counts as none).
 RANK = {OPERATIONAL: 0, MAINTENANCE: 0, DEGRADED: 1, PARTIAL: 2, MAJOR: 3}
 INDICATORS = ("none", "minor", "major", "critical")
-# Statuspage's own descriptions of the blended status.
-DESCRIPTIONS = {"none": "All Systems Operational", "minor": "Minor Service Outage",
-                "major": "Partial System Outage", "critical": "Major Service Outage"}
+# The page's headline in the words of Statuspage's top-level status (Atlassian, "Top-level status
+# and incident impact calculations"); summary.json's status.description is the same text.
+ALL_OPERATIONAL = "All Systems Operational"
+UNDER_MAINTENANCE = "Service Under Maintenance"
+PARTIALLY_DEGRADED = "Partially Degraded Service"
+DEGRADED_SYSTEM = "Degraded System Service"
+MINOR_OUTAGE = "Minor Service Outage"
+PARTIAL_OUTAGE = "Partial System Outage"
+MAJOR_OUTAGE = "Major System Outage"
+DESCRIPTIONS = {"none": ALL_OPERATIONAL, "minor": MINOR_OUTAGE, "major": PARTIAL_OUTAGE,
+                "critical": MAJOR_OUTAGE}
 
 
 def grade(targets: Sequence[TargetState]) -> str | None:
@@ -60,17 +68,23 @@ class GradedComponent:
 
 
 def indicator(components: Iterable[GradedComponent]) -> tuple[str, str]:
-    """(indicator, description) of the whole page: the worst grade, where a component that is
-    not essential counts at most as minor (as overall_status counts it at most degraded)."""
+    """(indicator, headline) of the whole page: the worst grade, where a component that is not
+    essential counts at most as minor (as overall_status counts it at most degraded).
+
+    The headline: "All Systems Operational"; "Service Under Maintenance" when nothing is worse
+    than a window; "Partially Degraded Service" (some) or "Degraded System Service" (all) when
+    the worst is degraded performance; "Minor Service Outage" for an outage of a component that
+    is not essential; "Partial System Outage" (major); "Major System Outage" (critical)."""
+    graded = [c for c in components if c.grade is not None]
     worst = 0
-    maintenance = False
-    for component in components:
-        if component.grade is None:
-            continue
-        rank = RANK[component.grade]
+    for component in graded:
+        rank = RANK[component.grade]  # type: ignore[index]
         worst = max(worst, rank if component.essential else min(rank, 1))
-        maintenance = maintenance or component.grade == MAINTENANCE
     name = INDICATORS[worst]
-    if name == "none" and maintenance:
-        return name, "Service Under Maintenance"
+    if name == "none":
+        maintenance = any(c.grade == MAINTENANCE for c in graded)
+        return name, UNDER_MAINTENANCE if maintenance else ALL_OPERATIONAL
+    if name == "minor" and not any(c.grade in OUTAGES for c in graded):
+        every = all(c.grade == DEGRADED for c in graded)
+        return name, DEGRADED_SYSTEM if every else PARTIALLY_DEGRADED
     return name, DESCRIPTIONS[name]

@@ -4,7 +4,9 @@ One ``query_range`` asks for the hourly share of successful probes per component
 (``avg by (component) (avg_over_time(wedsync_up[1h]))``, one point an hour over up to 90 days:
 at most 2,160 points a component, far below Prometheus' 11,000-point limit), plus one instant
 query for the hour that is not over yet. Hours that overlap a maintenance window of the
-component are left out of its figures. Days are the platform's calendar days.
+component are left out of its figures: those where ``wedsync_maintenance_active`` was 1
+(Prometheus leaves them out of the answer) and those a configured window covers. Days are the
+platform's calendar days.
 
 How far back it goes: 90 days, or what Prometheus keeps (``storage.tsdb.retention.time`` from
 ``/api/v1/status/flags``; 35 days in this stack) if that is less. When Prometheus cannot be
@@ -28,12 +30,17 @@ import aiohttp
 import structlog
 
 from exporter.config.model import MaintenanceWindow, PrometheusSettings
+from exporter.prometheus_api import PrometheusUnavailable, prometheus_get
 
 log = structlog.get_logger("exporter.statuspage.history")
 MAX_DAYS = 90
 HOUR = 3600
 RETRY = 30.0
-QUERY = "avg by (component) (avg_over_time(wedsync_up[{window}]))"
+# Hours of planned maintenance are left out twice over: by the gauge the exporter exported at
+# the time (so a window deleted from the configuration afterwards still does not count) and by
+# the configured windows (for history from before the gauge existed).
+QUERY = ("avg by (component) (avg_over_time(wedsync_up[{window}])) unless on (component) "
+         "(max by (component) (max_over_time(wedsync_maintenance_active[{window}])) == 1)")
 _DURATION = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
@@ -122,13 +129,10 @@ class HistoryFetcher:
 
     async def _get(self, session: aiohttp.ClientSession, base: str, path: str,
                    params: dict[str, str] | None = None) -> Any:
-        async with session.get(f"{base}{path}", params=params) as answer:
-            if answer.status != 200:
-                raise HistoryUnavailable(f"{path} answered HTTP {answer.status}")
-            document = await answer.json(content_type=None)
-        if not isinstance(document, dict) or document.get("status") != "success":
-            raise HistoryUnavailable(f"{path} did not answer a successful result")
-        return document.get("data")
+        try:
+            return await prometheus_get(session, base, path, params)
+        except PrometheusUnavailable as exc:
+            raise HistoryUnavailable(str(exc)) from None
 
     async def fetch(self) -> History:
         """Ask Prometheus once (HistoryUnavailable when that fails)."""

@@ -4,7 +4,7 @@ not ours (titles, maintenance messages, operators' updates) is escaped."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -98,10 +98,14 @@ def history(snapshot: Snapshot) -> str:
     if found.retention_days is not None and found.retention_days < 90:
         kept = f" (Prometheus keeps {found.retention_days:g} days)"
     rows = []
+    today = found.fetched_at.astimezone(snapshot.zone).date()
+    empty = [Day(today - timedelta(days=found.days - 1 - i), None) for i in range(found.days)]
     for item in snapshot.components:
-        days = found.by_component.get(item.name)
-        if item.grade is None or days is None:
+        if item.grade is None:
             continue
+        # Prometheus answers nothing for a component whose every hour was maintenance (or
+        # that it has not scraped yet): its row says "no data" rather than vanishing.
+        days = found.by_component.get(item.name, empty)
         share = found.overall.get(item.name)
         figure = "no data" if share is None else f"{share * 100:.2f}% uptime"
         rows.append(f'    <div class="history" data-component="{escape(item.name)}">'

@@ -1,5 +1,6 @@
-"""Database checks: Row Level Security, functions, indexes, keys, required tables, slow
-statements, connection usage and the buffer cache.
+"""Database checks: Row Level Security, functions, views, extensions, grants to anon, indexes,
+keys, required tables, slow statements, connection usage and the buffer cache (the server's
+own settings, roles and WAL archiving are in ``server_audit``).
 
 The lint names are those of Supabase's database advisor so that users recognise them; the SQL
 is written here from the PostgreSQL catalogues. Object checks look at the schemas the API
@@ -16,6 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from exporter.config.model import DatabaseTarget
+from exporter.validation import server_audit
 from exporter.validation.findings import Finding
 from exporter.validation.settings import ValidationSettings
 
@@ -32,6 +34,10 @@ _FUNCTIONS = f"""
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE p.prokind IN ('f', 'p') AND n.nspname = ANY(%(schemas)s)
    AND {_NOT_EXTENSION.format(catalog="pg_proc", oid="p.oid")}"""
+_INVOKER = ("coalesce(lower(array_to_string(c.reloptions, ',')) "
+            "~ 'security_invoker=(1|true|yes|on)', false)")
+_API_CAN_READ = """EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname IN ('anon', 'authenticated')
+                            AND has_table_privilege(r.oid, c.oid, 'SELECT'))"""
 _SIGNATURE = ("n.nspname || '.' || p.proname || '(' || "
               "pg_get_function_identity_arguments(p.oid) || ')'")
 
@@ -46,6 +52,11 @@ class CatalogueCheck:
     query: str
     message: str
     recommendation: str
+    # Further validation types that report it (every RLS finding is a security finding too).
+    also: tuple[str, ...] = ()
+
+    def runs_for(self, kind: str) -> bool:
+        return kind == self.kind or kind in self.also
 
 
 def _definer_check(role: str) -> CatalogueCheck:
@@ -69,7 +80,7 @@ CATALOGUE_CHECKS: tuple[CatalogueCheck, ...] = (
         "table {table} is exposed to the API with Row Level Security disabled: every API user "
         "can read and change all of its rows",
         "ALTER TABLE ... ENABLE ROW LEVEL SECURITY and add policies that limit each supplier "
-        "and couple to their own rows.",
+        "and couple to their own rows.", also=("security",),
     ),
     CatalogueCheck(
         "policy_exists_rls_disabled", "permissions", "critical",
@@ -78,6 +89,7 @@ CATALOGUE_CHECKS: tuple[CatalogueCheck, ...] = (
         "table {table} has policies but Row Level Security is disabled, so they are not "
         "enforced",
         "ALTER TABLE ... ENABLE ROW LEVEL SECURITY so that its policies apply.",
+        also=("security",),
     ),
     CatalogueCheck(
         "rls_enabled_no_policy", "permissions", "info",
@@ -86,6 +98,7 @@ CATALOGUE_CHECKS: tuple[CatalogueCheck, ...] = (
         "table {table} has Row Level Security enabled but no policy: the API can read none of "
         "its rows",
         "Add the policies the API needs, or move the table out of the exposed schema.",
+        also=("security",),
     ),
     _definer_check("anon"),
     _definer_check("authenticated"),
@@ -97,6 +110,58 @@ CATALOGUE_CHECKS: tuple[CatalogueCheck, ...] = (
         "function {function} does not fix its search_path, so a caller's search_path decides "
         "which objects it uses",
         "Add SET search_path = '' to the function and schema-qualify the objects it uses.",
+    ),
+    CatalogueCheck(
+        "security_definer_view", "security", "error",
+        f"""SELECT n.nspname || '.' || c.relname AS view
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'v' AND n.nspname = ANY(%(schemas)s)
+               AND {_NOT_EXTENSION.format(catalog="pg_class", oid="c.oid")}
+               AND NOT {_INVOKER} AND {_API_CAN_READ}""",
+        "view {view} runs with its owner's rights (no security_invoker), so the API's users "
+        "read through it past Row Level Security",
+        "ALTER VIEW ... SET (security_invoker = on), or revoke SELECT on it from anon and "
+        "authenticated.",
+    ),
+    CatalogueCheck(
+        "auth_users_exposed", "security", "error",
+        f"""SELECT DISTINCT n.nspname || '.' || c.relname AS view
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              JOIN pg_rewrite rw ON rw.ev_class = c.oid
+              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                              AND d.refclassid = 'pg_class'::regclass
+             WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY(%(schemas)s)
+               AND d.refobjid = to_regclass('auth.users')
+               AND (c.relkind = 'm' OR NOT {_INVOKER}) AND {_API_CAN_READ}""",
+        "{view} exposes auth.users (e-mail addresses, phone numbers, sign-in metadata) to the "
+        "API's users",
+        "Drop it, or move it out of the exposed schemas and read auth.users only through "
+        "functions that return the caller's own row.",
+    ),
+    CatalogueCheck(
+        "extension_in_public", "security", "warning",
+        """SELECT e.extname AS extension, n.nspname AS schema
+             FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+            WHERE n.nspname = 'public' OR n.nspname = ANY(%(schemas)s)""",
+        "extension {extension} is installed in the exposed schema {schema}: its functions and "
+        "tables are offered to the API",
+        "Install extensions in a schema of their own (Supabase uses extensions): ALTER "
+        "EXTENSION ... SET SCHEMA extensions, where the extension allows it.",
+    ),
+    CatalogueCheck(
+        "anon_table_without_rls", "security", "critical",
+        f"""SELECT n.nspname || '.' || c.relname AS table
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg_toast%%'
+               AND {_NOT_EXTENSION.format(catalog="pg_class", oid="c.oid")}
+               AND EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = 'anon'
+                            AND has_table_privilege(r.oid, c.oid,
+                                                    'SELECT, INSERT, UPDATE, DELETE'))""",
+        "table {table} is granted to anon (anyone holding the public anon key) and has Row "
+        "Level Security disabled: signed-out visitors can read or change every row",
+        "REVOKE ALL ON it FROM anon, or ENABLE ROW LEVEL SECURITY with policies for anon.",
     ),
     CatalogueCheck(
         "unindexed_foreign_keys", "performance", "warning",
@@ -249,10 +314,11 @@ SPECIAL_CHECKS: dict[str, tuple[tuple[str, str, SpecialCheck], ...]] = {
 }
 
 
-def checks_of(kind: str) -> list[tuple[str, str]]:
+def checks_of(kind: str, settings: ValidationSettings | None = None) -> list[tuple[str, str]]:
     """(check, default severity) of every database check of a validation type."""
-    return [(c.name, c.severity) for c in CATALOGUE_CHECKS if c.kind == kind] + [
-        (name, severity) for name, severity, _ in SPECIAL_CHECKS.get(kind, ())]
+    return [(c.name, c.severity) for c in CATALOGUE_CHECKS if c.runs_for(kind)] + [
+        (name, severity) for name, severity, _ in SPECIAL_CHECKS.get(kind, ())] + [
+        *server_audit.checks_of(kind, settings)]
 
 
 async def validate_database(conn: AsyncConnection, target: DatabaseTarget, kind: str,
@@ -263,7 +329,7 @@ async def validate_database(conn: AsyncConnection, target: DatabaseTarget, kind:
     async with conn.transaction():
         await conn.execute("SET TRANSACTION READ ONLY")
         for check in CATALOGUE_CHECKS:
-            if check.kind != kind:
+            if not check.runs_for(kind):
                 continue
             for row in await _rows(conn, check.query, params):
                 findings.append(Finding(check.name, check.severity,
@@ -271,4 +337,6 @@ async def validate_database(conn: AsyncConnection, target: DatabaseTarget, kind:
                                         check.recommendation))
         for _name, _severity, special in SPECIAL_CHECKS.get(kind, ()):
             findings += await special(conn, target, settings)
+        for run in server_audit.runs_of(kind):
+            findings += await run(conn, target, settings)
     return findings

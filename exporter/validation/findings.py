@@ -52,7 +52,12 @@ def answer(findings: list[Finding]) -> dict[str, Any]:
     }
 
 
+# Validated without being a probed component: the platform's deploys (DESIGN.md: "every
+# component, plus deployment").
+DEPLOYMENT = "deployment"
+
+
 def validated_components() -> tuple[str, ...]:
     """The components validation answers for (the registry's, less those declared not
-    validated)."""
-    return tuple(c.name for c in REGISTRY if c.validated)
+    validated), plus ``deployment``."""
+    return (*(c.name for c in REGISTRY if c.validated), DEPLOYMENT)

@@ -67,7 +67,8 @@ async def validate(request: web.Request, service: Host) -> web.Response:
     settings = service.config.validation
     try:
         findings = await asyncio.wait_for(
-            Validator(runtime, settings).validate(component, kind), settings.timeout)
+            Validator(runtime, settings, getattr(service, "deploy_gate", None)).validate(
+                component, kind), settings.timeout)
     except TimeoutError:
         findings = [Finding(None, "error",
                             f"validation did not finish within {settings.timeout:g}s",

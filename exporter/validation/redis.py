@@ -1,9 +1,13 @@
-"""Redis checks: a cache needs a memory limit, an eviction policy that makes room, and hits.
+"""Redis checks: a cache needs a memory limit, an eviction policy that makes room, and hits
+(performance); and a password, and protected mode on (security).
 
-Reads INFO only (never CONFIG), so it works where managed Redis forbids CONFIG.
+Performance reads INFO only; security asks CONFIG GET protected-mode and says nothing where
+managed Redis forbids CONFIG.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -19,6 +23,10 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("redis_maxmemory_unset", "warning"),
     ("redis_eviction_policy_unsuitable", "warning"),
     ("redis_hit_ratio_low", "warning"),
+)
+SECURITY_CHECKS: tuple[tuple[str, str], ...] = (
+    ("redis_no_password", "error"),
+    ("redis_protected_mode_off", "warning"),
 )
 # Policies that never evict anything a cache can spare.
 UNSUITABLE_POLICIES = frozenset({"noeviction"})
@@ -60,4 +68,55 @@ async def validate_redis(target: RedisTarget, settings: ValidationSettings) -> l
             f"(below {settings.redis_hit_ratio:.0%})",
             "Check key expiry and what the application caches; a low ratio puts the load "
             "back on the database."))
+    return findings
+
+
+def _client(url: str, target: RedisTarget) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        url, socket_timeout=target.timeout, socket_connect_timeout=target.timeout,
+        retry=Retry(NoBackoff(), 0), client_name="wedsync-exporter-validation")
+
+
+def without_credentials(url: str) -> str:
+    """The same server, database and TLS options with no user name or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+async def validate_redis_security(target: RedisTarget) -> list[Finding]:
+    """The default user answers without a password; protected mode off (where CONFIG GET is
+    allowed: managed Redis often forbids it, and then nothing is said)."""
+    findings = []
+    anonymous = _client(without_credentials(target.url), target)
+    try:
+        answered = await anonymous.ping()
+    except Exception:  # NOAUTH, WRONGPASS, refused: nobody gets in without a password
+        answered = False
+    finally:
+        await anonymous.aclose()
+    if answered:
+        findings.append(Finding(
+            "redis_no_password", "error",
+            f"{target.name}: Redis answers without a password (its default user has none): "
+            f"anyone who reaches the port reads and deletes every cached key and queued job",
+            "Set requirepass (or an ACL default user with a password, or 'user default off') "
+            "and give the clients the password."))
+    client = _client(target.url, target)
+    try:
+        mode = (await client.config_get("protected-mode")).get("protected-mode")
+    except Exception:
+        mode = None
+    finally:
+        await client.aclose()
+    if mode == "no":
+        findings.append(Finding(
+            "redis_protected_mode_off", "warning",
+            f"{target.name}: protected mode is off: without a password Redis would accept "
+            f"commands from any address it listens on",
+            "Set protected-mode yes (the default) and bind Redis to the addresses that need "
+            "it."))
     return findings

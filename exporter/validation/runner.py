@@ -11,12 +11,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from exporter.config.model import AuthTarget, HttpTarget, RedisTarget
 from exporter.db.errors import classify
+from exporter.deploy_gate.gate import DeployGate
 from exporter.metrics.store import Sample
 from exporter.runtime import Runtime
 from exporter.scheduler import Job
-from exporter.validation import database, reachability, redis
-from exporter.validation.findings import VALIDATION_TYPES, Finding, note, validated_components
+from exporter.validation import database, deployment, reachability, redis, services
+from exporter.validation.findings import (
+    DEPLOYMENT,
+    VALIDATION_TYPES,
+    Finding,
+    note,
+    validated_components,
+)
 from exporter.validation.settings import ValidationSettings
 
 FINDINGS = "wedsync_validation_findings"
@@ -25,27 +33,40 @@ LAST_SUCCESS = "wedsync_validation_last_run_success"
 OWNER = ("validation",)
 
 
+# Security checks of the components other than the database (which has its own).
+_SECURITY_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "redis": redis.SECURITY_CHECKS, "auth": services.AUTH_CHECKS, "api": services.API_CHECKS}
+
+
 def _nothing(component: str, kind: str) -> list[Finding]:
     return [note(f"there is no {kind} check for {component}; nothing to check")]
 
 
 class Validator:
-    """Validates the components of one runtime (its pools, targets and probe results)."""
+    """Validates the components of one runtime (its pools, targets and probe results);
+    ``gate`` is the service's deploy gate where there is one (its open override included)."""
 
-    def __init__(self, runtime: Runtime, settings: ValidationSettings) -> None:
+    def __init__(self, runtime: Runtime, settings: ValidationSettings,
+                 gate: DeployGate | None = None) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.gate = gate
         # Database targets found unreachable in this run: not tried again for the other
         # types, so a hung database costs one connect timeout per run, not four.
         self._unreachable: set[str] = set()
 
     def checks_run(self, component: str, kind: str) -> list[tuple[str, str]]:
         """(check, default severity) of the checks ``validate`` runs for this pair."""
+        if component == DEPLOYMENT:
+            return deployment.deployment_checks(kind)
         config = self.runtime.config
         if not config.targets(component):
             return []
         if component == "database":
-            return [*database.checks_of(kind), ("database_unreachable", "critical")]
+            return [*database.checks_of(kind, self.settings),
+                    ("database_unreachable", "critical")]
+        if kind == "security":
+            return list(_SECURITY_CHECKS.get(component, ()))
         if kind != "performance":
             return []
         if component == "redis":
@@ -55,8 +76,12 @@ class Validator:
     async def validate(self, component: str, kind: str) -> list[Finding]:
         """Every finding for one component and validation type."""
         config = self.runtime.config
+        if component == DEPLOYMENT:
+            return await deployment.DeploymentValidator(self.runtime, self.gate).validate(kind)
         if component == "database":
             return await self._database(kind)
+        if kind == "security" and component in _SECURITY_CHECKS:
+            return await self._security(component)
         if kind != "performance":
             return _nothing(component, kind)
         if component == "redis":
@@ -68,6 +93,20 @@ class Validator:
             return findings
         return reachability.validate_probed(component, config.targets(component),
                                             self.runtime.states)
+
+    async def _security(self, component: str) -> list[Finding]:
+        targets = self.runtime.config.targets(component)
+        if not targets:
+            return [note(f"no {component} target is configured; nothing to check")]
+        findings: list[Finding] = []
+        for target in targets:
+            if isinstance(target, RedisTarget):
+                findings += await redis.validate_redis_security(target)
+            elif isinstance(target, AuthTarget):
+                findings += await services.validate_auth(target)
+            elif isinstance(target, HttpTarget):
+                findings += await services.validate_api(target)
+        return findings
 
     async def _database(self, kind: str) -> list[Finding]:
         targets = self.runtime.config.database
@@ -113,7 +152,8 @@ class Validator:
 
 
 def validation_jobs(runtime: Runtime) -> list[Job]:
-    """The background validation run, unless validation.enabled is false."""
+    """The background validation run, unless validation.enabled is false (deployment is judged
+    from the runtime: the service's open override is the HTTP answer's to report)."""
     settings = runtime.config.validation
     if not settings.enabled:
         return []

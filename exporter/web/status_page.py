@@ -18,7 +18,13 @@ from aiohttp import web
 from exporter.components import REGISTRY
 from exporter.human_time import duration_text
 from exporter.statuspage import sections
-from exporter.statuspage.grades import TEXT
+from exporter.statuspage.grades import (
+    ALL_OPERATIONAL,
+    MAJOR_OUTAGE,
+    PARTIALLY_DEGRADED,
+    TEXT,
+    UNDER_MAINTENANCE,
+)
 from exporter.statuspage.publisher import StatusPublisher
 from exporter.statuspage.snapshot import Snapshot
 from exporter.summary import (
@@ -30,6 +36,10 @@ from exporter.summary import (
 from exporter.web.hooks import Host
 from exporter.web.statuspage_api import add_statuspage_api_routes
 
+# The headline without a snapshot (never while the publisher runs): the health document's
+# overall status in Statuspage's words.
+FALLBACK = {"healthy": ("none", ALL_OPERATIONAL), "degraded": ("minor", PARTIALLY_DEGRADED),
+            "critical": ("critical", MAJOR_OUTAGE), "unknown": ("none", ALL_OPERATIONAL)}
 TEMPLATE = Template(resources.files("exporter.web").joinpath("status_page.html").read_text())
 ROW = Template('    <li data-component="$key" data-status="$status" data-grade="$grade">'
                '<span class="name">$label</span>'
@@ -83,9 +93,12 @@ def render(service: Host, snapshot: Snapshot | None = None) -> str:
     status, components = summarise(states, service.config.essential)
     now = service.clock()
     grades = {c.name: c.grade for c in snapshot.components} if snapshot else {}
+    level, headline = (snapshot.indicator, snapshot.description) if snapshot \
+        else FALLBACK[status]
     return TEMPLATE.substitute(
         title=html.escape(service.config.status_page_title),
-        refresh=refresh_seconds(service), overall=status, overall_text=status.capitalize(),
+        refresh=refresh_seconds(service), overall=status, headline=headline,
+        indicator=level, tone="maintenance" if headline == UNDER_MAINTENANCE else level,
         not_monitored=not_monitored_note(components),
         rows="\n".join(_row(s, now, grades) for s in components),
         banner=sections.banner(snapshot) if snapshot else "",
