@@ -115,13 +115,16 @@ class StackSandbox:
 
     def __init__(self, server: SandboxServer | None = None, *, sign_in: bool = True,
                  audit_log_interval: str | None = None, external: bool = False,
-                 sections: bool = True) -> None:
+                 sections: bool = True, realtime_settings: dict[str, Any] | None = None
+                 ) -> None:
         self.server = server or SandboxServer(anon_key=secrets.token_hex(16),
                                               probe_password=secrets.token_urlsafe(16))
         self.sign_in = sign_in
         self.audit_log_interval = audit_log_interval
         self.external = external
         self.sections = sections
+        # More settings of the realtime target (e.g. the Core Fields probe's).
+        self.realtime_settings = realtime_settings or {}
 
     def secret_file(self, name: str, value: str) -> str:
         """Write ``value`` to a file of the sandbox's dir readable only by the user; its path."""
@@ -156,7 +159,7 @@ class StackSandbox:
         sections: dict[str, Any] = {
             "auth": [auth],
             "realtime": [{"name": "supabase", "url": server.realtime_url,
-                          "anon_key_file": key_file}],
+                          "anon_key_file": key_file, **self.realtime_settings}],
             "api": [{"name": "health", "url": server.api_url}],
         }
         if self.external:

@@ -43,6 +43,7 @@ from dashboards.queries import (
     variables,
 )
 from dashboards.settings import DATABASE, LOAD_TESTS, Board
+from harness.core_fields import LOGICAL_SETTINGS, prepare_core_fields
 from harness.pooler_and_queues import PoolerAndQueues
 from harness.postgres import PostgresServer
 from harness.prometheus import PrometheusServer
@@ -50,6 +51,8 @@ from harness.redis import RedisServer
 from harness.sandbox import SandboxServer, StackSandbox
 from harness.stack import Stack, StackOptions, example_exporter_config
 from loadtests.runner import RunSettings, realtime_url_for, run
+from sandbox.auth import user_id_for
+from sandbox.settings import OUTSIDER_EMAIL, WATCHER_EMAIL
 from tests.support import CANARY_ANON_KEY, CANARY_PASSWORD, PROBE_EMAIL, exporter_config
 
 pytestmark = pytest.mark.slow
@@ -59,6 +62,7 @@ SCRAPE_SECONDS = 1.0
 # Grafana's $__interval for these short ranges is its minimum, the scrape interval.
 STEP_SECONDS = SCRAPE_SECONDS
 INGEST_TOKEN = "ingest-token-for-dashboard-tests"
+CORE_FIELDS_PASSWORD = "core-fields-password-for-dashboard-tests"
 MODELS = build.documents()
 
 ONLY_IN_A_FAULT: dict[tuple[str, str, str], str] = {
@@ -174,13 +178,16 @@ def use_the_cache(redis: RedisServer) -> None:
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory) -> Iterator[Observed]:
-    with PostgresServer() as pg, RedisServer(extra=["maxmemory 64mb"]) as redis, \
-            contextlib.ExitStack() as cleanup:
+    # wal_level logical: the sandbox's Realtime serves the Core Fields probe's postgres_changes.
+    with PostgresServer(settings=LOGICAL_SETTINGS) as pg, \
+            RedisServer(extra=["maxmemory 64mb"]) as redis, contextlib.ExitStack() as cleanup:
         pg.execute("CREATE DATABASE wedsync")
         pg.execute((REPO / "sandbox" / "schema.sql").read_text(), dbname="wedsync")
         pg.execute("CREATE EXTENSION pg_stat_statements", dbname="wedsync")
         pg.execute(SEED, dbname="wedsync")
         dsn = pg.dsn(dbname="wedsync")
+        writer_dsn = prepare_core_fields(pg, "wedsync", CORE_FIELDS_PASSWORD, [
+            user_id_for(WATCHER_EMAIL), user_id_for(OUTSIDER_EMAIL)])
         # A PgBouncer with traffic in front of the same PostgreSQL, and real BullMQ queues.
         extras = cleanup.enter_context(PoolerAndQueues(pg, redis.url()))
         secrets_dir = tmp_path_factory.mktemp("secrets")
@@ -192,9 +199,18 @@ def observed(tmp_path_factory) -> Iterator[Observed]:
             return str(path)
 
         # The sandbox writes Auth's audit log into the database the exporter counts it from.
+        core_fields = {"write_dsn_file": secret_file("core-fields-dsn", writer_dsn),
+                       "postgres_changes": {"enabled": True, **{
+                           role: {"email": email, "password_file": secret_file(
+                               f"{role}-password", CORE_FIELDS_PASSWORD)}
+                           for role, email in (("watcher", WATCHER_EMAIL),
+                                               ("outsider", OUTSIDER_EMAIL))}}}
         plugin = StackSandbox(SandboxServer(
             anon_key=CANARY_ANON_KEY, probe_email=PROBE_EMAIL, probe_password=CANARY_PASSWORD,
-            database_url=dsn), audit_log_interval="1s", external=True)
+            database_url=dsn, env={"SANDBOX_WATCHER_PASSWORD": CORE_FIELDS_PASSWORD,
+                                   "SANDBOX_OUTSIDER_PASSWORD": CORE_FIELDS_PASSWORD,
+                                   "SANDBOX_REALTIME_POLL_INTERVAL": "0.05"}),
+            audit_log_interval="1s", external=True, realtime_settings=core_fields)
         options = StackOptions(
             exporter_config={**exporter_settings("DSN", redis.url()),
                              **extras.exporter_sections(secret_file)},
