@@ -4,7 +4,9 @@ Open ``{url}/websocket?apikey=…&vsn=1.0.0``, join ``realtime:<channel>`` with
 ``broadcast: {self: true, ack: true}``, send a broadcast carrying a nonce, and wait for the
 server's ack and for the echo of that very broadcast. The echo round trip is the Core Fields
 propagation SLI (``wedsync_realtime_broadcast_roundtrip_seconds``) and the latency the
-thresholds judge; connect, join and ack times are gauges. The socket is closed on every path.
+thresholds judge; connect, join and ack times are gauges. With ``postgres_changes`` configured,
+the Core Fields check follows on the same socket (``exporter.probes.postgres_changes``). The
+socket is closed on every path.
 
 Realtime resolves the tenant from the first label of the host name and checks the key when the
 socket connects, so those failures are refused upgrades, not refused joins. Since Realtime
