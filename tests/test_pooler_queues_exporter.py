@@ -116,7 +116,7 @@ def test_a_stopped_or_hung_pgbouncer_is_a_failing_probe_not_a_hung_scrape(
         pgbouncer.stop()
         wait_metrics(exporter, lambda t: (value(
             t, "wedsync_probe_failures_total", component="pooler", target="pgbouncer",
-            reason="connect") or 0) >= 1, timeout=15)
+            reason="connect") or 0) >= 1, timeout=30)
 
 
 def test_validation_judges_the_pooler_from_its_probe(make_exporter) -> None:
