@@ -17,6 +17,7 @@ from exporter.components import REGISTRY
 from exporter.config import Config, ConfigError, load_config
 from exporter.coverage import record_coverage
 from exporter.deploy_gate.gate import DeployGate
+from exporter.gc_tuning import settle
 from exporter.ingestion.recorder import Ingestion
 from exporter.logs import configure as configure_logs
 from exporter.metrics.exposition import Renderer
@@ -119,6 +120,8 @@ class Service:
         await self._site.start()
         self.port = self._site.port
         runtime.start()
+        # Everything built so far lives as long as the process: out of the collector's sight.
+        settle()
         log.info("started", listen=f"{host}:{self.port}", version=__version__,
                  config=self.config.source)
 
@@ -170,6 +173,7 @@ class Service:
             runtime.start()
             self._loaded(True)
             self.renderer.refresh()
+            settle()
             log.info("reloaded", config=new.source)
             return True, "reloaded"
 
