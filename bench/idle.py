@@ -22,6 +22,7 @@ import time
 from bench.measure import PROMETHEUS_HEADERS, cpu_ns, rss_bytes, tree
 from bench.scrape import REPO, start_backends
 from harness.exporter import ExporterProcess
+from tests.support import samples
 
 FLOOR_SCRIPT = """
 import os, sys
@@ -90,6 +91,11 @@ def main() -> None:
         print(f"  whole (exporter + its servers): {whole:.1f} ms/min; minus what the untouched "
               f"servers spend anyway: "
               f"{whole - costs['untouched PostgreSQL'] - costs['untouched Redis']:.1f} ms/min")
+        text = ours.metrics()
+        render = next((v for n, _, v in samples(text)
+                       if n == "wedsync_metrics_render_duration_seconds"), 0.0)
+        size = len(text.encode())
+        print(f"  last rendering of /metrics: {render * 1000:.2f} ms CPU ({size / 1024:.0f} KiB)")
         rss = rss_bytes(ours.process.pid)
         floor, modules = floor_rss()
         print(f"  exporter RSS {rss / 2**20:.1f} MiB; floor (interpreter + the modules imported "
