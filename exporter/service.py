@@ -106,12 +106,14 @@ class Service:
         settings = self.server_settings
         # auto_decompress off: aiohttp would decode a compressed body on the event loop as it
         # arrives, even for a refused request (exporter/web/bodies.py decodes where allowed).
-        # The keep-alive timeout backs up the guard's idle timeout; lingering (reading an
-        # unread body before the next request) is cheap without decoding, and short.
+        # The keep-alive timeout backs up the guard's idle timeout. aiohttp's lingering (reading
+        # any unread body to its end before the next request) is off: it read a whole large
+        # body even when the answer closed the connection; the middleware drops small unread
+        # bodies itself and closes after large ones.
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
             auto_decompress=False, keepalive_timeout=settings.idle_timeout + 5,
-            lingering_time=min(2.0, settings.body_timeout))
+            lingering_time=0)
         await self._runner.setup()
         host, _, port = self.listen.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
