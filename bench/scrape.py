@@ -163,6 +163,7 @@ def main() -> None:
             "log": {"level": "warning"},
         }).start()
         ours.wait_ready()
+        time.sleep(1)  # the first results are rendered within a second of being ready
         peers = start_peers(*peer_backends)
         per_scrape(ours, peers, peer_backends[0], args.scrapes)
         hung_database(ours, pg, args.scrapes)

@@ -17,6 +17,7 @@ from exporter.components import REGISTRY
 from exporter.config import Config, ConfigError, load_config
 from exporter.coverage import record_coverage
 from exporter.deploy_gate.gate import DeployGate
+from exporter.gc_tuning import settle
 from exporter.ingestion.recorder import Ingestion
 from exporter.logs import configure as configure_logs
 from exporter.metrics.exposition import Renderer
@@ -105,12 +106,14 @@ class Service:
         settings = self.server_settings
         # auto_decompress off: aiohttp would decode a compressed body on the event loop as it
         # arrives, even for a refused request (exporter/web/bodies.py decodes where allowed).
-        # The keep-alive timeout backs up the guard's idle timeout; lingering (reading an
-        # unread body before the next request) is cheap without decoding, and short.
+        # The keep-alive timeout backs up the guard's idle timeout. aiohttp's lingering (reading
+        # any unread body to its end before the next request) is off: it read a whole large
+        # body even when the answer closed the connection; the middleware drops small unread
+        # bodies itself and closes after large ones.
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
             auto_decompress=False, keepalive_timeout=settings.idle_timeout + 5,
-            lingering_time=min(2.0, settings.body_timeout))
+            lingering_time=0)
         await self._runner.setup()
         host, _, port = self.listen.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
@@ -119,6 +122,8 @@ class Service:
         await self._site.start()
         self.port = self._site.port
         runtime.start()
+        # Everything built so far lives as long as the process: out of the collector's sight.
+        settle()
         log.info("started", listen=f"{host}:{self.port}", version=__version__,
                  config=self.config.source)
 
@@ -170,6 +175,7 @@ class Service:
             runtime.start()
             self._loaded(True)
             self.renderer.refresh()
+            settle()
             log.info("reloaded", config=new.source)
             return True, "reloaded"
 

@@ -69,3 +69,24 @@ def test_events_stamped_before_the_window_count_in_the_histogram_only() -> None:
         "error_rate": 0.0}
     histogram = store.histogram("wedsync_http_request_duration_seconds")
     assert sum(s.count for s in histogram.snapshot()) == 6
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 700, allow_nan=False),
+                          st.lists(st.integers(1, 5000), max_size=5), st.booleans()),
+                min_size=1, max_size=60))
+def test_kept_merge_matches_a_fresh_merge(steps: list[tuple[float, list[int], bool]]) -> None:
+    """Summaries asked between batches, as time moves on (and now and then back), always equal
+    what a window that never kept anything says."""
+    kept = SlidingSummary()
+    seen: list[tuple[float, list[int]]] = []
+    now = START
+    for advance, times, back in steps:
+        now = now - advance / 10 if back else now + advance
+        if times:
+            kept.add(times, 1, now=now)
+            seen.append((now, times))
+        fresh = SlidingSummary()
+        for moment, batch in seen:
+            fresh.add(batch, 1, now=moment)
+        assert kept.summary(now=now) == fresh.summary(now=now)

@@ -7,9 +7,10 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft7Validator
+if TYPE_CHECKING:
+    from jsonschema import Draft7Validator
 
 SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -39,5 +40,7 @@ REASONS: tuple[str, ...] = EVENT_REASONS + CACHE_REASONS + REQUEST_REASONS
 @cache
 def reference_validator() -> Draft7Validator:
     """The schema's own validator: slow (about 28k events/s), the yardstick for the fast one."""
+    from jsonschema import Draft7Validator
+
     Draft7Validator.check_schema(SCHEMA)
     return Draft7Validator(SCHEMA)

@@ -7,12 +7,14 @@ slices only after the token was checked, see ``exporter/web/bodies.py``). Bad in
 broken compressed data or a body of the wrong shape, 415 for another encoding or charset;
 per-event problems come back with the event's index while the valid events are accepted (400
 only when none was). Every refusal is counted in wedsync_ingest_rejected_total. Large batches
-are recorded in slices so that a scrape never waits behind one.
+are recorded in slices of about half a millisecond, handing the event loop back in between,
+so that a scrape or a health check never waits behind one for longer than that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Protocol
 
 import orjson
@@ -26,9 +28,11 @@ from exporter.web.refusal import RequestRefused, tag
 from exporter.web.security import json_error
 
 PATH = "/api/system/metrics"
-# Events recorded before handing the event loop back (well under a millisecond of work), so a
-# scrape waits behind at most one slice of a large batch, not the whole batch.
-SLICE = 100
+# Work done before handing the event loop back (wall time, so time lost to a busy machine
+# counts too): a scrape waits behind at most one slice of a batch, not the whole batch.
+SLICE_SECONDS = 0.0005
+# Events recorded between two looks at the clock: about 0.1 ms of work on these machines.
+CHUNK = 32
 # Per-event errors listed in an answer; the rest are only counted.
 MAX_LISTED_ERRORS = 100
 
@@ -106,21 +110,30 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
         body = await read_body(request, settings.max_body_bytes,
                                service.server_settings.body_timeout,
                                settings.max_compression_ratio)
-        events, cache = parse_events(body, settings.max_events)
     except RequestRefused as exc:
         ingestion.reject_request(REFUSAL_REASONS[exc.reason])
         raise
-    except BadBody as exc:
-        ingestion.reject_request(exc.reason, exc.events)
-        return tag(json_error(exc.status, str(exc)), _REFUSAL_OF_BAD_BODY[exc.reason])
-    accepted = 0
-    errors: list[tuple[int, str, str]] = []
-    for start in range(0, len(events), SLICE):
-        if start:
-            await asyncio.sleep(0)
-        outcome = ingestion.record(events[start:start + SLICE], offset=start)
-        accepted += outcome.accepted
-        errors += outcome.errors
+    # Bodies wait here as bytes (which the garbage collector never walks): only a few batches
+    # are parsed into objects at a time, so a burst of batches cannot make its passes long.
+    async with ingestion.parsing:
+        try:
+            # The slice begins with parsing (about 0.4 ms for a batch of 500).
+            started = time.perf_counter()
+            events, cache = parse_events(body, settings.max_events)
+        except BadBody as exc:
+            ingestion.reject_request(exc.reason, exc.events)
+            return tag(json_error(exc.status, str(exc)), _REFUSAL_OF_BAD_BODY[exc.reason])
+        del body
+        accepted = 0
+        errors: list[tuple[int, str, str]] = []
+        for start in range(0, len(events), CHUNK):
+            if time.perf_counter() - started >= SLICE_SECONDS:
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+            outcome = ingestion.record(events[start:start + CHUNK], offset=start)
+            accepted += outcome.accepted
+            errors += outcome.errors
+        del events
     answer: dict[str, Any] = {
         "accepted": accepted,
         "rejected": len(errors),

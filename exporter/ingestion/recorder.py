@@ -7,6 +7,7 @@ the same caps. It outlives reloads, like the store: a reload only changes its se
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ FOLDED = "wedsync_ingest_folded_total"
 LAST_EVENT = "wedsync_ingest_last_event_timestamp_seconds"
 FOLDABLE = ("route", "method")
 _ROUTE_FOLDED, _METHOD_FOLDED = 1, 2
+# Batches parsed and being recorded at once (the others wait as bytes, see http.py).
+PARSED_AT_ONCE = 2
 # Raw (endpoint, method, status) triples remembered with their series; starts afresh when full.
 TARGET_MEMO_SIZE = 20_000
 _STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
@@ -75,6 +78,8 @@ class Ingestion:
         self._targets: dict[tuple[Any, Any, Any], tuple[Series, int]] = {}
         # Admitted (route, method, status_class) -> target.
         self._admitted: dict[tuple[str, str, str], tuple[Series, int]] = {}
+        # Bounds how many posted batches are parsed into objects at a time.
+        self.parsing = asyncio.Semaphore(PARSED_AT_ONCE)
         # Tailer positions by database target, kept across reloads (see tail.py).
         self.tail_positions: dict[str, Any] = {}
         for result in ("accepted", "rejected"):

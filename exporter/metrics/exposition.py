@@ -1,10 +1,15 @@
 """Renders /metrics in the background when the store changed, so a scrape only sends bytes.
 
+The renderer sleeps until the store reports a change (it is never polled: an idle exporter
+spends nothing between probe runs), waits ``period`` so that a burst of changes costs one
+rendering, then renders.
+
 The registry's families (gauges and counters, a few hundred series) go through
-prometheus-client's ``generate_latest``. Histograms are written by their own fast formatter in
-slices of ``SLICE`` series, handing the event loop back between slices, and a large text is
-gzipped in a worker thread (zlib releases the GIL), so a full rendering with the request
-histogram at its caps never holds the loop for more than about a millisecond at a time. The
+prometheus-client's ``generate_latest``, ``FAMILY_SLICE`` families at a time. Histograms are
+written by their own fast formatter in slices of ``SLICE`` series, handing the event loop back
+between slices, and a text over ``INLINE_GZIP_BYTES`` is gzipped in a worker thread (zlib
+releases the GIL), so a full rendering with the request histogram at its caps never holds the
+loop for more than a fraction of a millisecond at a time. The
 period stretches when rendering gets expensive so that it stays a small share of one core.
 
 A rendering's cost is the event loop thread's CPU time (``time.thread_time``), not wall time:
@@ -19,18 +24,22 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from exporter.metrics.store import MetricStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Series per slice: about 0.3 ms of formatting on these machines.
 SLICE = 100
-# Below this size gzip takes well under a millisecond: not worth a thread hop.
-INLINE_GZIP_BYTES = 64 * 1024
+# Gauge and counter families per call of generate_latest (the probes' families are small).
+FAMILY_SLICE = 20
+# Below this size gzip takes well under 0.2 ms: not worth a thread hop.
+INLINE_GZIP_BYTES = 8 * 1024
 # Rendering may take at most this share of the time between renderings (CPU time).
 RENDER_SHARE = 0.05
 
@@ -44,6 +53,16 @@ class Rendered:
     version: int
 
 
+class _Families(Collector):
+    """A few collected families, in the shape ``generate_latest`` reads."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
 class Renderer:
     """Keeps an up-to-date rendering of the store, at most every ``period`` seconds."""
 
@@ -53,6 +72,7 @@ class Renderer:
         self._last_cost = 0.0
         self.current = self._render()
         self._task: asyncio.Task[None] | None = None
+        self._changed: asyncio.Event | None = None
 
     def _slices(self) -> Iterator[str]:
         """The histogram text, one slice of series at a time."""
@@ -86,7 +106,13 @@ class Renderer:
         cost = 0.0
         started = time.thread_time()
         version = self.store.version
-        parts = [generate_latest(self.store.registry)]
+        parts: list[bytes] = []
+        families = list(self.store.collect())
+        for start in range(0, len(families), FAMILY_SLICE):
+            parts.append(generate_latest(_Families(families[start:start + FAMILY_SLICE])))
+            cost += time.thread_time() - started
+            await asyncio.sleep(0)
+            started = time.thread_time()
         for text in self._slices():
             parts.append(text.encode())
             cost += time.thread_time() - started
@@ -108,22 +134,30 @@ class Renderer:
             self.current = self._render()
         return self.current
 
-    async def _loop(self) -> None:
+    async def _loop(self, changed: asyncio.Event) -> None:
         while True:
-            # Stretch the period when rendering is expensive (a histogram at its caps under
-            # sustained ingestion) so that rendering stays a small share of one core.
+            await changed.wait()
+            # Let a burst of changes gather; stretch the wait when rendering is expensive (a
+            # histogram at its caps under sustained ingestion) so that rendering stays a small
+            # share of one core.
             await asyncio.sleep(max(self.period, self._last_cost / RENDER_SHARE))
+            changed.clear()  # changes from here on (also while rendering) wake it again
             if self.store.version != self.current.version:
                 self.current = await self._render_sliced()
 
     def start(self) -> None:
         """Start re-rendering in the background."""
         if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="metrics-renderer")
+            self._changed = changed = asyncio.Event()
+            self.store.changed = changed.set
+            if self.store.version != self.current.version:
+                changed.set()
+            self._task = asyncio.create_task(self._loop(changed), name="metrics-renderer")
 
     async def stop(self) -> None:
         """Stop re-rendering."""
         if self._task is not None:
+            self.store.changed = None
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None

@@ -9,7 +9,7 @@ renderer can tell when /metrics must be rendered again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import prometheus_client
@@ -50,7 +50,9 @@ class MetricStore(Collector):
             for fam in self.families.values() if fam.kind == "histogram"
         }
         self.registry.register(self)
-        self.version = 0
+        # Called on every change (the renderer's wake-up; it is never polled while idle).
+        self.changed: Callable[[], None] | None = None
+        self._version = 0
         # Names of families defined by the configuration (queries' own metrics).
         self._configured: set[str] = set()
 
@@ -77,6 +79,17 @@ class MetricStore(Collector):
                 self._values[name] = {}
         self._configured = set(wanted)
         self.version += 1
+
+    @property
+    def version(self) -> int:
+        """Moves on every change: the renderer renders again when it differs from its own."""
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self._version = value
+        if self.changed is not None:
+            self.changed()
 
     # --- writing --------------------------------------------------------------------------
     def _key(self, name: str, labels: Labels) -> tuple[str, ...]:

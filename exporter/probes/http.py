@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from cryptography import x509
 
 from exporter import __version__
 from exporter.components import REGISTRY
@@ -65,6 +64,10 @@ def new_session(timeout: float, context: ssl.SSLContext | None = None) -> aiohtt
 @lru_cache(maxsize=64)
 def certificate_expiry(der: bytes) -> float:
     """Unix time at which the DER certificate expires."""
+    # Imported here, on the first HTTPS answer: cryptography (its own OpenSSL) is about 12 MiB
+    # of memory that an exporter without HTTPS targets never needs.
+    from cryptography import x509
+
     return x509.load_der_x509_certificate(der).not_valid_after_utc.astimezone(UTC).timestamp()
 
 

@@ -19,8 +19,10 @@ from aiohttp import hdrs, web
 
 from exporter.web.refusal import RequestRefused
 
-# Output produced per slice before the event loop is handed back (about 0.1 ms of CPU).
+# Output produced per slice before the event loop is handed back (about 0.2 ms of CPU).
 SLICE = 64 * 1024
+# Compressed input handed to the decoder at a time.
+INPUT_SLICE = 16 * 1024
 # Below this much output the ratio is not judged: small, very regular bodies compress well.
 RATIO_FLOOR = 64 * 1024
 DEFAULT_MAX_RATIO = 100
@@ -88,45 +90,53 @@ async def decompress(data: bytes, encoding: str, limit: int,
     """``data`` decoded, in slices; RequestRefused past ``limit`` bytes or ``max_ratio``.
 
     A gzip body may hold several members one after another (RFC 1952); each is decoded in
-    turn, under the same limits.
+    turn, under the same limits. The decoder is fed ``INPUT_SLICE`` bytes at a time: handed
+    the whole body, zlib took about 1 ms per slice of output on a 1 MB body (it keeps the
+    unread rest as a copy each time), where a slice should cost a fifth of that.
     """
     wbits = DECODERS[encoding]
     if encoding == "deflate" and not _looks_like_zlib(data):
         wbits = -zlib.MAX_WBITS  # raw deflate, as some clients send it
     decoder = zlib.decompressobj(wbits)
+    view = memoryview(data)
     out: list[bytes] = []
     size = 0
-    pending = data
+    fed = 0  # bytes of ``data`` handed to a decoder so far
+    pending: bytes | memoryview = b""
     try:
         while True:
+            if not pending and fed < len(view):
+                pending = view[fed:fed + INPUT_SLICE]
+                fed += len(pending)
             chunk = decoder.decompress(pending, SLICE)
             pending = decoder.unconsumed_tail
             size += len(chunk)
             if size > limit:
                 raise RequestRefused(413, "body_too_large",
                                      f"the body decompresses to more than {limit} bytes")
-            consumed = len(data) - len(pending) - len(decoder.unused_data)
+            consumed = fed - len(pending) - len(decoder.unused_data)
             if size > RATIO_FLOOR and size > max_ratio * max(1, consumed):
                 raise RequestRefused(413, "compression_ratio",
                                      f"the body decompresses more than {max_ratio:g} times; "
                                      f"send it uncompressed or in smaller batches")
             out.append(chunk)
             if decoder.eof:
-                rest = decoder.unused_data
-                if wbits == DECODERS["gzip"] and rest.startswith(b"\x1f\x8b"):
-                    decoder, pending = zlib.decompressobj(wbits), rest
+                end = fed - len(decoder.unused_data)  # where this stream ended in ``data``
+                if wbits == DECODERS["gzip"] and view[end:end + 2] == b"\x1f\x8b":
+                    decoder, fed, pending = zlib.decompressobj(wbits), end, b""
                     continue
+                if end < len(view):
+                    raise RequestRefused(400, "bad_compressed_body",
+                                         f"the body has data after the end of its {encoding} "
+                                         f"stream")
                 break
-            if not chunk and not pending:
+            if not chunk and not pending and fed >= len(view):
                 raise RequestRefused(400, "bad_compressed_body",
                                      f"the {encoding} body is truncated")
             await asyncio.sleep(0)
     except zlib.error:
         raise RequestRefused(400, "bad_compressed_body",
                              f"the body is not valid {encoding} data") from None
-    if decoder.unused_data:
-        raise RequestRefused(400, "bad_compressed_body",
-                             f"the body has data after the end of its {encoding} stream")
     return b"".join(out)
 
 

@@ -83,17 +83,28 @@ def health_document(service: Host, only: str | None = None) -> dict[str, Any]:
     }
 
 
+def _results(service: Host) -> tuple[object, ...]:
+    """What the document shows of the probes: it changes with every probe run (a few tuples,
+    so comparing costs microseconds). Not the store's version, which every ingested batch
+    moves: under ingestion that rebuilt the document for every request."""
+    runtime = service.runtime
+    states = runtime.states if runtime is not None else {}
+    return (id(runtime), id(service.config),
+            *((key, s.checked_at, s.status, s.up, s.last_error) for key, s in states.items()))
+
+
 class DocumentCache:
-    """The encoded document, rebuilt only when a result changed (the store's version moved)
-    or it is older than ``max_age`` — so a burst of requests costs one build, like /metrics."""
+    """The encoded document, rebuilt only when a probe result changed or it is older than
+    ``max_age`` (the ingestion summary and the document's own time move that often) — so a
+    burst of requests costs one build, like /metrics."""
 
     def __init__(self, service: Host, max_age: float = 1.0) -> None:
         self.service = service
         self.max_age = max_age
-        self._cached: dict[str | None, tuple[tuple[int, int], float, bytes]] = {}
+        self._cached: dict[str | None, tuple[tuple[object, ...], float, bytes]] = {}
 
     def body(self, only: str | None) -> bytes:
-        key = (id(self.service.runtime), self.service.store.version)
+        key = _results(self.service)
         now = time.monotonic()
         found = self._cached.get(only)
         if found is None or found[0] != key or now - found[1] > self.max_age:

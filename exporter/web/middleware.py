@@ -3,6 +3,8 @@ rule, and a count of every 4xx answer by reason (wedsync_http_refused_requests_t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -24,8 +26,13 @@ def counts_as_refusal(status: int) -> bool:
     return 400 <= status < 500 and status not in NOT_REFUSALS
 
 
-# A refused request's unread body larger than this is not read at all: the connection closes.
+# An unread body larger than this is not read at all: the answer goes out and the connection
+# closes. A smaller one is read and dropped (for at most LINGER_SECONDS) so the connection
+# stays usable. The server's own lingering is off (service.py): aiohttp would otherwise read
+# every unread body to its end — a megabyte per request under a flood of large bodies, where
+# ``force_close`` on the answer did not stop it.
 LINGER_BYTES = 64 * 1024
+LINGER_SECONDS = 2.0
 
 
 def _large_body_unread(request: web.Request) -> bool:
@@ -45,10 +52,21 @@ def request_middleware(store: MetricStore, connections: ConnectionGuard
     def count(request: web.Request, response: web.StreamResponse) -> None:
         if counts_as_refusal(response.status):
             store.inc(REFUSED, {"reason": reason_of(response)})
-            if _large_body_unread(request):
-                # Reading (and discarding) a large body only to keep the connection costs
-                # more than a new connection would: answer and close instead.
-                response.force_close()
+
+    async def settle_body(request: web.Request, response: web.StreamResponse) -> None:
+        """Drop a small unread body (the connection stays usable); close after a large one."""
+        if not request.body_exists or request.content.is_eof():
+            return
+        if _large_body_unread(request):
+            # Reading (and discarding) a large body only to keep the connection costs more
+            # than a new connection would: answer and close instead.
+            response.force_close()
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(min(LINGER_SECONDS,
+                                           connections.settings.body_timeout)):
+                while await request.content.readany():
+                    pass
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -66,8 +84,10 @@ def request_middleware(store: MetricStore, connections: ConnectionGuard
                 response = exc.response()
             except web.HTTPException as exc:
                 count(request, exc)
+                await settle_body(request, exc)
                 raise
             count(request, response)
+            await settle_body(request, response)
             return response
         finally:
             connections.request_finished(transport)
