@@ -82,11 +82,11 @@ def ha_prometheus_config(base: dict[str, Any], replica: str, targets: dict[str, 
     config["global"]["external_labels"] = {REPLICA_LABEL: replica}
     config["alerting"] = {
         "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
-        "alertmanagers": [{"static_configs": [{"targets": targets[ALERTMANAGER_JOB]}]}],
+        "alertmanagers": [{"static_configs": [{"targets": list(targets[ALERTMANAGER_JOB])}]}],
     }
     for job in config["scrape_configs"]:
         if job["job_name"] in targets:
-            job["static_configs"] = [{"targets": targets[job["job_name"]]}]
+            job["static_configs"] = [{"targets": list(targets[job["job_name"]])}]
     return dict(config)
 
 
@@ -156,7 +156,7 @@ class HAStack(Stack):
             if callable(extra_env):
                 base_env.update(extra_env())
         exporter_config["shared_state"] = {
-            **exporter_config.get("shared_state", {}),
+            **(exporter_config.get("shared_state") or {}),
             "url": f"${{{SHARED_STATE_VARIABLE}}}", "refresh": ha.shared_state_refresh,
             "lease": ha.shared_state_lease}
         base_env[SHARED_STATE_VARIABLE] = self.shared_redis.url()
