@@ -69,7 +69,7 @@ class HAOptions:
     # StackOptions.repeat_interval); a short one shows it uninterrupted through the kills.
     watchdog_repeat: str | None = None
     # Shared-state settings for the exporters (``shared_state`` of their config).
-    shared_state_refresh: str = "250ms"
+    shared_state_refresh: str = "500ms"
     shared_state_lease: str = "15s"
 
 
@@ -176,7 +176,7 @@ class HAStack(Stack):
         self.exporter = self.exporters[0]
 
         self._say("starting the Alertmanager cluster on "
-                  + ", ".join(am.url for am in self.alertmanagers))
+                  + " ".join(am.url for am in self.alertmanagers))
         for member in self.alertmanagers:
             member.start(wait=False)
         for member in self.alertmanagers:

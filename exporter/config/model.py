@@ -232,7 +232,7 @@ class SharedStateSettings:
     # Seconds: one Redis command's timeout; how often the replica re-reads what is shared;
     # how long the performance_logs tailer's lease lasts without being renewed.
     timeout: float = 0.25
-    refresh: float = 0.25
+    refresh: float = 0.5
     lease: float = 15.0
 
     @property

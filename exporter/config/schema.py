@@ -345,7 +345,7 @@ def _build() -> Schema:
                                      "replica falls back to its own memory.", "250ms"),
                  "refresh": duration("How often a replica re-reads what is shared (an "
                                      "override taken on another replica is honoured within "
-                                     "this).", "250ms"),
+                                     "this).", "500ms"),
                  "lease": duration("How long the performance_logs tailer's lease lasts "
                                    "unrenewed: another replica takes the tailer over within "
                                    "this (plus one tail interval) when the holder dies.",
