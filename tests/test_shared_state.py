@@ -162,3 +162,41 @@ def test_with_the_shared_redis_down_both_replicas_keep_serving_and_say_so(
     for replica in (a, b):
         wait_metrics(replica, lambda t: value(t, "wedsync_shared_state_up") == 1, timeout=5)
     assert request(b, GATE, TOKENS["deploy"])[0] == 200
+
+
+def _incidents(exporter: ExporterProcess) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{exporter.url}/api/v2/incidents.json", timeout=5) as answer:
+        return [i for i in json.load(answer)["incidents"] if i["status"] != "scheduled"]
+
+
+def _bodies(exporter: ExporterProcess) -> set[str]:
+    return {u["body"] for i in _incidents(exporter) for u in i["incident_updates"]
+            if u["status"] != "scheduled"}
+
+
+def test_an_operators_update_posted_to_one_replica_shows_on_both(
+        replicas: Callable[..., list[ExporterProcess]]) -> None:
+    with RedisServer() as platform:  # the platform's Redis, which the test breaks
+        a, b = replicas(redis=[{"name": "cache", "url": platform.url()}])  # type: ignore[attr-defined]
+        for replica in (a, b):
+            replica.wait_ready()
+        platform.stop()
+        for replica in (a, b):
+            eventually(lambda r=replica: _incidents(r), timeout=20,
+                       message="the outage opens an incident")
+        [on_a] = _incidents(a)
+        status, _ = request(a, f"/api/status/incidents/{on_a['id']}/updates", TOKENS["admin"],
+                            "POST", {"body": "We are restarting the cache."})
+        assert status == 201
+        eventually(lambda: "We are restarting the cache." in _bodies(b), timeout=5,
+                   message="the update reaches the other replica")
+        # B takes A's incident id too (the same outage, seen a second apart).
+        status, _ = request(b, f"/api/status/incidents/{on_a['id']}/updates", TOKENS["admin"],
+                            "POST", {"body": "The cache is back."})
+        assert status == 201
+        eventually(lambda: _bodies(a) == {"We are restarting the cache.",
+                                          "The cache is back."}, timeout=5)
+        time.sleep(1.5)  # adopted once, not once per refresh
+        for replica in (a, b):
+            [incident] = _incidents(replica)
+            assert len(incident["incident_updates"]) == 2

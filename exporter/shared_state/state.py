@@ -48,6 +48,8 @@ class SharedState:
             retry_on_timeout=False)
         self.up = False
         self._watched: list[str] = []
+        self._lists: list[str] = []
+        self._appends: list[tuple[str, Any, int]] = []
         self._mirror: dict[str, Any] = {}
         self._pending: dict[str, _Pending] = {}
         self._task: asyncio.Task[None] | None = None
@@ -65,6 +67,18 @@ class SharedState:
         if name not in self._watched:
             self._watched.append(name)
 
+    def watch_list(self, name: str) -> None:
+        """Keep list ``name`` (appended to by every replica) mirrored."""
+        if name not in self._lists:
+            self._lists.append(name)
+
+    async def append(self, name: str, value: Any, keep: int) -> bool:
+        """Append ``value`` to list ``name`` (its last ``keep`` items are kept) here at once and
+        in Redis; False if Redis could not take it (it is sent again when Redis answers)."""
+        self._mirror[name] = [*(self._mirror.get(name) or []), value][-keep:]
+        self._appends.append((name, value, keep))
+        return await self._flush()
+
     def get(self, name: str) -> Any:
         """The last known value of document ``name`` (None: there is none)."""
         return self._mirror.get(name)
@@ -77,6 +91,17 @@ class SharedState:
         return await self._flush()
 
     async def _flush(self) -> bool:
+        while self._appends:
+            name, value, keep = self._appends[0]
+            try:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    pipe.rpush(self.key(name), json.dumps(value))
+                    pipe.ltrim(self.key(name), -keep, -1)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                self.mark_down(exc)
+                return False
+            self._appends.pop(0)
         for name, pending in list(self._pending.items()):
             try:
                 if pending.value is None:
@@ -110,6 +135,14 @@ class SharedState:
                 if name in self._pending:
                     continue  # written here meanwhile: ours is newer
                 self._mirror[name] = _decode(raw)
+        try:
+            for name in self._lists:
+                items = await self.client.lrange(self.key(name), 0, -1)
+                if not any(pending[0] == name for pending in self._appends):
+                    self._mirror[name] = [_decode(item) for item in items]
+        except (RedisError, OSError) as exc:
+            self.mark_down(exc)
+            return
         self._mark_up()
 
     # --- health ----------------------------------------------------------------------------
