@@ -203,7 +203,9 @@ class LeasedTailer:
 
     async def run_pass(self) -> PassResult:
         outcome = await self.lease.hold()
-        self.store.set(LEASE_HELD, (), 1 if outcome else 0)
+        held = 1 if outcome else 0
+        if self.store.get(LEASE_HELD) != held:
+            self.store.set(LEASE_HELD, (), held)
         if outcome is None:
             return PassResult()
         if outcome == "taken":

@@ -152,14 +152,16 @@ class SharedState:
             log.warning("shared state unreachable; this replica runs on what it knows",
                         cause=type(cause).__name__ if isinstance(cause, BaseException)
                         else cause)
+        if self.up or self.store.get(UP) != 0:
+            # Only a change is written: a write makes the renderer build /metrics again.
+            self.store.set(UP, (), 0)
         self.up = False
-        self.store.set(UP, (), 0)
 
     def _mark_up(self) -> None:
         if not self.up:
             log.info("shared state reachable")
+            self.store.set(UP, (), 1)
         self.up = True
-        self.store.set(UP, (), 1)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
