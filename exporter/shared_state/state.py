@@ -121,28 +121,31 @@ class SharedState:
         return True
 
     async def refresh(self) -> None:
-        """Send what is pending, then re-read every watched document."""
+        """Send what is pending, then re-read every watched document and list (one round
+        trip)."""
         if not await self._flush():
             return
         try:
-            values = (await self.client.mget([self.key(n) for n in self._watched])
-                      if self._watched else [await self.client.ping()])
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.ping()
+                if self._watched:
+                    pipe.mget([self.key(n) for n in self._watched])
+                for name in self._lists:
+                    pipe.lrange(self.key(name), 0, -1)
+                answers = await pipe.execute()
         except (RedisError, OSError) as exc:
             self.mark_down(exc)
             return
+        answers = answers[1:]
         if self._watched:
+            values, answers = answers[0], answers[1:]
             for name, raw in zip(self._watched, values, strict=True):
                 if name in self._pending:
                     continue  # written here meanwhile: ours is newer
                 self._mirror[name] = _decode(raw)
-        try:
-            for name in self._lists:
-                items = await self.client.lrange(self.key(name), 0, -1)
-                if not any(pending[0] == name for pending in self._appends):
-                    self._mirror[name] = [_decode(item) for item in items]
-        except (RedisError, OSError) as exc:
-            self.mark_down(exc)
-            return
+        for name, items in zip(self._lists, answers, strict=True):
+            if not any(pending[0] == name for pending in self._appends):
+                self._mirror[name] = [_decode(item) for item in items]
         self._mark_up()
 
     # --- health ----------------------------------------------------------------------------
