@@ -175,10 +175,10 @@ class Tailer:
         return len(fresh)
 
 
-def encode_position(position: TailPosition) -> dict[str, Any]:
-    """The position as JSON, for the next holder of the lease."""
+def encode_position(position: TailPosition, by: str = "") -> dict[str, Any]:
+    """The position as JSON, for the next holder of the lease (``by``: who saved it)."""
     return {"cursor": position.cursor.isoformat() if position.cursor else None,
-            "seen": {str(i): at.isoformat() for i, at in position.seen.items()}}
+            "seen": {str(i): at.isoformat() for i, at in position.seen.items()}, "by": by}
 
 
 def decode_position(document: Any, into: TailPosition) -> bool:
@@ -210,12 +210,18 @@ class LeasedTailer:
             return PassResult()
         if outcome == "taken":
             position = self.tailer.position
-            if not decode_position(await self.lease.load(), position):
+            saved = await self.lease.load()
+            ours = isinstance(saved, dict) and saved.get("by") == self.lease.token
+            if ours and position.cursor is not None:
+                # This replica saved last and kept tailing on its own while Redis was away:
+                # what it knows is newer than what it could save.
+                pass
+            elif not decode_position(saved, position):
                 # Nobody tailed before: start at "now", like a single replica.
                 position.cursor, position.seen = None, {}
             log.info("performance_logs tailer lease taken", resumed=position.cursor is not None)
         result = await self.tailer.run_pass()
-        await self.lease.save(encode_position(self.tailer.position))
+        await self.lease.save(encode_position(self.tailer.position, self.lease.token))
         return result
 
 
