@@ -81,17 +81,24 @@ MONITORING_ALERTS: tuple[Alert, ...] = (
                       "from the gossip, and one more loss may page twice or not at all.",
           other_days=Timing("5m")),
     Alert(name=PROMETHEUS_REPLICA_SILENT,
+          # The rates are judged once the replica has run as long as their window: before its
+          # first alert goes out (Alertmanager discovery takes seconds) it has sent nothing.
           expr="\n".join((
               f'max by (job, instance) (up{{job="{PROMETHEUS_JOB}"}} == 0)',
               "or",
-              "sum by (job, instance) (",
-              f'  rate(prometheus_notifications_sent_total{{job="{PROMETHEUS_JOB}"}}[5m])',
-              ") == 0",
-              "or",
-              "sum by (job, instance) (",
-              f'  rate(prometheus_tsdb_head_samples_appended_total{{job="{PROMETHEUS_JOB}"}}'
-              "[5m])",
-              ") == 0")),
+              "(",
+              "  sum by (job, instance) (",
+              f'    rate(prometheus_notifications_sent_total{{job="{PROMETHEUS_JOB}"}}[5m])',
+              "  ) == 0",
+              "  or",
+              "  sum by (job, instance) (",
+              "    rate(prometheus_tsdb_head_samples_appended_total"
+              f'{{job="{PROMETHEUS_JOB}"}}[5m])',
+              "  ) == 0",
+              ")",
+              "and on (job, instance)",
+              "time() - max by (job, instance) "
+              f'(process_start_time_seconds{{job="{PROMETHEUS_JOB}"}}) > 300')),
           severity="warning", category="monitoring", urgency="later",
           summary="A Prometheus replica stopped scraping or sending alerts.",
           description="Prometheus {{ $labels.instance }} is down, appends no samples, or "

@@ -22,11 +22,12 @@ class AlertmanagerServer(ManagedProcess):
 
     def __init__(self, config: dict[str, Any] | str | Path, port: int | None = None, *,
                  cluster_port: int | None = None, peers: list[str] | None = None,
-                 peer_timeout: str | None = None) -> None:
+                 peer_timeout: str | None = None, probe_interval: str | None = None) -> None:
         super().__init__(port)
         self.cluster_port = cluster_port
         self.peers = list(peers or [])
         self.peer_timeout = peer_timeout
+        self.probe_interval = probe_interval
         if isinstance(config, dict):
             self.config_path = self.dir / "alertmanager.yml"
             self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -49,6 +50,9 @@ class AlertmanagerServer(ManagedProcess):
                 *(f"--cluster.peer={peer}" for peer in self.peers)]
         if self.peer_timeout:
             args.append(f"--cluster.peer-timeout={self.peer_timeout}")
+        if self.probe_interval:
+            # How often members probe each other: a dead one is dropped after a few of these.
+            args.append(f"--cluster.probe-interval={self.probe_interval}")
         return args
 
     def ready_url(self) -> str:
