@@ -81,8 +81,9 @@ MONITORING_ALERTS: tuple[Alert, ...] = (
                       "from the gossip, and one more loss may page twice or not at all.",
           other_days=Timing("5m")),
     Alert(name=PROMETHEUS_REPLICA_SILENT,
-          # The rates are judged once the replica has run as long as their window: before its
-          # first alert goes out (Alertmanager discovery takes seconds) it has sent nothing.
+          # The rates are judged once the replica has run its configuration as long as their
+          # window: after a start or a reload it rediscovers Alertmanager and sends nothing for
+          # a few seconds.
           expr="\n".join((
               f'max by (job, instance) (up{{job="{PROMETHEUS_JOB}"}} == 0)',
               "or",
@@ -97,8 +98,10 @@ MONITORING_ALERTS: tuple[Alert, ...] = (
               "  ) == 0",
               ")",
               "and on (job, instance)",
-              "time() - max by (job, instance) "
-              f'(process_start_time_seconds{{job="{PROMETHEUS_JOB}"}}) > 300')),
+              "time() - max by (job, instance) (",
+              "  prometheus_config_last_reload_success_timestamp_seconds"
+              f'{{job="{PROMETHEUS_JOB}"}}',
+              ") > 300")),
           severity="warning", category="monitoring", urgency="later",
           summary="A Prometheus replica stopped scraping or sending alerts.",
           description="Prometheus {{ $labels.instance }} is down, appends no samples, or "

@@ -61,8 +61,14 @@ def _fault(ha: HAStack, platform_redis: RedisServer) -> tuple[float, float]:
                                    where=lambda n: n.received_at >= recovered)
     to_resolve = resolved.received_at - recovered
     time.sleep(3)  # a late duplicate from another member would arrive by now
-    notes = ha.webhook.notifications(alertname=ALERT)[before:]
-    assert [n.status for n in notes] == ["firing", "resolved"], notes
+    notes = [n for n in ha.webhook.notifications(alertname=ALERT)[before:]
+             if n.received_at >= faulted]
+    # One page, then one resolved notification. (A member killed just after it sent the last
+    # fault's "resolved" may leave a peer to send that again: at least once. No page.)
+    firing = [n for n in notes if n.status == "firing"]
+    assert firing == [page], notes
+    assert [n.status for n in notes if n.received_at >= page.received_at] == [
+        "firing", "resolved"], notes
     [alert] = page.alerts  # once per target, not once per exporter or Prometheus replica
     assert "instance" not in alert["labels"] and "replica" not in alert["labels"]
     return to_page, to_resolve
@@ -100,6 +106,7 @@ def test_a_redis_fault_pages_once_with_and_without_one_of_each_killed(
                if ha.prometheus else None, timeout=20)
     plain = _fault(ha, platform_redis)
     eventually(lambda: not ha.firing_anywhere(ALERT), timeout=30)
+    time.sleep(10)  # two group intervals: the last fault's notifications are all out
 
     killed_at = time.time()
     # The first of each: the Alertmanager that would notify first, the Prometheus and the
