@@ -27,7 +27,7 @@ POOL_SATURATION = 0.85
 
 RECORDINGS: tuple[Recording, ...] = (
     Recording(DB_CONNECTIONS,
-              "sum by (target) (wedsync_db_connections)\n"
+              "sum by (target) (max without (instance) (wedsync_db_connections))\n"
               "/ on (target)\n"
               "max by (target) (wedsync_db_max_connections)",
               help="Server connections (all states) as a share of max_connections."),
@@ -38,23 +38,27 @@ RECORDINGS: tuple[Recording, ...] = (
               "max by (target) (wedsync_redis_memory_max_bytes > 0)",
               help="Redis memory used as a share of maxmemory (absent without a limit)."),
     Recording(CACHE_LOOKUPS,
-              "sum by (target) (rate(wedsync_redis_keyspace_hits_total[10m]))\n"
+              "sum by (target) (max without (instance) (\n"
+              "  rate(wedsync_redis_keyspace_hits_total[10m])))\n"
               "+ on (target)\n"
-              "sum by (target) (rate(wedsync_redis_keyspace_misses_total[10m]))",
+              "sum by (target) (max without (instance) (\n"
+              "  rate(wedsync_redis_keyspace_misses_total[10m])))",
               help="Key lookups (hits and misses) per second over 10 minutes."),
     Recording(CACHE_HIT,
-              "sum by (target) (rate(wedsync_redis_keyspace_hits_total[10m]))\n"
+              "sum by (target) (max without (instance) (\n"
+              "  rate(wedsync_redis_keyspace_hits_total[10m])))\n"
               f"/ on (target)\n{CACHE_LOOKUPS}",
               help="Share of key lookups that hit, over 10 minutes (NaN when idle)."),
     # Utilisation both ways: server connections serving clients over what the database's
     # pools may open, and client connections over the pooler's max_client_conn.
     Recording(POOL_SERVERS,
-              'sum by (target, database) (wedsync_pooler_server_connections{state="active"})\n'
+              "sum by (target, database) (max without (instance) (\n"
+              '  wedsync_pooler_server_connections{state="active"}))\n'
               "/ on (target, database)\n"
               "max by (target, database) (wedsync_pooler_pool_size > 0)",
               help="Pooler server connections serving clients as a share of the pool size."),
     Recording(POOL_CLIENTS,
-              "sum by (target) (wedsync_pooler_clients)\n"
+              "sum by (target) (max without (instance) (wedsync_pooler_clients))\n"
               "/ on (target)\n"
               "max by (target) (wedsync_pooler_max_client_connections > 0)",
               help="Pooler client connections as a share of max_client_conn."),
@@ -85,7 +89,8 @@ def down_alert(component: Component) -> Alert:
     policy = component.down
     return Alert(
         name=f"WedSync{policy.title}Down",
-        expr=f'wedsync_up{{component="{component.name}"}} == 0',
+        # Once per target however many exporter replicas probe it; down if any says so.
+        expr=f'min without (instance) (wedsync_up{{component="{component.name}"}}) == 0',
         severity=policy.severity, category="down",
         summary=f"{policy.noun} fails its probe.",
         description=(
@@ -278,14 +283,16 @@ SERVICE_ALERTS: tuple[Alert, ...] = (
            Timing("10m", 1.0), Timing("5m", 0.5), component="auth"),
     # The audit counters read 0 whether users are idle or Auth writes no audit log: this says
     # which (the probe's own token calls are missing from the log).
-    _alert("WedSyncAuthAuditLogOff", "wedsync_auth_audit_log_writing == 0",
+    _alert("WedSyncAuthAuditLogOff",
+           "max without (instance) (wedsync_auth_audit_log_writing) == 0",
            "warning", "data", "Supabase Auth writes no audit log, so the audit counters are blind.",
            "The probe user's token calls on Auth target {{ $labels.target }} are missing from "
            "auth.audit_log_entries: Auth's audit log to PostgreSQL is off, and the sign-in and "
            "sign-up counts stay at 0 whatever users do.", Timing("30m"), urgency="later",
            component="auth"),
     _alert("WedSyncTLSCertificateExpiring",
-           "wedsync_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400",
+           "min without (instance) (wedsync_tls_certificate_expiry_timestamp_seconds)\n"
+           "- time() < 14 * 86400",
            "warning", "security", "A TLS certificate expires within 14 days.",
            "The certificate of {{ $labels.component }} target {{ $labels.target }} expires in "
            "{{ $value | humanizeDuration }}.", Timing("15m"), urgency="later"),
@@ -326,9 +333,9 @@ INGESTION_ALERTS: tuple[Alert, ...] = (
            "query feeds wedding-day mode, which then fails safe to \"wedding day\").",
            Timing("15m"), Timing("5m")),
     _alert("WedSyncArchitectureFindings",
-           "sum by (check) (\n"
+           "sum by (check) (max without (instance) (\n"
            '  wedsync_validation_findings{severity=~"error|critical", '
-           f'check!~"{"|".join(OWN_ALERT_CHECKS)}"}}\n) > 0',
+           f'check!~"{"|".join(OWN_ALERT_CHECKS)}"}}\n)) > 0',
            "warning", "security", "Architecture validation reports errors.",
            "Validation check {{ $labels.check }} reports {{ $value }} findings of severity "
            "error or critical.", Timing("30m"), urgency="later"),

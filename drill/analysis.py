@@ -22,6 +22,7 @@ Definitions (docs/drill.md repeats them):
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -222,6 +223,18 @@ def pages_of(notifications: list[Notification], receiver: str, fault: Fault, tim
     return result
 
 
+def longest_watchdog_gap(notifications: list[Notification], times: DrillTimes) -> float | None:
+    """The longest silence of the Watchdog at its receiver from the drill's start to its end
+    (its first notification counted from the start, the end from its last); None if none."""
+    arrivals = sorted(n.received_at for n in notifications
+                      if WATCHDOG in n.alertnames() and n.status == "firing"
+                      and times.started_at <= n.received_at <= times.finished_at)
+    if not arrivals:
+        return None
+    edges = [times.started_at, *arrivals, times.finished_at]
+    return max(b - a for a, b in itertools.pairwise(edges))
+
+
 # --- alerts and detection ---------------------------------------------------------------------
 def alert_rows(observations: Observations, fault: Fault, times: DrillTimes
                ) -> list[dict[str, Any]]:
@@ -358,11 +371,12 @@ def _scalar(prometheus: Prometheus, expr: str, at: float) -> float | None:
 
 
 def exporter_health(prometheus: Prometheus, observations: Observations, times: DrillTimes,
-                    job: str) -> ExporterHealth:
-    """Scrapes, liveness, loop lag and ingestion over the whole drill."""
+                    job: str, matchers: str = "") -> ExporterHealth:
+    """Scrapes, liveness, loop lag and ingestion over the whole drill; ``matchers`` (such as
+    ``instance="…"``) pick the exporters judged: the HA drill's survivor, not its victim."""
     window = f"{max(1, round(times.finished_at - times.started_at))}s"
     at = times.finished_at
-    up = f'up{{job="{job}"}}'
+    up = f'up{{job="{job}"' + (f",{matchers}" if matchers else "") + "}"
     scrapes = _scalar(prometheus, f"sum(count_over_time({up}[{window}]))", at)
     good = _scalar(prometheus, f"sum(sum_over_time({up}[{window}]))", at)
     return ExporterHealth(

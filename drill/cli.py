@@ -91,6 +91,11 @@ def _run_parser(commands: argparse._SubParsersAction) -> None:
     own.add_argument("--timing", choices=sorted(TIMINGS), default="fast",
                      help="fast (about 1 s intervals, for: x0.03) or production (the shipped "
                           "settings)")
+    own.add_argument("--ha", action="store_true",
+                     help="the high-availability stack (two exporters, two Prometheus, three "
+                          "clustered Alertmanagers): during the fault the drill also kills one "
+                          "of each, and the verdict requires one page, its resolution and the "
+                          "Watchdog uninterrupted")
     own.add_argument("--weddings-today", type=int, default=40,
                      help="weddings dated today in the drill's database; 0 rehearses an "
                           "ordinary day unless it is Saturday (default 40)")
@@ -214,6 +219,9 @@ def _attached_target(args: argparse.Namespace) -> tuple[Target, object | None]:
 
 def _run(args: argparse.Namespace) -> int:
     if args.prometheus_url:
+        if args.ha:
+            raise UsageError("--ha starts an HA stack of the drill's own; it cannot be combined "
+                             "with --prometheus-url")
         plan = _plan(args, "production")
         if plan.fault.acts_on in (OWN_REDIS, OWN_POSTGRES):
             raise UsageError(f"{plan.fault.name}: the drill stops or pauses only servers it "
@@ -227,8 +235,9 @@ def _run(args: argparse.Namespace) -> int:
                 receiver.stop()  # type: ignore[attr-defined]
     else:
         plan = _plan(args, args.timing)
-        own = OwnStack(TIMINGS[args.timing], args.weddings_today)
-        print(f"{PROG}: starting a stack of its own ({args.timing} intervals)", flush=True)
+        own = OwnStack(TIMINGS[args.timing], args.weddings_today, ha=args.ha)
+        print(f"{PROG}: starting a{'n HA' if args.ha else ''} stack of its own "
+              f"({args.timing} intervals)", flush=True)
         try:
             target = own.start()
         except (RuntimeError, TimeoutError, OSError) as error:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from drill.injection import OwnServers
 from drill.notifications import ReceiverSource
 from drill.target import OWN_STACK, Target
 from drill.timing import FAST, Timing
+from harness.ha_stack import HAOptions, HAStack
 from harness.pgbouncer import PgBouncerServer
 from harness.ports import free_port
 from harness.postgres import PostgresServer
@@ -39,6 +41,19 @@ DATABASE = "wedsync"
 INGESTION_PATH = "/api/system/metrics"
 
 
+# The HA shape at fast settings: a page fails over to the next Alertmanager within this, and the
+# Watchdog is repeated this often (its gaps are judged).
+HA_FAST_PEER_TIMEOUT = 2.0
+# Members probe each other this often: they agree a killed one is gone within about two
+# seconds, well before the fault pages (Alertmanager's 1 s takes about seven).
+HA_FAST_PROBE_INTERVAL = 0.25
+HA_FAST_WATCHDOG_REPEAT = 5.0
+# Alertmanager's group_interval must exceed the time the two Prometheus disagree (one resolves
+# a scrape and an evaluation before the other), or a flush in between turns resolved back into
+# firing: a second page. Production's minutes are far above it; fast drills use at least this.
+HA_SHORTEST_GROUP_INTERVAL = 5.0
+
+
 def _duration(seconds: float | None) -> str | None:
     return None if seconds is None else durations.text(seconds)
 
@@ -46,7 +61,11 @@ def _duration(seconds: float | None) -> str | None:
 class OwnStack:
     """``with OwnStack(FAST) as target:`` everything a drill needs, stopped afterwards."""
 
-    def __init__(self, timing: Timing = FAST, weddings_today: int = 40) -> None:
+    def __init__(self, timing: Timing = FAST, weddings_today: int = 40, ha: bool = False) -> None:
+        self.ha = ha
+        if ha and timing.group_interval is not None:
+            timing = replace(timing, group_interval=max(timing.group_interval,
+                                                        HA_SHORTEST_GROUP_INTERVAL))
         self.timing = timing
         self.weddings_today = weddings_today
         self.postgres: PostgresServer | None = None
@@ -113,6 +132,8 @@ class OwnStack:
             group_interval=_duration(timing.group_interval),
             repeat_interval=_duration(timing.repeat_interval),
             sandbox=StackSandbox(self.sandbox, sections=False), exporter_port=exporter_port)
+        if self.ha:
+            return self._ha_target(options, anon_key)
         self.stack = Stack(options).start()
         assert self.stack.prometheus and self.stack.alertmanager and self.stack.exporter
         assert self.stack.webhook is not None
@@ -124,6 +145,40 @@ class OwnStack:
             sandbox_url=self.sandbox.url,
             own=OwnServers(redis=self.redis, postgres=self.postgres, pgbouncer=self.pgbouncer),
             k6_environment={"ANON_KEY": anon_key, "API_TOKEN": self.sandbox.access_token()})
+
+    def _ha_target(self, options: StackOptions, anon_key: str) -> Target:
+        """The HA stack; the target's URLs are the parts that survive the kills."""
+        assert self.sandbox is not None and self.redis and self.postgres and self.pgbouncer
+        fast = self.timing.for_scale < 1
+        ha = HAOptions(
+            peer_timeout=durations.text(HA_FAST_PEER_TIMEOUT) if fast else "15s",
+            probe_interval=durations.text(HA_FAST_PROBE_INTERVAL) if fast else None,
+            watchdog_repeat=durations.text(HA_FAST_WATCHDOG_REPEAT) if fast else None)
+        stack = HAStack(options, ha)
+        self.stack = stack.start()
+        assert stack.webhook is not None
+        # The sandbox posts its timings to the first exporter: the second is the one killed.
+        victims = (stack.prometheuses[0], stack.alertmanagers[0], stack.exporters[1])
+        survivors = (stack.prometheuses[1], stack.alertmanagers[1], stack.exporters[0])
+
+        def kill_one_of_each() -> str:
+            for part in victims:
+                stack.kill(part)
+            return (f"killed Prometheus {victims[0].url}, Alertmanager {victims[1].url} and "
+                    f"exporter {victims[2].url} (SIGKILL)")
+
+        watchdog_every = durations.seconds(ha.watchdog_repeat) if ha.watchdog_repeat else 60.0
+        return Target(
+            mode=OWN_STACK, prometheus_url=survivors[0].url, alertmanager_url=survivors[1].url,
+            exporter_url=survivors[2].url, base_url=self.sandbox.url,
+            realtime_url=realtime_url_for(self.sandbox.url),
+            notifications=ReceiverSource(stack.webhook), timing=self.timing,
+            sandbox_url=self.sandbox.url,
+            own=OwnServers(redis=self.redis, postgres=self.postgres, pgbouncer=self.pgbouncer),
+            k6_environment={"ANON_KEY": anon_key, "API_TOKEN": self.sandbox.access_token()},
+            kill_one_of_each=kill_one_of_each,
+            exporter_matchers=f'instance="127.0.0.1:{survivors[2].port}"',
+            watchdog_every=watchdog_every)
 
     def _load_schema(self, server: PostgresServer) -> None:
         """The reference schema, and today's weddings (in the exporter's time zone)."""

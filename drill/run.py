@@ -272,7 +272,15 @@ def run_drill(target: Target, plan: Plan, say: Callable[[str], None] = print) ->
     load_started_at = time.time()
     load.thread.start()
     errors: list[str] = []
-    injected_at, recovered_at = _timeline(injector, plan, load_started_at, errors, say)
+    killed: list[str] = []
+    kill = None
+    if target.kill_one_of_each is not None:
+        kill_parts = target.kill_one_of_each
+
+        def kill() -> str:
+            killed.append(kill_parts())
+            return killed[-1]
+    injected_at, recovered_at = _timeline(injector, plan, load_started_at, errors, say, kill)
     load.thread.join()
     load_ended_at = time.time()
     if load.error:
@@ -287,14 +295,20 @@ def run_drill(target: Target, plan: Plan, say: Callable[[str], None] = print) ->
                                 injected_at=injected_at, recovered_at=recovered_at)
     document = _analyse(target, plan, prometheus, observations, load, times, errors,
                         injector.describe(), directory, allowances)
+    if target.kill_one_of_each is not None:
+        document["ha"] = {"killed": killed, "watchdog_every_seconds": target.watchdog_every,
+                          "watchdog_longest_gap_seconds": document.get("watchdog_gap")}
+    document.pop("watchdog_gap", None)
     json_path, html_path = report.write(document, directory)
     say(document["headline"])
     return Outcome(document, directory, json_path, html_path)
 
 
 def _timeline(injector: Injector, plan: Plan, load_started_at: float, errors: list[str],
-              say: Callable[[str], None]) -> tuple[float | None, float | None]:
-    """Inject at the planned time and always mend; (injected_at, recovered_at)."""
+              say: Callable[[str], None], kill: Callable[[], str] | None = None
+              ) -> tuple[float | None, float | None]:
+    """Inject at the planned time and always mend; (injected_at, recovered_at). With ``kill``
+    (the HA stack), one of each part of the monitoring dies right after the injection."""
     if plan.fault.name == "none":
         return None, None
     injected_at = recovered_at = None
@@ -303,6 +317,11 @@ def _timeline(injector: Injector, plan: Plan, load_started_at: float, errors: li
         injector.inject()
         injected_at = time.time()
         say(f"fault injected: {injector.describe()}")
+        if kill is not None:
+            try:
+                say(kill())
+            except OSError as error:
+                errors.append(f"the monitoring's parts could not be killed: {error}")
         _sleep_until(injected_at + plan.fault_duration)
     except InjectionError as error:
         errors.append(f"the fault could not be injected: {error}")
@@ -336,11 +355,15 @@ def _analyse(target: Target, plan: Plan, prometheus: Prometheus,
     detection.promise = promise
     slos = analysis.slo_results(prometheus, fault, times)
     load_result = analysis.load_result(load.summary, load.summary_path, fault)
-    exporter = analysis.exporter_health(prometheus, observations, times, plan.exporter_job)
+    exporter = analysis.exporter_health(prometheus, observations, times, plan.exporter_job,
+                                        target.exporter_matchers)
+    watchdog_gap = (analysis.longest_watchdog_gap(notifications, times)
+                    if target.watchdog_every is not None else None)
     alerts = analysis.alert_rows(observations, fault, times)
     evidence = Evidence(fault=fault, injected=times.injected_at is not None,
                         drill_errors=errors, detection=detection, pages=pages, slos=slos,
-                        load=load_result, exporter=exporter, tolerance_seconds=plan.tolerance)
+                        load=load_result, exporter=exporter, tolerance_seconds=plan.tolerance,
+                        watchdog_every=target.watchdog_every, watchdog_gap=watchdog_gap)
     judged = judge(evidence)
     chart_data = charts.collect(prometheus, times, target.timing.scrape_interval,
                                 target.timing.evaluation_interval, plan.drill_id)
@@ -380,4 +403,5 @@ def _analyse(target: Target, plan: Plan, prometheus: Prometheus,
         "sandbox_timings": _sandbox_timings(target),
         "charts": chart_list,
         "watch": summarise_for_json(observations),
+        "watchdog_gap": None if watchdog_gap is None else round(watchdog_gap, 1),
     }

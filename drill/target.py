@@ -3,6 +3,7 @@ read, the load test's credentials, the stack's intervals, and the servers the dr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drill.injection import OwnServers
@@ -30,3 +31,10 @@ class Target:
     # ANON_KEY and API_TOKEN for k6 (secrets: never written to the report).
     k6_environment: dict[str, str] = field(default_factory=dict, repr=False)
     pager_receiver: str = "pager"
+    # The HA stack (``wedsync-drill run --ha``): kills one Prometheus, one Alertmanager and one
+    # exporter during the fault and says which; the URLs above are of the survivors.
+    kill_one_of_each: Callable[[], str] | None = None
+    # Label matchers that pick the exporter(s) whose scrapes must not fail ("" : every one).
+    exporter_matchers: str = ""
+    # How often the Watchdog must reach its receiver (None: not judged).
+    watchdog_every: float | None = None

@@ -28,6 +28,9 @@ The rules, in the order their reasons are listed (docs/drill.md explains each):
                         itself failed).
 10. ``exporter-unhealthy`` a scrape of the exporter failed, its liveness check failed, or it
                         rejected request timings during the drill.
+11. ``watchdog-interrupted`` (``--ha``) the Watchdog went silent at its receiver for longer
+                        than it is repeated (plus the tolerance) while one Prometheus, one
+                        Alertmanager and one exporter were killed.
 
 A fault's intended effect is not held against the platform: API errors break api-availability
 and k6's failure thresholds, slow Realtime breaks realtime-propagation and k6's propagation
@@ -74,6 +77,9 @@ class Evidence:
     load: LoadResult
     exporter: ExporterHealth
     tolerance_seconds: float
+    # The HA drill: how often the Watchdog must arrive, and its longest silence (None: none).
+    watchdog_every: float | None = None
+    watchdog_gap: float | None = None
 
 
 def _percent(ratio: float) -> str:
@@ -93,7 +99,24 @@ def reasons(evidence: Evidence) -> list[Reason]:
         found.append(Reason("load-test-failed", "load test FAIL: " + "; ".join(unexcused),
                             f"load test FAIL ({len(unexcused)} of its checks)"))
     found += _exporter_reasons(evidence.exporter)
+    found += _watchdog_reasons(evidence)
     return found
+
+
+def _watchdog_reasons(evidence: Evidence) -> list[Reason]:
+    every = evidence.watchdog_every
+    if every is None:
+        return []
+    gap = evidence.watchdog_gap
+    if gap is None:
+        return [Reason("watchdog-interrupted", "the Watchdog never reached its receiver during "
+                                               "the drill")]
+    if gap > every + evidence.tolerance_seconds:
+        return [Reason("watchdog-interrupted",
+                       f"the Watchdog was silent for {elapsed_text(gap)}; it is repeated every "
+                       f"{duration_text(every)} (+{duration_text(evidence.tolerance_seconds)} "
+                       f"tolerance)", f"Watchdog silent {elapsed_text(gap)}")]
+    return []
 
 
 def _pager_reasons(evidence: Evidence) -> list[Reason]:

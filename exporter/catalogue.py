@@ -312,6 +312,13 @@ FAMILIES: tuple[Family, ...] = (
        "created_at of the last performance_logs row read by the tailer.", (), "seconds"),
     _g("wedsync_ingest_tail_last_run_success",
        "1 if the last pass over performance_logs succeeded, else 0 (absent when not tailing)."),
+    _g("wedsync_ingest_tail_lease_held",
+       "1 if this replica holds the performance_logs tailer's lease in the shared state (only "
+       "the holder tails), else 0; absent without shared state."),
+    # --- shared state (several replicas) -------------------------------------------------
+    _g("wedsync_shared_state_up",
+       "1 if the shared-state Redis answered this replica's last check, 0 if the replica is "
+       "running on what it knows (its own memory); absent without shared state."),
     # --- validation ----------------------------------------------------------------------
     _g("wedsync_validation_findings", "Architecture validation findings by check and severity.",
        ("check", "severity")),

@@ -16,6 +16,7 @@ from exporter.ingestion.tail import tail_jobs
 from exporter.queries.audit_log import audit_log_jobs
 from exporter.queries.jobs import query_jobs
 from exporter.runtime import JobFactory
+from exporter.shared_state.state import SharedState
 from exporter.validation.http import add_validation_routes
 from exporter.validation.runner import validation_jobs
 from exporter.web.health import add_health_routes
@@ -23,10 +24,12 @@ from exporter.web.hooks import RouteHook
 from exporter.web.status_page import add_status_page_routes
 
 
-def job_factories(ingestion: Ingestion) -> tuple[JobFactory, ...]:
-    """Background work besides probes; the performance_logs tailer feeds ``ingestion``."""
+def job_factories(ingestion: Ingestion,
+                  shared: SharedState | None = None) -> tuple[JobFactory, ...]:
+    """Background work besides probes; the performance_logs tailer feeds ``ingestion`` (on
+    the one replica holding its lease, with ``shared`` state)."""
     return (
-        partial(tail_jobs, ingestion=ingestion),  # performance_logs tailer
+        partial(tail_jobs, ingestion=ingestion, shared=shared),  # performance_logs tailer
         audit_log_jobs,  # Auth audit-log counts
         query_jobs,  # configured SQL queries (the wedding pack)
         validation_jobs,  # background architecture validation

@@ -23,6 +23,7 @@ from exporter.logs import configure as configure_logs
 from exporter.metrics.exposition import Renderer
 from exporter.metrics.store import MetricStore
 from exporter.runtime import Runtime
+from exporter.shared_state.state import SharedState
 from exporter.web.connections import ConnectionGuard, GuardedSite
 from exporter.web.core import add_core_routes
 from exporter.web.middleware import request_middleware
@@ -43,8 +44,13 @@ class Service:
         self.store.set("wedsync_build_info", {"version": __version__}, 1)
         self.renderer = Renderer(self.store)
         self.runtime: Runtime | None = None
+        # Several replicas share the override, updates, rate limits and the tailer's lease
+        # through it; the settings of the start apply until a restart.
+        self.shared_state: SharedState | None = (
+            SharedState(config.shared_state, self.store) if config.shared_state.enabled
+            else None)
         # The limiter outlives reloads: what a client used stays used when limits change.
-        self.limiter = RateLimiter(config.rate_limits)
+        self.limiter = RateLimiter(config.rate_limits, self.shared_state)
         self.guard = self._guard(config)
         self.server_settings = config.server
         self.connections = ConnectionGuard(self.store, self.server_settings)
@@ -52,7 +58,7 @@ class Service:
         # (the HTTP route, the performance_logs tailer, the health document's summary) and
         # the deploy gate (its routes; it holds the open override).
         self.ingestion = Ingestion(self.store, clock=lambda: self.clock().timestamp())
-        self.deploy_gate = DeployGate(self)
+        self.deploy_gate = DeployGate(self, self.shared_state)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._lag_task: asyncio.Task[None] | None = None
@@ -91,7 +97,8 @@ class Service:
         """Build probes and jobs for the current configuration (zero-initialises counters);
         ConfigError with one line if the configuration cannot be built."""
         runtime = build_runtime(self.config, self.store, self.clock,
-                                job_factories=features.job_factories(self.ingestion))
+                                job_factories=features.job_factories(self.ingestion,
+                                                                     self.shared_state))
         self.runtime = runtime
         record_coverage(self.config, self.store)
         self.renderer.refresh()
@@ -99,6 +106,8 @@ class Service:
 
     async def start(self) -> None:
         """Serve HTTP first (so a scrape works from the first second), then start probing."""
+        if self.shared_state is not None:
+            await self.shared_state.start()
         runtime = self.build_runtime()
         self.renderer.start()
         self._lag_task = asyncio.create_task(self._measure_loop_lag(), name="loop-lag")
@@ -137,6 +146,10 @@ class Service:
         if self._lag_task is not None:
             self._lag_task.cancel()
             await asyncio.gather(self._lag_task, return_exceptions=True)
+        if self.shared_state is not None:
+            # After the runtime: the tailer's lease is released once its last pass is over.
+            with contextlib.suppress(Exception):
+                await self.shared_state.close()
         for part in (self.ingestion, self.deploy_gate):
             # A part failing to close must not stop the shutdown.
             with contextlib.suppress(Exception):
@@ -152,8 +165,8 @@ class Service:
         async with self._reload_lock:
             try:
                 new = load_config(self.config.source)
-                runtime = build_runtime(new, self.store, self.clock,
-                                        job_factories=features.job_factories(self.ingestion))
+                factories = features.job_factories(self.ingestion, self.shared_state)
+                runtime = build_runtime(new, self.store, self.clock, job_factories=factories)
             except ConfigError as exc:
                 if isinstance(exc, BuildError):
                     await exc.runtime.close()

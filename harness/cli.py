@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from harness.ha_stack import HAOptions, HAStack
 from harness.stack import ScrapeTarget, Stack, StackOptions
 
 
@@ -71,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
                     help="write the exporter's generated tokens here, readable only by you "
                          "(default: tokens.env in the stack's temporary directory); removed "
                          "when the stack stops")
+    up.add_argument("--ha", action="store_true",
+                    help="the high-availability shape: two exporter replicas sharing state "
+                         "through a Redis of their own, two Prometheus (replica a and b) and "
+                         "three Alertmanagers clustered over loopback (docs/scaling.md)")
+    up.add_argument("--peer-timeout", default="15s",
+                    help="with --ha: Alertmanager's --cluster.peer-timeout (default: 15s)")
     for name in ("exporter", "prometheus", "alertmanager", "webhook"):
         up.add_argument(f"--{name}-port", type=int, help=f"fixed port for the {name}")
     return main
@@ -113,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stack = Stack(options)
+    stack = (HAStack(options, HAOptions(peer_timeout=args.peer_timeout)) if args.ha
+             else Stack(options))
     try:
         progress("starting the stack (about a minute)")
         stack.start()

@@ -63,7 +63,7 @@ def test_its_configuration_section_is_in_the_schema_loader_and_reference(storage
 def test_its_down_alert_and_overall_status_selector_are_generated(storage) -> None:
     alerts = {a.name: a for g in groups() for a in g.alerts}
     down = alerts["WedSyncFakeStorageDown"]
-    assert down.expr == 'wedsync_up{component="fake_storage"} == 0'
+    assert down.expr == 'min without (instance) (wedsync_up{component="fake_storage"}) == 0'
     assert down.severity == "critical" and down.summary == "A fake Storage target fails its probe."
     essential = "|".join(REGISTRY.essential())
     assert essential.endswith("|fake_storage")

@@ -286,3 +286,18 @@ def test_a_late_page_at_production_settings_reads_in_minutes_not_seconds():
         promise=Promise("WedSyncRedisDown", 90, 330, {}))))
     [late] = [r for r in judged["reasons"] if r["rule"] == "late-page"]
     assert "paged after 6 min 3 s; promised within 5 min 30 s" in late["text"]
+
+
+def test_the_ha_drill_requires_the_watchdog_uninterrupted():
+    from dataclasses import replace
+
+    steady = replace(evidence(), watchdog_every=5.0, watchdog_gap=6.0)
+    assert judge(steady)["verdict"] == READY
+    silent = replace(evidence(), watchdog_every=5.0, watchdog_gap=40.0)
+    judged = judge(silent)
+    assert judged["verdict"] == NOT_READY
+    assert rules_of(judged) == ["watchdog-interrupted"]
+    never = replace(evidence(), watchdog_every=5.0, watchdog_gap=None)
+    assert rules_of(judge(never)) == ["watchdog-interrupted"]
+    # Without --ha the Watchdog is not judged.
+    assert judge(replace(evidence(), watchdog_gap=None))["verdict"] == READY

@@ -28,6 +28,7 @@ from exporter.config.sections import (
     maintenance_windows,
     prometheus_settings,
     server_settings,
+    shared_state_settings,
     validation_settings,
 )
 from exporter.config.targets import TARGET_KINDS, ParseContext, read_secret
@@ -308,4 +309,7 @@ def _build(tree: dict[str, Any], source: str) -> model.Config:
         source=source,
         prometheus=prometheus_settings(tree.get("prometheus") or {}),
         maintenance=maintenance_windows(tree.get("maintenance") or {}, timezone),
+        shared_state=shared_state_settings(
+            tree.get("shared_state") or {},
+            keep(read_secret(tree.get("shared_state") or {}, "url", "shared_state"))),
     )

@@ -258,6 +258,24 @@ class DeployGateSettings:
 
 
 @dataclass(frozen=True)
+class SharedStateSettings:
+    """Where several exporter replicas keep what they share (``shared_state``): a Redis of the
+    monitoring's own. An empty url: one replica, everything in its own memory."""
+
+    url: str = ""
+    key_prefix: str = "wedsync:"
+    # Seconds: one Redis command's timeout; how often the replica re-reads what is shared;
+    # how long the performance_logs tailer's lease lasts without being renewed.
+    timeout: float = 0.25
+    refresh: float = 0.5
+    lease: float = 15.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """Timeouts and the connection cap of the exporter's own HTTP server (seconds)."""
 
@@ -321,6 +339,7 @@ class Config:
     source: str = ""
     prometheus: PrometheusSettings = field(default_factory=lambda: PrometheusSettings())
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    shared_state: SharedStateSettings = field(default_factory=lambda: SharedStateSettings())
 
     def section(self, name: str) -> dict[str, Any]:
         """A section of the validated tree as written (an empty mapping where absent): for

@@ -349,6 +349,27 @@ def _build() -> Schema:
                                      "2s")},
                 "Where the deploy gate reads firing alerts.",
             ),
+            "shared_state": strict(
+                {"url": secret("redis:// URL of the Redis where exporter replicas share the "
+                               "deploy gate's override, status-page updates, rate limits and "
+                               "the performance_logs tailer's lease; a Redis of the "
+                               "monitoring's own, not the platform's. Empty (the default): "
+                               "one replica, all of it in memory.", "password"),
+                 "url_file": file_path("File holding the shared-state Redis URL."),
+                 "key_prefix": {"type": "string", "default": "wedsync:",
+                                "pattern": "^[A-Za-z0-9_:.-]{0,64}$",
+                                "description": "Prefix of every key the exporter writes."},
+                 "timeout": duration("How long one shared-state command may take before the "
+                                     "replica falls back to its own memory.", "250ms"),
+                 "refresh": duration("How often a replica re-reads what is shared (an "
+                                     "override taken on another replica is honoured within "
+                                     "this).", "500ms"),
+                 "lease": duration("How long the performance_logs tailer's lease lasts "
+                                   "unrenewed: another replica takes the tailer over within "
+                                   "this (plus one tail interval) when the holder dies.",
+                                   "15s")},
+                "State shared by several exporter replicas (docs/scaling.md).",
+            ),
             "deploy_gate": strict(
                 {
                     "fail_open": {"type": "boolean", "default": False,

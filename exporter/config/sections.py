@@ -21,6 +21,7 @@ from exporter.config.model import (
     MaintenanceWindow,
     PrometheusSettings,
     ServerSettings,
+    SharedStateSettings,
     TailSettings,
     ValidationSettings,
 )
@@ -101,6 +102,17 @@ def deploy_gate_settings(gate: Mapping[str, Any],
         # Never below 0.1 s: a zero timeout would make every question fail.
         alertmanager_timeout=max(0.1, parse_duration(
             _value(alertmanager, "alertmanager", "timeout"))),
+    )
+
+
+def shared_state_settings(raw: Mapping[str, Any], url: str) -> SharedStateSettings:
+    """The ``shared_state`` section; ``url`` is read by the loader (it is a secret)."""
+    return SharedStateSettings(
+        url=url,
+        key_prefix=_value(raw, "shared_state", "key_prefix"),
+        timeout=max(0.01, parse_duration(_value(raw, "shared_state", "timeout"))),
+        refresh=max(0.05, parse_duration(_value(raw, "shared_state", "refresh"))),
+        lease=max(1.0, parse_duration(_value(raw, "shared_state", "lease"))),
     )
 
 

@@ -12,6 +12,7 @@ import structlog
 from exporter.deploy_gate import conditions
 from exporter.deploy_gate.alertmanager import AlertmanagerUnavailable, firing_critical_alerts
 from exporter.deploy_gate.override import Override, OverrideRequest, open_override
+from exporter.shared_state.state import SharedState
 from exporter.summary import not_monitored, summarise
 
 if TYPE_CHECKING:
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from exporter.wedding_day import WeddingDayState
 
 log = structlog.get_logger("exporter.deploy_gate")
+
+# The shared document holding the open override (exporter.shared_state).
+SHARED_OVERRIDE = "deploy_gate:override"
 
 
 @dataclass
@@ -86,12 +90,16 @@ def _weddings_unknown_because(config: Config, wedding_day: WeddingDayState) -> s
 
 
 class DeployGate:
-    """Decides; holds the open override and the HTTP session to Alertmanager."""
+    """Decides; holds the open override and the HTTP session to Alertmanager. With ``shared``
+    state the override is the shared one (every replica's), else this replica's own."""
 
-    def __init__(self, service: Host) -> None:
+    def __init__(self, service: Host, shared: SharedState | None = None) -> None:
         self.service = service
+        self.shared = shared
         self.override: Override | None = None
         self._session: aiohttp.ClientSession | None = None
+        if shared is not None:
+            shared.watch(SHARED_OVERRIDE)
 
     # --- settings (read on every question, so a reload applies at once) -------------------
     @property
@@ -155,6 +163,9 @@ class DeployGate:
     # --- overrides ------------------------------------------------------------------------
     def current_override(self) -> Override | None:
         """The open override, if it has not expired (an expired one is logged and dropped)."""
+        if self.shared is not None:
+            # The shared one (as last read, or as written here while Redis is away).
+            self.override = Override.from_document(self.shared.get(SHARED_OVERRIDE))
         if self.override is not None and not self.override.active(self.service.clock()):
             log.warning("deploy gate override expired", reason=self.override.reason,
                         by=self.override.by, expires_at=self.override.describe()["expires_at"])
@@ -180,6 +191,18 @@ class DeployGate:
             log.warning("deploy gate override ended early", reason=ended.reason, by=ended.by,
                         client=client)
         return ended
+
+    async def share(self) -> None:
+        """Write the override as it is now to the shared state (no-op without it); when Redis
+        cannot take it, this replica honours it alone and sends it once Redis answers."""
+        if self.shared is None:
+            return
+        override = self.override
+        if override is None:
+            await self.shared.put(SHARED_OVERRIDE, None)
+            return
+        left = (override.expires_at - self.service.clock()).total_seconds()
+        await self.shared.put(SHARED_OVERRIDE, override.describe(), ttl=max(0.001, left))
 
     async def close(self) -> None:
         """Close the HTTP session (the service calls this on stop)."""

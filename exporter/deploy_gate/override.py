@@ -1,7 +1,8 @@
 """An admin's emergency override: deploys allowed for a bounded time, with a written reason.
 
-The override lives in the exporter's memory: a restart ends it (the gate fails closed again),
-and with several exporters each has its own.
+Without shared state the override lives in the exporter's memory: a restart ends it (the gate
+fails closed again). With ``shared_state`` it lives in the shared Redis (with a time to live
+ending when it does), so every replica honours it within the shared state's refresh.
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ class Override:
         """True until it expires."""
         return now < self.expires_at
 
+    @classmethod
+    def from_document(cls, document: Any) -> Override | None:
+        """An override as ``describe()`` wrote it (None if it is not one)."""
+        try:
+            return cls(reason=str(document["reason"]),
+                       by=None if document["by"] is None else str(document["by"]),
+                       opened_at=_parse(document["opened_at"]),
+                       expires_at=_parse(document["expires_at"]))
+        except (TypeError, KeyError, ValueError):
+            return None
+
     def describe(self) -> dict[str, Any]:
         """The override as JSON for answers."""
         return {"reason": self.reason, "by": self.by,
@@ -54,6 +66,10 @@ class Override:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _one_line(text: str) -> str:

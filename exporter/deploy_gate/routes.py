@@ -85,6 +85,7 @@ def add_deploy_gate_routes(app: web.Application, service: GateHost) -> None:
         except OverrideRequestError as exc:
             return tag(json_error(400, str(exc)), "invalid_body")
         override = gate.open(wanted, request.remote or "")
+        await gate.share()
         return web.json_response(
             {"override": override.describe(),
              "message": f"Deploys are allowed until {override.describe()['expires_at']}; "
@@ -95,6 +96,7 @@ def add_deploy_gate_routes(app: web.Application, service: GateHost) -> None:
         if isinstance(checked, web.Response):
             return checked
         ended = gate.end(request.remote or "")
+        await gate.share()
         return web.json_response({"ended": ended is not None,
                                   "override": ended.describe() if ended else None})
 

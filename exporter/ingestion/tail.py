@@ -40,11 +40,14 @@ from exporter.ingestion.recorder import Ingestion
 from exporter.ingestion.settings import TailSettings
 from exporter.runtime import Runtime
 from exporter.scheduler import Job
+from exporter.shared_state.lease import Lease, shared_lease
+from exporter.shared_state.state import SharedState
 
 log = structlog.get_logger("exporter.ingestion.tail")
 
 LAST_ROW = "wedsync_ingest_tail_last_row_timestamp_seconds"
 SUCCESS = "wedsync_ingest_tail_last_run_success"
+LEASE_HELD = "wedsync_ingest_tail_lease_held"
 NIL = uuid.UUID(int=0)
 
 HORIZON_SQL = """
@@ -172,9 +175,61 @@ class Tailer:
         return len(fresh)
 
 
-def tail_jobs(runtime: Runtime, ingestion: Ingestion) -> list[Job]:
+def encode_position(position: TailPosition, by: str = "") -> dict[str, Any]:
+    """The position as JSON, for the next holder of the lease (``by``: who saved it)."""
+    return {"cursor": position.cursor.isoformat() if position.cursor else None,
+            "seen": {str(i): at.isoformat() for i, at in position.seen.items()}, "by": by}
+
+
+def decode_position(document: Any, into: TailPosition) -> bool:
+    """Replace ``into``'s cursor and ids with the saved ones; False if ``document`` is none."""
+    try:
+        cursor = datetime.fromisoformat(document["cursor"])
+        seen = {uuid.UUID(i): datetime.fromisoformat(at) for i, at in document["seen"].items()}
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return False
+    into.cursor, into.seen = cursor, seen
+    return True
+
+
+class LeasedTailer:
+    """Several replicas, one tailer: a pass runs only on the holder of the lease, which starts
+    from the position its predecessor saved and saves its own after every pass."""
+
+    def __init__(self, tailer: Tailer, lease: Lease, runtime: Runtime) -> None:
+        self.tailer = tailer
+        self.lease = lease
+        self.store = runtime.store
+
+    async def run_pass(self) -> PassResult:
+        outcome = await self.lease.hold()
+        held = 1 if outcome else 0
+        if self.store.get(LEASE_HELD) != held:
+            self.store.set(LEASE_HELD, (), held)
+        if outcome is None:
+            return PassResult()
+        if outcome == "taken":
+            position = self.tailer.position
+            saved = await self.lease.load()
+            ours = isinstance(saved, dict) and saved.get("by") == self.lease.token
+            if ours and position.cursor is not None:
+                # This replica saved last and kept tailing on its own while Redis was away:
+                # what it knows is newer than what it could save.
+                pass
+            elif not decode_position(saved, position):
+                # Nobody tailed before: start at "now", like a single replica.
+                position.cursor, position.seen = None, {}
+            log.info("performance_logs tailer lease taken", resumed=position.cursor is not None)
+        result = await self.tailer.run_pass()
+        await self.lease.save(encode_position(self.tailer.position, self.lease.token))
+        return result
+
+
+def tail_jobs(runtime: Runtime, ingestion: Ingestion,
+              shared: SharedState | None = None) -> list[Job]:
     """The tailer's job, when ingestion.performance_logs is enabled; rows go to the service's
-    ``ingestion``, which the HTTP route shares."""
+    ``ingestion``, which the HTTP route shares. With ``shared`` state, only the replica that
+    holds the tailer's lease tails."""
     settings = ingestion.configure(runtime.config).tail
     if not settings.enabled:
         return []
@@ -193,6 +248,15 @@ def tail_jobs(runtime: Runtime, ingestion: Ingestion) -> list[Job]:
         position = ingestion.tail_positions[key] = TailPosition()
     timeout = max(5.0, settings.interval)
     tailer = Tailer(runtime.pools[name], ingestion, settings, position, budget=timeout / 2)
+    run = tailer.run_pass
+    interval = settings.interval
+    if shared is not None:
+        duration = runtime.config.shared_state.lease
+        run = LeasedTailer(tailer, shared_lease(shared, f"performance_logs:{name}", duration),
+                           runtime).run_pass
+        runtime.store.set(LEASE_HELD, (), 0)
+        # Ask often enough that the lease is renewed well before it expires.
+        interval = min(interval, duration / 3)
 
     def on_success(result: PassResult, _duration: float) -> None:
         if result.newest is not None:
@@ -202,6 +266,6 @@ def tail_jobs(runtime: Runtime, ingestion: Ingestion) -> list[Job]:
     def on_failure(_error: object, _duration: float) -> None:
         runtime.store.set(SUCCESS, (), 0)
 
-    return [Job(name=f"performance_logs tail {name}", interval=settings.interval,
-                timeout=timeout, run=tailer.run_pass, on_success=on_success,
+    return [Job(name=f"performance_logs tail {name}", interval=interval,
+                timeout=timeout, run=run, on_success=on_success,
                 on_failure=on_failure, labels={"database": name})]

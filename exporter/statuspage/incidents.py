@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from exporter.statuspage.grades import MAJOR, OUTAGES, RANK, TEXT, GradedComponent
 
@@ -118,19 +118,59 @@ class IncidentLog:
         """Resolved incidents of the last week, newest first."""
         return list(self._resolved)
 
+    def matching(self, component: str, started_at: datetime, written_at: datetime,
+                 window: timedelta) -> Incident | None:
+        """This log's incident of ``component`` that is the same outage as one another replica
+        saw start at ``started_at``: it started within ``window`` of it, or it was open when
+        the update was written (another replica's copy of an incident, shared updates)."""
+        for incident in [*self._open.values(), *self._resolved]:
+            if incident.component != component:
+                continue
+            if abs(incident.started_at - started_at) <= window or (
+                    incident.started_at <= written_at
+                    and (incident.resolved_at is None or written_at <= incident.resolved_at)):
+                return incident
+        return None
+
+    def adopt_update(self, incident: Incident, update: Update) -> bool:
+        """Attach another replica's update to ``incident`` unless it is there already."""
+        if any(u.id == update.id and u.created_at == update.created_at
+               for u in incident.updates):
+            return False
+        if len(incident.updates) >= MAX_UPDATES_PER_INCIDENT:
+            return False
+        incident.updates.append(update)
+        incident.updates.sort(key=lambda u: u.created_at)
+        incident.updated_at = max(incident.updated_at, update.created_at)
+        self.generation += 1
+        return True
+
+    def find(self, incident_id: str, window: timedelta = timedelta(minutes=2)
+             ) -> Incident | None:
+        """The incident ``incident_id`` names: this log's own id, or another replica's id
+        (``<component>-<unix start>``) of the same outage."""
+        for incident in [*self._open.values(), *self._resolved]:
+            if incident.id == incident_id:
+                return incident
+        component, _, started = incident_id.rpartition("-")
+        if not started.isdigit():
+            return None
+        moment = datetime.fromtimestamp(int(started), tz=UTC)
+        return self.matching(component, moment, moment, window)
+
     def add_update(self, incident_id: str, body: object, now: datetime) -> Update:
         """Add an operator's public update to an open or recently resolved incident."""
         text = clean_update(body)
-        for incident in [*self._open.values(), *self._resolved]:
-            if incident.id == incident_id:
-                if len(incident.updates) >= MAX_UPDATES_PER_INCIDENT:
-                    raise UpdateRefused(f"incident {incident_id} already has "
-                                        f"{MAX_UPDATES_PER_INCIDENT} updates, the limit")
-                update = Update(id=f"{incident_id}-u{len(incident.updates) + 1}", body=text,
-                                created_at=now)
-                incident.updates.append(update)
-                incident.updated_at = now
-                self.generation += 1
-                return update
-        raise UpdateRefused(f"no open or recent incident {incident_id!r}; GET "
-                            f"/api/v2/incidents.json lists them")
+        incident = self.find(incident_id)
+        if incident is None:
+            raise UpdateRefused(f"no open or recent incident {incident_id!r}; GET "
+                                f"/api/v2/incidents.json lists them")
+        if len(incident.updates) >= MAX_UPDATES_PER_INCIDENT:
+            raise UpdateRefused(f"incident {incident_id} already has "
+                                f"{MAX_UPDATES_PER_INCIDENT} updates, the limit")
+        update = Update(id=f"{incident.id}-u{len(incident.updates) + 1}", body=text,
+                        created_at=now)
+        incident.updates.append(update)
+        incident.updated_at = now
+        self.generation += 1
+        return update

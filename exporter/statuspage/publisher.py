@@ -29,6 +29,7 @@ from exporter.statuspage import documents
 from exporter.statuspage.grades import indicator
 from exporter.statuspage.history import HistoryFetcher
 from exporter.statuspage.incidents import IncidentLog
+from exporter.statuspage.shared_updates import SharedUpdates
 from exporter.statuspage.snapshot import Snapshot, graded
 from exporter.summary import summarise
 
@@ -81,6 +82,8 @@ class StatusPublisher:
         self.since: datetime = host.clock()
         self._published: Published | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Other replicas' operator updates (exporter.statuspage.shared_updates), if shared.
+        self.shared_updates: SharedUpdates | None = None
 
     def snapshot(self) -> Snapshot:
         """What is true now; opens and resolves incidents as a side effect."""
@@ -92,6 +95,8 @@ class StatusPublisher:
         windows = list(host.config.maintenance)
         components = graded(summaries, windows, now)
         self.incidents.observe(components, now)
+        if self.shared_updates is not None:
+            self.shared_updates.adopt()
         level, description = indicator(components)
         wedding = runtime is not None and runtime.wedding_day is not None and bool(
             runtime.wedding_day.evaluate(now))

@@ -8,10 +8,12 @@ import time
 
 from aiohttp import web
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, RedisStorage
+from redis.exceptions import RedisError
 
 from exporter.config.model import Tokens
 from exporter.metrics.store import MetricStore
+from exporter.shared_state.state import SharedState
 
 TOKEN_KINDS = ("admin", "ingest", "deploy")
 
@@ -50,11 +52,23 @@ class RateLimiter:
     One limiter lives as long as the process: a reload changes the limits (``configure``)
     but not what each client has used, so neither a reload nor a changed limit hands out a
     fresh allowance. The window of hits is keyed without the limit's amount for that reason.
+
+    With ``shared`` state the windows live in its Redis, so a client's allowance is the same
+    whichever replica it reaches. While that Redis is unreachable (the shared state says so,
+    or a command here fails) each replica counts in its own memory: the limit then applies per
+    replica, and a request never waits on the dead Redis for more than one short timeout.
     """
 
-    def __init__(self, limits: dict[str, str]) -> None:
+    def __init__(self, limits: dict[str, str], shared: SharedState | None = None) -> None:
         self._items: dict[str, RateLimitItem] = {}
         self._storage = MemoryStorage()
+        self._shared = shared
+        self._redis: RedisStorage | None = None
+        if shared is not None:
+            timeout = shared.settings.timeout
+            self._redis = RedisStorage(
+                shared.settings.url, key_prefix=f"{shared.prefix}limits", socket_timeout=timeout,
+                socket_connect_timeout=timeout, wrap_exceptions=False)
         self.configure(limits)
 
     def configure(self, limits: dict[str, str]) -> None:
@@ -68,9 +82,19 @@ class RateLimiter:
             return None
         key = "/".join((route, *identity))
         expiry = item.get_expiry()
-        if self._storage.acquire_entry(key, item.amount, expiry):
+        if self._redis is not None and self._shared is not None and self._shared.up:
+            try:
+                return self._ask(self._redis, key, item.amount, expiry)
+            except (RedisError, OSError) as exc:
+                self._shared.mark_down(exc)
+        return self._ask(self._storage, key, item.amount, expiry)
+
+    @staticmethod
+    def _ask(storage: MemoryStorage | RedisStorage, key: str, amount: int,
+             expiry: int) -> int | None:
+        if storage.acquire_entry(key, amount, expiry):
             return None
-        start, _ = self._storage.get_moving_window(key, item.amount, expiry)
+        start, _ = storage.get_moving_window(key, amount, expiry)
         return max(1, math.ceil(start + expiry - time.time()))
 
 

@@ -26,6 +26,7 @@ from exporter.statuspage.grades import (
     UNDER_MAINTENANCE,
 )
 from exporter.statuspage.publisher import StatusPublisher
+from exporter.statuspage.shared_updates import SharedUpdates
 from exporter.statuspage.snapshot import Snapshot
 from exporter.summary import (
     ComponentSummary,
@@ -109,6 +110,10 @@ def render(service: Host, snapshot: Snapshot | None = None) -> str:
 def add_status_page_routes(app: web.Application, service: Host) -> None:
     # Built once a second in the background and served from memory (issue 23).
     publisher = StatusPublisher(service, lambda snapshot: render(service, snapshot))
+    shared = getattr(service, "shared_state", None)
+    if shared is not None:
+        # Several replicas: operators' updates posted to any of them show on every one.
+        publisher.shared_updates = SharedUpdates(shared, publisher.incidents)
     add_statuspage_api_routes(app, service, publisher)
 
     async def page(_: web.Request) -> web.Response:

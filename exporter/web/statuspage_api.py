@@ -71,6 +71,10 @@ def add_statuspage_api_routes(app: web.Application, service: Host,
                                                     service.clock())
         except UpdateRefused as exc:
             return json_error(400, str(exc))
+        if publisher.shared_updates is not None:
+            incident = publisher.incidents.find(request.match_info["incident"])
+            if incident is not None:
+                await publisher.shared_updates.publish(incident, update)
         publisher.rebuild()
         return web.json_response({"id": update.id, "body": update.body,
                                   "created_at": iso(update.created_at)}, status=201)
