@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pglast import parse_sql
-from pglast.parser import ParseError, scan
-from pglast.visitors import Visitor
+# pglast (PostgreSQL's parser, a ~3 MiB C extension) is imported inside the functions that
+# parse, not here: this module is imported at start by the config loader, and a configuration
+# without queries never parses a statement, so the exporter need not carry the parser.
 
 # The parameters every run passes (see parameters.py); names a statement may refer to.
 PARAMETERS: tuple[str, ...] = ("now", "today", "today_start", "tomorrow_start", "timezone")
@@ -33,15 +33,21 @@ class StatementError(ValueError):
     """The statement is not one read-only query; the message says why in one sentence."""
 
 
-class _NodeKinds(Visitor):  # type: ignore[misc]
-    """Collects the class name of every node of a parse tree."""
+def _node_kinds(tree: Any) -> set[str]:
+    """The class name of every node of a parse tree."""
+    from pglast.visitors import Visitor  # lazy: see the note at the imports
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.kinds: set[str] = set()
+    class NodeKinds(Visitor):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.kinds: set[str] = set()
 
-    def visit(self, _ancestors: Any, node: Any) -> None:
-        self.kinds.add(type(node).__name__)
+        def visit(self, _ancestors: Any, node: Any) -> None:
+            self.kinds.add(type(node).__name__)
+
+    finder = NodeKinds()
+    finder(tree)
+    return finder.kinds
 
 
 def _for_parser(sql: str) -> str:
@@ -68,6 +74,9 @@ def check_statement(sql: str) -> None:
     """Raise StatementError unless ``sql`` is one SELECT (or WITH, VALUES) that writes nothing."""
     if not sql.strip():
         raise StatementError("the statement is empty")
+    from pglast import parse_sql  # lazy: see the note at the imports
+    from pglast.parser import ParseError
+
     try:
         parsed = parse_sql(_for_parser(sql))
     except ParseError as exc:
@@ -79,9 +88,8 @@ def check_statement(sql: str) -> None:
         kind = type(statement).__name__.removesuffix("Stmt").upper()
         raise StatementError(f"not a query: a {kind} statement; only SELECT or WITH ... SELECT "
                              "may run")
-    finder = _NodeKinds()
-    finder(parsed)
-    writes = sorted(label for node, label in _WRITING_NODES.items() if node in finder.kinds)
+    kinds = _node_kinds(parsed)
+    writes = sorted(label for node, label in _WRITING_NODES.items() if node in kinds)
     if writes:
         raise StatementError(f"not read-only: it uses {', '.join(writes)}")
 
@@ -91,6 +99,8 @@ _TRAILING = {"ASCII_59", "SQL_COMMENT", "C_COMMENT"}  # `;` and comments
 
 def _without_trailing(sql: str) -> str:
     """``sql`` up to its last token that is neither a semicolon nor a comment."""
+    from pglast.parser import scan  # lazy: see the note at the imports
+
     tokens = [t for t in scan(sql) if t.name not in _TRAILING]
     if not tokens:
         return sql

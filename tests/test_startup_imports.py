@@ -1,0 +1,41 @@
+"""What the exporter imports at start: libraries only some configurations need are imported
+when first used, so a process that never needs them does not carry them (issue 25: RSS)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+# Imported by `python -m exporter` before it reads its configuration (as bench/idle's floor).
+STARTUP = "import exporter.cli, exporter.service, exporter.features"
+# pglast parses configured query statements; the others belong to the sandbox, the drill's
+# charts, the dashboards and the rule checks, never to the exporter.
+NOT_AT_START = ("pglast", "bullmq", "matplotlib", "grafanalib", "promql_parser", "sandbox")
+
+
+def imported_after(code: str) -> set[str]:
+    """Top-level names of the modules a fresh interpreter holds after running ``code``."""
+    script = f"{code}\nimport sys\nprint('\\n'.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return {name.split(".")[0] for name in done.stdout.split()}
+
+
+def test_the_start_up_import_set_leaves_out_what_the_main_job_does_not_need() -> None:
+    modules = imported_after(STARTUP)
+    assert "exporter" in modules and "aiohttp" in modules  # the probe measured something
+    assert not modules & set(NOT_AT_START)
+
+
+def loading(config: str) -> str:
+    """Code that parses ``config`` as the exporter does at start."""
+    return f"from exporter.config import parse_config\nparse_config({config!r}, {{}})"
+
+
+def test_the_sql_parser_is_imported_only_once_a_query_statement_is_checked() -> None:
+    database = "database: [{name: primary, dsn: 'postgresql://u@127.0.0.1/db'}]\n"
+    assert "pglast" not in imported_after(f"{STARTUP}\n{loading(database)}")
+    with_query = database + "queries: {weddings: {builtin: weddings}}\n"
+    assert "pglast" in imported_after(f"{STARTUP}\n{loading(with_query)}")
