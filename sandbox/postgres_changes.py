@@ -284,9 +284,25 @@ class ChangeFeed:
             url, autocommit=True, application_name="wedsync-sandbox-realtime")
         self._checker = await psycopg.AsyncConnection.connect(
             url, application_name="wedsync-sandbox-realtime-rls")
+        for conn in (self._conn, self._checker):
+            await self._untracked(conn)
         await self._allow_wal2json(self._conn)
         await self._conn.execute(
             "SELECT pg_create_logical_replication_slot(%s, 'wal2json', true)", (self.slot,))
+
+    @staticmethod
+    async def _untracked(conn: psycopg.AsyncConnection[Any]) -> None:
+        """Keep the stand-in's own statements out of pg_stat_statements: creating the slot waits
+        for every running transaction (seconds on a busy machine), and the exporter would count
+        that as the platform's slow statement."""
+        try:
+            await conn.execute("SET pg_stat_statements.track = 'none'")
+        except psycopg.Error:
+            if not conn.autocommit:
+                await conn.rollback()
+            return
+        if not conn.autocommit:
+            await conn.commit()  # a SET rolled back with the checks' transactions is undone
 
     @staticmethod
     async def _allow_wal2json(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -141,6 +141,9 @@ class StatusPublisher:
     async def _tick(self) -> None:
         while True:
             try:
+                if self.shared_updates is not None:
+                    # Other replicas' updates count as a change a visitor must see at once.
+                    self.shared_updates.adopt()
                 found = self._published
                 if found is None or time.monotonic() - found.built >= REFRESH or \
                         found.signature != self._signature():
