@@ -20,8 +20,7 @@ import sys
 import time
 
 from bench.measure import PROMETHEUS_HEADERS, cpu_ns, rss_bytes, tree
-from bench.scrape import REPO, start_backends
-from harness.exporter import ExporterProcess
+from bench.scrape import REPO, start_backends, start_ours
 from tests.support import samples
 
 FLOOR_SCRIPT = """
@@ -53,13 +52,7 @@ def main() -> None:
     ours = None
     try:
         pg, redis = backends
-        ours = ExporterProcess({
-            "database": [{"name": "primary", "dsn": pg.dsn()}],
-            "redis": [{"name": "cache", "url": redis.url()}],
-            "queries": {"weddings": {"builtin": "weddings"}},
-            "log": {"level": "warning"},
-        }).start()
-        ours.wait_ready()
+        ours = start_ours(pg, redis)
         time.sleep(2)
         assert ours.process is not None
         groups = {

@@ -34,6 +34,19 @@ REPO = Path(__file__).resolve().parent.parent
 PLAIN_HEADERS = {k: v for k, v in PROMETHEUS_HEADERS.items() if k != "Accept-Encoding"}
 
 
+def start_ours(pg: PostgresServer, redis: RedisServer) -> ExporterProcess:
+    """Our exporter on ``pg`` and ``redis`` (database, cache and the weddings query), ready."""
+    ours = ExporterProcess({
+        "database": [{"name": "primary", "dsn": pg.dsn()}],
+        "redis": [{"name": "cache", "url": redis.url()}],
+        "queries": {"weddings": {"builtin": "weddings"}},
+        "log": {"level": "warning"},
+    })
+    ours.start()
+    ours.wait_ready()
+    return ours
+
+
 def start_backends(schema: str) -> tuple[PostgresServer, RedisServer]:
     pg = PostgresServer().start()
     pg.execute("CREATE EXTENSION pg_stat_statements")
@@ -156,13 +169,7 @@ def main() -> None:
     ours = None
     try:
         pg, redis = ours_backends
-        ours = ExporterProcess({
-            "database": [{"name": "primary", "dsn": pg.dsn()}],
-            "redis": [{"name": "cache", "url": redis.url()}],
-            "queries": {"weddings": {"builtin": "weddings"}},
-            "log": {"level": "warning"},
-        }).start()
-        ours.wait_ready()
+        ours = start_ours(pg, redis)
         time.sleep(1)  # the first results are rendered within a second of being ready
         peers = start_peers(*peer_backends)
         per_scrape(ours, peers, peer_backends[0], args.scrapes)
