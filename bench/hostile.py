@@ -1,23 +1,37 @@
-"""Hostile traffic against the exporter, next to the quiet figures of the same run.
+"""Hostile traffic against the exporter, next to a bare aiohttp server in the same run.
 
-    python -m bench.hostile [--seconds 20] [--clients 4] [--slow 300]
+    python -m bench.hostile [--seconds 15] [--rounds 3] [--every 0.01] [--clients 4] [--slow 300]
 
-One exporter, run under ``ulimit -n 256`` and probing the local PostgreSQL and Redis every
-second, goes through three phases of ``--seconds`` each while /metrics is scraped every 50 ms
-on a keep-alive connection with Prometheus' headers:
+Two servers on CPU 0: the exporter (under ``ulimit -n 256``, probing the local PostgreSQL and
+Redis every second) and, as the baseline, a bare aiohttp server serving the same /metrics
+bytes (``bench/bare_server.py``). From CPU 1, at high priority (nice -10), /metrics is scraped
+every ``--every`` seconds on a keep-alive connection with Prometheus' headers while each
+server goes through three conditions:
 
 1. quiet — nothing else;
 2. plain flood — ``--clients`` clients post ``{}`` as fast as they can, round robin over
-   every route: what any flood of requests costs, the yardstick for the next phase;
+   every route: what any flood of requests costs, the yardstick for the next one;
 3. gzip-bomb flood — the same clients post a 1 MB gzip body that decodes to 1 GiB instead:
    without a token everywhere, and with the ingest token on ingestion (where the body is
-   decoded, up to its limits);
-4. slow connections — ``--slow`` connections held open: half send nothing, half send a header
-   line every second and never finish.
+   decoded, up to its limits).
 
-Each phase prints the scrape p50/p99/max and failed scrapes, and every probe's runs, failures
-by reason and ``wedsync_up`` over the phase: a flood that slowed the event loop would show as
-scrape latency and as probe ``timeout`` failures.
+The attackers run in a process of their own on CPU 1 at nice 0, below the scraper, so a
+scrape hardly waits for them (at nice 19 other work on CPU 1 starved them, and the strength of
+the flood varied fourfold between runs); the servers have CPU 0 to themselves as far as this
+bench goes (other work on the machine is not under its control). Each condition gets ``--seconds``
+per server, in ``--rounds`` slices interleaved over both servers and all conditions, so a
+change in the machine's load falls on every condition alike. Then ``--slow`` connections are
+held open against the exporter (half send nothing, half a header line every second).
+
+Printed per server and condition: scrape count, p50/p99/max and failures; the server's CPU
+share while scraped; the p99 of each round; and under a flood the attack requests per second
+and the server's CPU per attack request (above its quiet rate). For the exporter also every
+probe's runs, failures by reason and ``wedsync_up``: a flood that slowed the event loop would
+show as scrape latency and as probe ``timeout`` failures. The verdict compares the exporter's
+p99 under the bomb flood with its quiet p99. Noise is the spread of its quiet p99 over the
+rounds: a change within it is no change; the bare server's change under the same flood is the
+machine's part (a core busy with a flood delays any server's answers), and the exporter's own
+part is its change minus that.
 """
 
 from __future__ import annotations
@@ -29,17 +43,20 @@ import http.client
 import itertools
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import socket
-import statistics
 import sys
 import threading
 import time
+import urllib.request
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.measure import PROMETHEUS_HEADERS, cpu_ns
+from bench.bare_server import BareServer
+from bench.measure import PROMETHEUS_HEADERS, cpu_ns, pin
 from harness.exporter import ExporterProcess
+from harness.ports import free_port
 from tests.support import SHARED_PG_DSN, SHARED_REDIS_URL, exporter_config, samples
 
 INGEST_TOKEN = "bench-ingest-token-hostile"
@@ -133,6 +150,10 @@ class ProbeReport:
         return out
 
 
+# Scraped bodies are parsed for probe results at most this often (seconds).
+PARSE_EVERY = 0.1
+
+
 # --- scraping ---------------------------------------------------------------------------------
 @dataclass
 class ScrapeReport:
@@ -141,17 +162,15 @@ class ScrapeReport:
     report: ProbeReport
     cpu_seconds: float = 0.0
     lag_seconds: float | None = None
+    wall_seconds: float = 0.0
 
     @property
     def p50_ms(self) -> float:
-        return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+        return percentile_ms(self.latencies, 0.5)
 
     @property
     def p99_ms(self) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        return percentile_ms(self.latencies, 0.99)
 
     def line(self, name: str) -> str:
         worst = max(self.latencies, default=float("nan")) * 1000
@@ -161,12 +180,22 @@ class ScrapeReport:
                 f"exporter CPU {self.cpu_seconds:5.2f} s  last loop lag {lag}")
 
 
+def percentile_ms(latencies: list[float], q: float) -> float:
+    """The ``q`` quantile of ``latencies`` (seconds) in ms: the sample at rank ``q * n``."""
+    ordered = sorted(latencies)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
 def scrape_while(port: int, seconds: float, every: float = 0.05,
-                 during: Callable[[], None] | None = None, pid: int | None = None
-                 ) -> ScrapeReport:
-    """Scrape /metrics every ``every`` s for ``seconds``; probe runs and failures over it,
-    and the CPU the exporter (``pid``) used meanwhile."""
+                 during: Callable[[], None] | None = None, pid: int | None = None,
+                 probes: bool = True) -> ScrapeReport:
+    """Scrape /metrics every ``every`` s for ``seconds``; probe runs and failures over it
+    (unless ``probes`` is False: a server without probes), and the CPU the server (``pid``)
+    used meanwhile."""
     cpu_before = cpu_ns([pid]) if pid else 0
+    began = time.monotonic()
     lag = None
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     latencies: list[float] = []
@@ -175,6 +204,8 @@ def scrape_while(port: int, seconds: float, every: float = 0.05,
     last = ProbeState()
     always_up: dict[ProbeKey, bool] = {}
     deadline = time.monotonic() + seconds
+    parsed = 0.0
+    unread: bytes | None = None  # the last body, if it was not parsed
     while time.monotonic() < deadline:
         started = time.perf_counter()
         try:
@@ -187,25 +218,37 @@ def scrape_while(port: int, seconds: float, every: float = 0.05,
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             continue
         latencies.append(time.perf_counter() - started)
-        text = body.decode()
-        last = probe_state(text)
-        lag = next((v for n, _, v in samples(text) if n == "wedsync_event_loop_lag_seconds"),
-                   lag)
-        if first is None:
-            first = last
-        for key, up in last.up.items():
-            always_up[key] = always_up.get(key, True) and up == 1
+        unread = body
+        if probes and time.monotonic() - parsed >= PARSE_EVERY:
+            # Parsing takes milliseconds of the scraper's time: at most every PARSE_EVERY,
+            # so that it does not thin out the scrapes (probes run once a second).
+            parsed, unread = time.monotonic(), None
+            first, last, lag = _read_probes(body, first, always_up, lag)
         if during is not None:
             during()
         time.sleep(max(0.0, every - (time.perf_counter() - started)))
     conn.close()
+    if probes and unread is not None:
+        first, last, lag = _read_probes(unread, first, always_up, lag)
     first = first or ProbeState()
     report = ProbeReport(
         runs={k: v - first.runs.get(k, 0) for k, v in last.runs.items()},
         failures={k: v - first.failures.get(k, 0) for k, v in last.failures.items()},
         always_up=always_up)
     cpu = (cpu_ns([pid]) - cpu_before) / 1e9 if pid else 0.0
-    return ScrapeReport(latencies, failed, report, cpu, lag)
+    return ScrapeReport(latencies, failed, report, cpu, lag, time.monotonic() - began)
+
+
+def _read_probes(body: bytes, first: ProbeState | None, always_up: dict[ProbeKey, bool],
+                 lag: float | None) -> tuple[ProbeState, ProbeState, float | None]:
+    """The probe state in ``body`` (also the first one, if there was none yet), with
+    ``always_up`` updated, and the loop lag it reports."""
+    text = body.decode()
+    state = probe_state(text)
+    for key, up in state.up.items():
+        always_up[key] = always_up.get(key, True) and up == 1
+    lag = next((v for n, _, v in samples(text) if n == "wedsync_event_loop_lag_seconds"), lag)
+    return first or state, state, lag
 
 
 # --- attackers --------------------------------------------------------------------------------
@@ -223,9 +266,25 @@ def post_raw(port: int, method: str, path: str, body: bytes, headers: dict[str, 
         return 0
 
 
-def _flood(port: int, clients: int, bomb: bytes, encoding: str,
+@dataclass(frozen=True)
+class Placement:
+    """Where a process runs: on ``cpus`` (None: anywhere) at ``nice`` (None: inherited)."""
+
+    cpus: frozenset[int] | None = None
+    nice: int | None = None
+
+    def apply(self) -> None:
+        """Move the calling process (its current thread and threads started later) here."""
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
+        if self.nice is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
+
+
+def _flood(port: int, clients: int, bomb: bytes, encoding: str, placement: Placement,
            stop: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
     """The attacker's process: ``clients`` threads posting until ``stop``; their statuses."""
+    placement.apply()
     statuses: list[int] = []
     lock = threading.Lock()
 
@@ -250,12 +309,15 @@ def _flood(port: int, clients: int, bomb: bytes, encoding: str,
 
 class BombFlood:
     """``clients`` threads posting ``bomb`` round robin over every route (gzip-encoded unless
-    ``encoding`` says otherwise). They run in a process of their own: threads in the measuring
-    process would hold its interpreter lock, and a scrape waiting up to 5 ms for that lock at
-    every step was what the bench measured under a flood, not the exporter."""
+    ``encoding`` says otherwise). They run in a process of their own (placed by
+    ``placement``): threads in the measuring process would hold its interpreter lock, and a
+    scrape waiting up to 5 ms for that lock at every step was what the bench measured under a
+    flood, not the exporter."""
 
-    def __init__(self, port: int, clients: int, bomb: bytes, encoding: str = "gzip") -> None:
+    def __init__(self, port: int, clients: int, bomb: bytes, encoding: str = "gzip",
+                 placement: Placement = Placement()) -> None:
         self.port, self.clients, self.bomb, self.encoding = port, clients, bomb, encoding
+        self.placement = placement
         self.stop = multiprocessing.Event()
         self.statuses: list[int] = []
         self._out: multiprocessing.Queue = multiprocessing.Queue()
@@ -263,7 +325,8 @@ class BombFlood:
 
     def __enter__(self) -> BombFlood:
         self._process = multiprocessing.Process(target=_flood, daemon=True, args=(
-            self.port, self.clients, self.bomb, self.encoding, self.stop, self._out))
+            self.port, self.clients, self.bomb, self.encoding, self.placement, self.stop,
+            self._out))
         self._process.start()
         return self
 
@@ -315,35 +378,205 @@ class SlowConnections:
             sock.close()
 
 
+# --- the same-run comparison ------------------------------------------------------------------
+CONDITIONS = ("quiet", "plain flood", "gzip-bomb flood")
+SERVER_CPUS = frozenset({0})
+CLIENT_CPUS = frozenset({1})
+SCRAPER_NICE = -10
+ATTACKER_NICE = 0
+WARM_UP = 0.3  # seconds the attackers get to reach full speed before scraping starts
+
+
+@dataclass
+class Target:
+    """A server under test: the exporter, or the bare aiohttp baseline."""
+
+    name: str
+    port: int
+    pid: int
+    probes: bool
+
+
+@dataclass
+class Tally:
+    """One server under one condition, over every round."""
+
+    latencies: list[float] = field(default_factory=list)
+    round_p99: list[float] = field(default_factory=list)
+    failed: int = 0
+    scrape_wall: float = 0.0
+    scrape_cpu: float = 0.0
+    attack_wall: float = 0.0
+    attack_cpu: float = 0.0
+    statuses: list[int] = field(default_factory=list)
+    runs: dict[ProbeKey, float] = field(default_factory=dict)
+    failures: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    always_up: dict[ProbeKey, bool] = field(default_factory=dict)
+
+    def add(self, scraped: ScrapeReport) -> None:
+        self.latencies += scraped.latencies
+        self.round_p99.append(scraped.p99_ms)
+        self.failed += scraped.failed
+        self.scrape_wall += scraped.wall_seconds
+        self.scrape_cpu += scraped.cpu_seconds
+        probes = scraped.report
+        for key, runs in probes.runs.items():
+            self.runs[key] = self.runs.get(key, 0) + runs
+        for fkey, n in probes.failures.items():
+            self.failures[fkey] = self.failures.get(fkey, 0) + n
+        for key, up in probes.always_up.items():
+            self.always_up[key] = self.always_up.get(key, True) and up
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile_ms(self.latencies, 0.5)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile_ms(self.latencies, 0.99)
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.latencies, default=float("nan")) * 1000
+
+    @property
+    def cpu_share(self) -> float:
+        return self.scrape_cpu / self.scrape_wall if self.scrape_wall else float("nan")
+
+
+def measure(target: Target, condition: str, seconds: float, every: float, clients: int,
+            bomb: bytes, tally: Tally) -> None:
+    """One slice of ``condition`` against ``target``, added to ``tally``."""
+    if condition == "quiet":
+        tally.add(scrape_while(target.port, seconds, every, pid=target.pid,
+                               probes=target.probes))
+        return
+    body, encoding = (b"{}", "identity") if condition == "plain flood" else (bomb, "gzip")
+    cpu_before, began = cpu_ns([target.pid]), time.monotonic()
+    with BombFlood(target.port, clients, body, encoding,
+                   Placement(CLIENT_CPUS, ATTACKER_NICE)) as flood:
+        time.sleep(WARM_UP)
+        tally.add(scrape_while(target.port, seconds, every, pid=target.pid,
+                               probes=target.probes))
+    tally.attack_cpu += (cpu_ns([target.pid]) - cpu_before) / 1e9
+    tally.attack_wall += time.monotonic() - began
+    tally.statuses += flood.statuses
+
+
+def per_attack_ms(flooded: Tally, quiet: Tally) -> float:
+    """The server's CPU per attack request above its quiet rate, in ms."""
+    if not flooded.statuses:
+        return float("nan")
+    extra = flooded.attack_cpu - quiet.cpu_share * flooded.attack_wall
+    return extra / len(flooded.statuses) * 1000
+
+
+def table(targets: list[Target], tallies: dict[tuple[str, str], Tally]) -> list[str]:
+    lines = [f"{'server':<8} {'condition':<16} {'scrapes':>7} {'p50 ms':>7} {'p99 ms':>7} "
+             f"{'max ms':>7} {'failed':>6} {'CPU':>6}  {'attack req/s':>12} "
+             f"{'CPU/attack':>10}  p99 per round (ms)"]
+    for condition in CONDITIONS:
+        for target in targets:
+            t = tallies[target.name, condition]
+            quiet = tallies[target.name, "quiet"]
+            rate = (f"{len(t.statuses) / t.attack_wall:12.0f}" if t.attack_wall
+                    else f"{'-':>12}")
+            cost = (f"{per_attack_ms(t, quiet):7.3f} ms" if t.statuses else f"{'-':>10}")
+            rounds = " ".join(f"{p:.2f}" for p in t.round_p99)
+            lines.append(f"{target.name:<8} {condition:<16} {len(t.latencies):7d} "
+                         f"{t.p50_ms:7.3f} {t.p99_ms:7.3f} {t.max_ms:7.2f} {t.failed:6d} "
+                         f"{t.cpu_share:6.1%}  {rate} {cost}  {rounds}")
+    return lines
+
+
+def probe_lines(tally: Tally) -> list[str]:
+    return ProbeReport(tally.runs, tally.failures, tally.always_up).lines()
+
+
+def attack_line(tally: Tally) -> str:
+    return (f"  requests sent: {len(tally.statuses)}; answers: {sorted(set(tally.statuses))}; "
+            f"5xx: {sum(s >= 500 for s in tally.statuses)}")
+
+
+def verdict(tallies: dict[tuple[str, str], Tally]) -> list[str]:
+    """The exporter's p99 under the bomb flood against its quiet p99, and what of the change
+    is the machine's (the bare server's own change under the same flood)."""
+    ours_quiet, ours_bomb = tallies["ours", "quiet"], tallies["ours", "gzip-bomb flood"]
+    bare_quiet, bare_bomb = tallies["bare", "quiet"], tallies["bare", "gzip-bomb flood"]
+    change = ours_bomb.p99_ms - ours_quiet.p99_ms
+    machine = bare_bomb.p99_ms - bare_quiet.p99_ms
+    noise = max(ours_quiet.round_p99) - min(ours_quiet.round_p99)
+    excess = change - machine
+    if change <= noise:
+        said = "MET: unchanged within noise"
+    elif excess <= noise:
+        said = (f"the rise is the machine's, not the exporter's: a bare aiohttp server on the "
+                f"same core rose as much; the exporter's own part ({excess:+.3f} ms) is "
+                f"within noise")
+    else:
+        said = f"NOT MET: the exporter adds {excess:+.3f} ms beyond the bare server's rise"
+    return [
+        f"p99 quiet → gzip-bomb flood: ours {ours_quiet.p99_ms:.3f} → {ours_bomb.p99_ms:.3f} ms "
+        f"({change:+.3f}); bare aiohttp {bare_quiet.p99_ms:.3f} → {bare_bomb.p99_ms:.3f} ms "
+        f"({machine:+.3f}); the exporter's part {excess:+.3f} ms",
+        f"noise: the spread of ours' quiet p99 over {len(ours_quiet.round_p99)} rounds, "
+        f"{noise:.3f} ms",
+        f"verdict (issue 18: /metrics p99 unchanged under a gzip-bomb flood): {said}",
+    ]
+
+
+def start_targets(cpus: frozenset[int] | None) -> tuple[LimitedExporter, BareServer]:
+    """The exporter and the bare server serving the exporter's /metrics bytes, on ``cpus``."""
+    exporter = start_exporter()
+    assert exporter.process is not None
+    request = urllib.request.Request(f"{exporter.url}/metrics", headers={
+        **PROMETHEUS_HEADERS, "Accept-Encoding": "identity"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body, content_type = answer.read(), answer.headers["Content-Type"]
+    bare = BareServer(free_port(), body, content_type, set(cpus) if cpus else None)
+    if cpus:
+        pin(exporter.process.pid, set(cpus))
+    return exporter, bare
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0,
+                        help="per condition and server, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--every", type=float, default=0.01, help="scrape interval, seconds")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--slow", type=int, default=300)
     args = parser.parse_args(argv)
     bomb = gzip_bomb()
-    exporter = start_exporter()
+    pinned = len(os.sched_getaffinity(0) & (SERVER_CPUS | CLIENT_CPUS)) == 2
+    exporter, bare = start_targets(SERVER_CPUS if pinned else None)
+    assert exporter.process is not None
+    targets = [Target("ours", exporter.port, exporter.process.pid, True),
+               Target("bare", bare.port, bare.pid, False)]
     try:
-        print(f"== /metrics every 50 ms, {args.seconds:g} s per phase; exporter under "
-              f"ulimit -n {exporter.nofile} ==")
-        quiet = scrape_while(exporter.port, args.seconds, pid=exporter.process.pid)
-        print(quiet.line("quiet"))
-        print("\n".join(quiet.report.lines()))
-        with BombFlood(exporter.port, args.clients, b"{}", "identity") as plain:
-            plained = scrape_while(exporter.port, args.seconds, pid=exporter.process.pid)
-        print(plained.line(f"plain flood x{args.clients}"))
-        print("\n".join(plained.report.lines()))
-        print(f"  requests sent: {len(plain.statuses)}; answers: {sorted(set(plain.statuses))}; "
-              f"5xx: {sum(s >= 500 for s in plain.statuses)}")
-        with BombFlood(exporter.port, args.clients, bomb) as flood:
-            flooded = scrape_while(exporter.port, args.seconds, pid=exporter.process.pid)
-        print(flooded.line(f"gzip-bomb flood x{args.clients}"))
-        print("\n".join(flooded.report.lines()))
-        statuses = sorted(set(flood.statuses))
-        print(f"  bombs sent: {len(flood.statuses)} of {len(bomb)} B (1 GiB decoded each); "
-              f"answers: {statuses}; 5xx: {sum(s >= 500 for s in flood.statuses)}")
+        Placement(CLIENT_CPUS if pinned else None, SCRAPER_NICE).apply()
+        print(f"== /metrics every {args.every * 1000:g} ms over keep-alive; {args.seconds:g} s "
+              f"per condition and server in {args.rounds} interleaved rounds ==")
+        print(f"servers on CPU 0; scraper on CPU 1 at nice {SCRAPER_NICE}; attackers (own "
+              f"process, {args.clients} clients) on CPU 1 at nice {ATTACKER_NICE}" if pinned else
+              "NOT pinned: fewer than 2 CPUs available to the bench")
+        print(f"ours: the exporter under ulimit -n {exporter.nofile}, probing PostgreSQL and "
+              f"Redis every second; bare: aiohttp serving the same {len(bare.body)} B")
+        tallies = {(t.name, c): Tally() for t in targets for c in CONDITIONS}
+        for _ in range(args.rounds):
+            for condition in CONDITIONS:
+                for target in targets:
+                    measure(target, condition, args.seconds / args.rounds, args.every,
+                            args.clients, bomb, tallies[target.name, condition])
+        print("\n".join(table(targets, tallies)))
+        for condition in CONDITIONS:
+            print(f"ours, {condition}:")
+            print("\n".join(probe_lines(tallies["ours", condition])))
+            if condition != "quiet":
+                print(attack_line(tallies["ours", condition]))
         with SlowConnections(exporter.port, args.slow) as slow:
-            slowed = scrape_while(exporter.port, args.seconds, during=slow.trickle,
+            slowed = scrape_while(exporter.port, args.seconds, args.every, during=slow.trickle,
                                   pid=exporter.process.pid)
         print(slowed.line(f"{args.slow} slow connections"))
         print("\n".join(slowed.report.lines()))
@@ -351,11 +584,11 @@ def main(argv: list[str] | None = None) -> int:
         closed = {labels["reason"]: value for name, labels, value in samples(text)
                   if name == "wedsync_http_connections_closed_total"}
         print(f"  connections closed by the exporter: {closed}")
-        print(f"\np99 quiet {quiet.p99_ms:.3f} ms; under a plain flood {plained.p99_ms:.3f} ms; "
-              f"under the gzip-bomb flood {flooded.p99_ms:.3f} ms; with {args.slow} slow "
-              f"connections {slowed.p99_ms:.3f} ms")
+        print()
+        print("\n".join(verdict(tallies)))
     finally:
         exporter.stop()
+        bare.stop()
     return 0
 
 

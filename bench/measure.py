@@ -3,7 +3,9 @@ loops that send what Prometheus sends."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
 import statistics
 import time
 from collections.abc import Iterable
@@ -94,3 +96,10 @@ def scrape(name: str, port: int, pids: list[int], count: int = 200,
         extra_cpu_ms_per_scrape=(extra_after - extra_before) / count / 1e6,
         body_bytes=size,
     )
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Run every thread of ``pid`` on ``cpus`` only (threads it starts later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
