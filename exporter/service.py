@@ -24,6 +24,7 @@ from exporter.metrics.exposition import Renderer
 from exporter.metrics.store import MetricStore
 from exporter.runtime import Runtime
 from exporter.shared_state.state import SharedState
+from exporter.web.bodies import UNREAD_BODY_BUFFER
 from exporter.web.connections import ConnectionGuard, GuardedSite
 from exporter.web.core import add_core_routes
 from exporter.web.middleware import request_middleware
@@ -118,11 +119,14 @@ class Service:
         # The keep-alive timeout backs up the guard's idle timeout. aiohttp's lingering (reading
         # any unread body to its end before the next request) is off: it read a whole large
         # body even when the answer closed the connection; the middleware drops small unread
-        # bodies itself and closes after large ones.
+        # bodies itself and closes after large ones. A body nobody reads is buffered up to
+        # 2 × UNREAD_BODY_BUFFER before reading pauses: with aiohttp's 64 KiB a refused 1 MB
+        # bomb was read twice (128 + 95 KiB) before its handler ran; now once (read_raw raises
+        # the limit for a body that is wanted).
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
             auto_decompress=False, keepalive_timeout=settings.idle_timeout + 5,
-            lingering_time=0)
+            lingering_time=0, read_bufsize=UNREAD_BODY_BUFFER)
         await self._runner.setup()
         host, _, port = self.listen.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"

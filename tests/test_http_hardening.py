@@ -92,6 +92,34 @@ def test_a_gzip_bomb_costs_nothing_on_any_route_without_a_token(exporter) -> Non
     assert cpu_seconds(exporter.process.pid) - before < 1.0
 
 
+def bytes_read(pid: int) -> int:
+    """What the process has read with read(2) so far, sockets included (uvloop reads them so;
+    /proc/PID/io's rchar)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/PID/io")
+
+
+@pytest.mark.parametrize(("path", "token"), [("/nope", None), ("/api/system/metrics", None),
+                                             ("/api/system/metrics", INGEST)])
+def test_a_refused_bomb_is_read_no_further_than_its_first_chunk(exporter, path: str,
+                                                                 token: str | None) -> None:
+    # Refused for its encoding, for want of a token, or — with the token — as soon as its
+    # first slice decodes past the ratio limit, a 1 MB bomb is not read on: the connection
+    # closes with the rest unread. Before, 0.7 MB of each was read (1 MB with the token).
+    headers = {"Content-Encoding": b"gzip"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}".encode()
+    before = bytes_read(exporter.process.pid)
+    for _ in range(5):
+        answer = raw_http.request(exporter.port, "POST", path, body=gzip_bomb(),
+                                  headers=headers)
+        assert answer.status in (401, 413, 415), answer
+    per_bomb = (bytes_read(exporter.process.pid) - before) / 5
+    assert per_bomb < 300_000, per_bomb
+
+
 def test_other_routes_refuse_compressed_bodies_with_415(exporter) -> None:
     before = refused(exporter, "content_encoding")
     answer = raw_http.request(exporter.port, "POST", "/api/architecture/validate",

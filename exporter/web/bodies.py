@@ -3,15 +3,17 @@
 aiohttp would decompress a body sent with ``Content-Encoding`` on the event loop as it
 arrives — also for a request that is refused, and for a body nobody reads — so the server runs
 with ``auto_decompress=False`` and bodies are decompressed here instead: only for routes that
-accept compressed bodies (ingestion), only after the token was checked, in slices of
-``SLICE`` bytes with the event loop handed back in between, and stopped as soon as the output
-passes the size limit or the ratio limit. Every problem is a ``RequestRefused`` (4xx).
+accept compressed bodies (ingestion), only after the token was checked, as the body arrives,
+in slices of ``SLICE`` bytes with the event loop handed back in between, and stopped as soon as
+the output passes the size limit or the ratio limit — with the rest of the body unread. Every
+problem is a ``RequestRefused`` (4xx).
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -23,6 +25,11 @@ from exporter.web.refusal import RequestRefused
 SLICE = 64 * 1024
 # Compressed input handed to the decoder at a time.
 INPUT_SLICE = 16 * 1024
+# What the server buffers of a body before its handler reads it (aiohttp's read_bufsize;
+# reading pauses at twice this): small, so a body that is refused unread costs one read.
+UNREAD_BODY_BUFFER = 16 * 1024
+# What ``read_raw`` reads at a time once it does read a body.
+READ_CHUNK = 64 * 1024
 # Below this much output the ratio is not judged: small, very regular bodies compress well.
 RATIO_FLOOR = 64 * 1024
 DEFAULT_MAX_RATIO = 100
@@ -63,74 +70,84 @@ def _printable(text: str, limit: int = 40) -> str:
 
 async def read_raw(request: web.BaseRequest, limit: int, timeout: float) -> bytes:
     """The body as sent, or RequestRefused: 413 past ``limit`` bytes, 408 after ``timeout``."""
-    # Closing after a 413 spares reading (and discarding) the rest of a huge body.
-    too_large = RequestRefused(413, "body_too_large", f"the body is larger than {limit} bytes",
-                               close=True)
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
+    # A body that is read after all gets the usual buffering, not UNREAD_BODY_BUFFER's.
+    request.content.set_read_chunk_size(READ_CHUNK)
     try:
         async with asyncio.timeout(timeout):
             while True:
-                chunk = await request.content.read(65536)
+                chunk = await request.content.read(READ_CHUNK)
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)
                 if size > limit:
-                    raise too_large
+                    raise _too_large(limit)
                 chunks.append(chunk)
     except TimeoutError:
-        raise RequestRefused(408, "body_timeout", f"the body did not arrive within "
-                             f"{timeout:g}s", close=True) from None
+        raise _too_slow(timeout) from None
 
 
-async def decompress(data: bytes, encoding: str, limit: int,
+def _too_large(limit: int) -> RequestRefused:
+    # Closing after a 413 spares reading (and discarding) the rest of a huge body.
+    return RequestRefused(413, "body_too_large", f"the body is larger than {limit} bytes",
+                          close=True)
+
+
+def _too_slow(timeout: float) -> RequestRefused:
+    return RequestRefused(408, "body_timeout", f"the body did not arrive within {timeout:g}s",
+                          close=True)
+
+
+async def decompress(read: Callable[[], Awaitable[bytes]], encoding: str, limit: int,
                      max_ratio: float = DEFAULT_MAX_RATIO) -> bytes:
-    """``data`` decoded, in slices; RequestRefused past ``limit`` bytes or ``max_ratio``.
+    """The body ``read`` returns chunk by chunk (b"" at its end), decoded as it arrives, in
+    slices; RequestRefused past ``limit`` bytes or ``max_ratio``.
 
+    Decoding as the body arrives refuses a bomb after its first slice, before the rest of it
+    is read: a 1 MB gzip bomb with the ingest token cost reading the whole megabyte first.
     A gzip body may hold several members one after another (RFC 1952); each is decoded in
     turn, under the same limits. The decoder is fed ``INPUT_SLICE`` bytes at a time: handed
-    the whole body, zlib took about 1 ms per slice of output on a 1 MB body (it keeps the
-    unread rest as a copy each time), where a slice should cost a fifth of that.
+    a whole 1 MB body, zlib took about 1 ms per slice of output (it keeps the unread rest as
+    a copy each time), where a slice should cost a fifth of that.
     """
+    body = _Input(read)
     wbits = DECODERS[encoding]
-    if encoding == "deflate" and not _looks_like_zlib(data):
+    if encoding == "deflate" and not _looks_like_zlib(await body.peek(2)):
         wbits = -zlib.MAX_WBITS  # raw deflate, as some clients send it
     decoder = zlib.decompressobj(wbits)
-    view = memoryview(data)
     out: list[bytes] = []
     size = 0
-    fed = 0  # bytes of ``data`` handed to a decoder so far
-    pending: bytes | memoryview = b""
+    consumed = 0  # input bytes the decoders have used up
+    pending = b""  # input handed to the decoder that it has not used yet
     try:
         while True:
-            if not pending and fed < len(view):
-                pending = view[fed:fed + INPUT_SLICE]
-                fed += len(pending)
-            chunk = decoder.decompress(pending, SLICE)
+            fed = pending or await body.take(INPUT_SLICE)
+            chunk = decoder.decompress(fed, SLICE)
             pending = decoder.unconsumed_tail
+            consumed += len(fed) - len(pending) - len(decoder.unused_data)
             size += len(chunk)
             if size > limit:
                 raise RequestRefused(413, "body_too_large",
                                      f"the body decompresses to more than {limit} bytes")
-            consumed = fed - len(pending) - len(decoder.unused_data)
             if size > RATIO_FLOOR and size > max_ratio * max(1, consumed):
                 raise RequestRefused(413, "compression_ratio",
                                      f"the body decompresses more than {max_ratio:g} times; "
                                      f"send it uncompressed or in smaller batches")
             out.append(chunk)
             if decoder.eof:
-                end = fed - len(decoder.unused_data)  # where this stream ended in ``data``
-                if wbits == DECODERS["gzip"] and view[end:end + 2] == b"\x1f\x8b":
-                    decoder, fed, pending = zlib.decompressobj(wbits), end, b""
+                body.put_back(decoder.unused_data)  # what follows this stream
+                if wbits == DECODERS["gzip"] and await body.peek(2) == b"\x1f\x8b":
+                    decoder, pending = zlib.decompressobj(wbits), b""
                     continue
-                if end < len(view):
+                if await body.peek(1):
                     raise RequestRefused(400, "bad_compressed_body",
                                          f"the body has data after the end of its {encoding} "
                                          f"stream")
                 break
-            if not chunk and not pending and fed >= len(view):
+            if not chunk and not pending and not await body.peek(1):
                 raise RequestRefused(400, "bad_compressed_body",
                                      f"the {encoding} body is truncated")
             await asyncio.sleep(0)
@@ -138,6 +155,33 @@ async def decompress(data: bytes, encoding: str, limit: int,
         raise RequestRefused(400, "bad_compressed_body",
                              f"the body is not valid {encoding} data") from None
     return b"".join(out)
+
+
+class _Input:
+    """A body read chunk by chunk, handed out in slices."""
+
+    def __init__(self, read: Callable[[], Awaitable[bytes]]) -> None:
+        self._read = read
+        self._buffer = b""
+        self._ended = False
+
+    async def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer at the end of the body), left in place."""
+        while len(self._buffer) < n and not self._ended:
+            chunk = await self._read()
+            self._ended = not chunk
+            self._buffer += chunk
+        return self._buffer[:n]
+
+    async def take(self, n: int) -> bytes:
+        """Up to ``n`` bytes (b"" at the end of the body)."""
+        if not self._buffer:
+            await self.peek(1)
+        taken, self._buffer = self._buffer[:n], self._buffer[n:]
+        return taken
+
+    def put_back(self, data: bytes) -> None:
+        self._buffer = data + self._buffer
 
 
 def _looks_like_zlib(data: bytes) -> bool:
@@ -150,10 +194,34 @@ async def read_body(request: web.BaseRequest, limit: int, timeout: float,
     """The body, decompressed where it was sent compressed (and the route allows it);
     ``limit`` bounds both the bytes sent and the bytes they decompress to."""
     encoding = content_encoding(request)
-    raw = await read_raw(request, limit, timeout)
     if encoding is None:
-        return raw
-    return await decompress(raw, encoding, limit, max_ratio)
+        return await read_raw(request, limit, timeout)
+    return await _read_decoded(request, encoding, limit, timeout, max_ratio)
+
+
+async def _read_decoded(request: web.BaseRequest, encoding: str, limit: int, timeout: float,
+                        max_ratio: float) -> bytes:
+    """A compressed body, decoded as it arrives (``decompress``), read within ``limit``
+    bytes as sent and ``timeout``. The connection closes after a refusal that left some of
+    the body unread (the middleware sees to it)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    request.content.set_read_chunk_size(READ_CHUNK)
+    sent = 0
+
+    async def read() -> bytes:
+        nonlocal sent
+        chunk = await request.content.read(READ_CHUNK)
+        sent += len(chunk)
+        if sent > limit:
+            raise _too_large(limit)
+        return chunk
+
+    try:
+        async with asyncio.timeout(timeout):
+            return await decompress(read, encoding, limit, max_ratio)
+    except TimeoutError:
+        raise _too_slow(timeout) from None
 
 
 def check_json_charset(request: web.BaseRequest) -> None:
