@@ -7,8 +7,9 @@ slices only after the token was checked, see ``exporter/web/bodies.py``). Bad in
 broken compressed data or a body of the wrong shape, 415 for another encoding or charset;
 per-event problems come back with the event's index while the valid events are accepted (400
 only when none was). Every refusal is counted in wedsync_ingest_rejected_total. Large batches
-are recorded in slices of about half a millisecond, handing the event loop back in between,
-so that a scrape or a health check never waits behind one for longer than that.
+are parsed in one step (about 0.4 ms for 500 events) and recorded in slices of about a quarter
+of a millisecond, handing the event loop back in between, and only one batch at a time is
+parsed and recorded, so a scrape or a health check waits behind at most one such step.
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ from exporter.web.security import json_error
 PATH = "/api/system/metrics"
 # Work done before handing the event loop back (wall time, so time lost to a busy machine
 # counts too): a scrape waits behind at most one slice of a batch, not the whole batch.
-SLICE_SECONDS = 0.0005
-# Events recorded between two looks at the clock: about 0.1 ms of work on these machines.
-CHUNK = 32
+SLICE_SECONDS = 0.00025
 # Per-event errors listed in an answer; the rest are only counted.
 MAX_LISTED_ERRORS = 100
 
@@ -117,8 +116,8 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
     # are parsed into objects at a time, so a burst of batches cannot make its passes long.
     async with ingestion.parsing:
         try:
-            # The slice begins with parsing (about 0.4 ms for a batch of 500).
-            started = time.perf_counter()
+            # Parsing is a slice of its own (about 0.4 ms for a batch of 500), whole: orjson
+            # cannot be paused.
             events, cache = parse_events(body, settings.max_events)
         except BadBody as exc:
             ingestion.reject_request(exc.reason, exc.events)
@@ -126,13 +125,14 @@ async def ingest(request: web.Request, service: Host, ingestion: Ingestion) -> w
         del body
         accepted = 0
         errors: list[tuple[int, str, str]] = []
-        for start in range(0, len(events), CHUNK):
-            if time.perf_counter() - started >= SLICE_SECONDS:
-                await asyncio.sleep(0)
-                started = time.perf_counter()
-            outcome = ingestion.record(events[start:start + CHUNK], offset=start)
+        start = 0
+        while start < len(events):
+            await asyncio.sleep(0)  # hand the loop back between slices (and after parsing)
+            outcome = ingestion.record(events, start=start,
+                                       stop_at=time.perf_counter() + SLICE_SECONDS)
             accepted += outcome.accepted
             errors += outcome.errors
+            start = outcome.end
         del events
     answer: dict[str, Any] = {
         "accepted": accepted,
