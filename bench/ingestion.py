@@ -4,9 +4,15 @@ bare cost of prometheus-client's Histogram.observe, p99 request latency at half 
 events/s (issue 25's targets: at most 1 ms and 2 ms), and RSS, series count and render cost
 after 1,000,000 events over 100,000 distinct raw paths.
 
-    python -m bench.ingestion [--seconds 10] [--nice -5]
+    python -m bench.ingestion [--seconds 10] [--period 0.02] [--all-probes] [--nice -5]
 
-The exporter runs as its own process pinned to CPU 0; this script drives it from CPU 1.
+The exporter runs as its own process pinned to CPU 0; this script drives it from CPU 1. Beside
+every /metrics and health figure stands the machine's floor, measured in the same run the same
+way: a bare aiohttp server pinned to the same core serving the same bytes
+(``bench/bare_server.py``), asked in turn with the exporter by the same scraping process.
+With ``--all-probes`` the /metrics and health figures come from the example configuration
+probing the sandbox (``wedsync-stack up --sandbox``) rather than from an exporter that probes
+nothing.
 ``--nice N`` renices the exporter and the scraping processes (not the load generator) by N
 (negative values need root): on a machine shared with other work, the latencies then show the
 exporter's own event loop rather than how long the neighbours, or the load generator on the
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -24,6 +31,7 @@ import random
 import socket
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -97,17 +105,48 @@ def rss_mib(pid: int) -> float:
 NICE = 0
 
 
-def start_exporter() -> ExporterProcess:
-    exporter = ExporterProcess(exporter_config(
-        tokens={"ingest": "${INGEST_TOKEN}", "admin": "${ADMIN_TOKEN}"},
-        rate_limits={"ingestion": "100000000/minute", "health": "100000000/minute"},
-        log={"level": "warning", "format": "logfmt"}),
-        env={"INGEST_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN}).start()
+UNLIMITED = {"ingestion": "100000000/minute", "health": "100000000/minute"}
+
+
+def pin(exporter: ExporterProcess) -> ExporterProcess:
+    """The exporter on CPU 0 (this script drives it from CPU 1), reniced with ``--nice``."""
     assert exporter.process is not None
     os.sched_setaffinity(exporter.process.pid, {0})
     if NICE:
         os.setpriority(os.PRIO_PROCESS, exporter.process.pid, NICE)
     return exporter
+
+
+def start_exporter() -> ExporterProcess:
+    """An exporter that probes nothing: ingestion alone."""
+    return pin(ExporterProcess(exporter_config(
+        tokens={"ingest": "${INGEST_TOKEN}", "admin": "${ADMIN_TOKEN}"},
+        rate_limits=UNLIMITED, log={"level": "warning", "format": "logfmt"}),
+        env={"INGEST_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN}).start())
+
+
+@contextlib.contextmanager
+def all_probes_on() -> Iterator[ExporterProcess]:
+    """The example configuration probing everything it can on this machine: the sandbox's
+    PostgreSQL (through its PgBouncer too), Redis, BullMQ queues, Auth, Realtime and API,
+    scraped every 15 s by the stack's Prometheus (``wedsync-stack up --sandbox``, without the
+    webhook); rate limits lifted, the exporter pinned like the one that probes nothing."""
+    from harness.cli import sandbox_plugin
+    from harness.stack import Stack, StackOptions, example_exporter_config
+
+    config = example_exporter_config()
+    config["rate_limits"] = {**config.get("rate_limits", {}), **UNLIMITED}
+    config["log"] = {"level": "warning", "format": "logfmt"}
+    stack = Stack(StackOptions(
+        exporter_config=config, sandbox=sandbox_plugin(), webhook=False,
+        exporter_env={"WEDSYNC_INGEST_TOKEN": TOKEN, "WEDSYNC_ADMIN_TOKEN": ADMIN_TOKEN}))
+    stack.start()
+    try:
+        assert stack.exporter is not None
+        stack.exporter.wait_ready(60)
+        yield pin(stack.exporter)
+    finally:
+        stack.stop()
 
 
 async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int, float]:
@@ -270,6 +309,27 @@ def bare_twin(exporter: ExporterProcess) -> BareServer:
     }, cpu=0, nice=NICE).start()
 
 
+Isolation = dict[int, tuple[Timings, Timings, float]]
+
+
+def measure_isolation(exporter: ExporterProcess, bodies: list[bytes], seconds: float,
+                      period: float) -> Isolation:
+    """/metrics and health latencies of the exporter and its bare twin, quiet and at the two
+    rates, with the worst event loop lag the exporter saw in each."""
+    isolation: Isolation = {}
+    bare_server = bare_twin(exporter)
+    try:
+        for target in (0, CALM_RATE, BUSY_RATE):
+            _, metrics_times, health_times = paced_with_scrapes(
+                exporter, bodies, target, seconds, health=True, bare=bare_server,
+                period=period)
+            worst_lag = value(exporter.metrics(), "wedsync_event_loop_lag_seconds") or 0.0
+            isolation[target] = (metrics_times, health_times, worst_lag)
+    finally:
+        bare_server.stop()
+    return isolation
+
+
 async def keepalive_scrapes(url: str, count: int) -> list[float]:
     """Keep-alive gzip scrapes, one after another, as Prometheus does them: their latencies."""
     times = []
@@ -334,6 +394,10 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=0.02,
                         help="seconds between two requests of one scraping process (it asks "
                              "the exporter and the bare server in turn)")
+    parser.add_argument("--all-probes", action="store_true",
+                        help="measure scrape isolation with the example configuration probing "
+                             "the sandbox (PostgreSQL, PgBouncer, Redis, queues, Auth, "
+                             "Realtime, API) instead of an exporter that probes nothing")
     parser.add_argument("--nice", type=int, default=0,
                         help="renice the exporter and the measuring processes (root for < 0)")
     args = parser.parse_args()
@@ -357,22 +421,17 @@ def main() -> None:
         per_cpu = accepted / cpu if cpu else float("nan")
         latencies, (scrapes, _), _ = paced_with_scrapes(exporter, bodies, rate / 2,
                                                         args.seconds)
-        isolation = {}
-        bare_server = bare_twin(exporter)
-        try:
-            for target in (0, CALM_RATE, BUSY_RATE):
-                _, metrics_times, health_times = paced_with_scrapes(
-                    exporter, bodies, target, args.seconds, health=True, bare=bare_server,
-                    period=args.period)
-                worst_lag = value(exporter.metrics(), "wedsync_event_loop_lag_seconds") or 0.0
-                isolation[target] = (metrics_times, health_times, worst_lag)
-        finally:
-            bare_server.stop()
+        if not args.all_probes:
+            isolation = measure_isolation(exporter, bodies, args.seconds, args.period)
         text = exporter.metrics()
         render = value(text, "wedsync_metrics_render_duration_seconds") or 0.0
         lag = value(text, "wedsync_event_loop_lag_seconds") or 0.0
     finally:
         exporter.stop()
+
+    if args.all_probes:
+        with all_probes_on() as exporter:
+            isolation = measure_isolation(exporter, bodies, args.seconds, args.period)
 
     exporter = start_exporter()
     pid = exporter.process.pid  # type: ignore[union-attr]
@@ -409,7 +468,10 @@ def main() -> None:
           f"{statistics.median(scrapes) * 1000:.2f} ms, "
           f"p99 {p99(scrapes) * 1000:.2f} ms ({len(scrapes)} scrapes); last render "
           f"{render * 1000:.1f} ms CPU in slices; loop lag {lag * 1000:.1f} ms")
-    print(f"/metrics and health latency: each asked by its own process every "
+    print("/metrics and health latency, " + (
+        "the example configuration probing the sandbox (--all-probes)" if args.all_probes
+        else "an exporter that probes nothing (--all-probes: probing the sandbox)"))
+    print(f"  each asked by its own process every "
           f"{2 * args.period * 1000:.0f} ms, of the exporter and, in turn, of a bare aiohttp "
           f"server pinned to the same core serving the same bytes (the machine's floor)")
     for target, (metrics_times, health_times, worst_lag) in isolation.items():
