@@ -117,20 +117,21 @@ def pin(exporter: ExporterProcess) -> ExporterProcess:
     return exporter
 
 
-def start_exporter() -> ExporterProcess:
-    """An exporter that probes nothing: ingestion alone."""
+def start_exporter(env: dict[str, str] | None = None) -> ExporterProcess:
+    """An exporter that probes nothing: ingestion alone (given ``env`` besides its tokens)."""
     return pin(ExporterProcess(exporter_config(
         tokens={"ingest": "${INGEST_TOKEN}", "admin": "${ADMIN_TOKEN}"},
         rate_limits=UNLIMITED, log={"level": "warning", "format": "logfmt"}),
-        env={"INGEST_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN}).start())
+        env={"INGEST_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}).start())
 
 
 @contextlib.contextmanager
-def all_probes_on() -> Iterator[ExporterProcess]:
+def all_probes_on(env: dict[str, str] | None = None) -> Iterator[ExporterProcess]:
     """The example configuration probing everything it can on this machine: the sandbox's
     PostgreSQL (through its PgBouncer too), Redis, BullMQ queues, Auth, Realtime and API,
     scraped every 15 s by the stack's Prometheus (``wedsync-stack up --sandbox``, without the
-    webhook); rate limits lifted, the exporter pinned like the one that probes nothing."""
+    webhook); rate limits lifted, the exporter pinned like the one that probes nothing and
+    given ``env`` besides its tokens."""
     from harness.cli import sandbox_plugin
     from harness.stack import Stack, StackOptions, example_exporter_config
 
@@ -139,7 +140,8 @@ def all_probes_on() -> Iterator[ExporterProcess]:
     config["log"] = {"level": "warning", "format": "logfmt"}
     stack = Stack(StackOptions(
         exporter_config=config, sandbox=sandbox_plugin(), webhook=False,
-        exporter_env={"WEDSYNC_INGEST_TOKEN": TOKEN, "WEDSYNC_ADMIN_TOKEN": ADMIN_TOKEN}))
+        exporter_env={"WEDSYNC_INGEST_TOKEN": TOKEN, "WEDSYNC_ADMIN_TOKEN": ADMIN_TOKEN,
+                      **(env or {})}))
     stack.start()
     try:
         assert stack.exporter is not None

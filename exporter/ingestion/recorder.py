@@ -79,10 +79,17 @@ class Ingestion:
         self.normaliser = RouteNormaliser()
         self.caps = LabelCaps(self.settings.route_cap, self.settings.series_cap)
         self._config: Config | None = None
-        # Raw (endpoint, method, status) -> target, for endpoints that repeat exactly.
-        self._targets: dict[tuple[Any, Any, Any], tuple[Series, int]] = {}
-        # Admitted (route, method, status_class) -> target.
-        self._admitted: dict[tuple[str, str, str], tuple[Series, int]] = {}
+        # Raw (endpoint, method, status) -> index of its target in _target_list, for endpoints
+        # that repeat exactly. Plain values only: the garbage collector soon stops tracking
+        # tuples of strings and numbers, so these thousands of entries cost its full passes
+        # nothing (with (series, flags) tuples as values they were most of what a full pass
+        # walked under ingestion: 5 ms passes, several a second).
+        self._targets: dict[tuple[Any, Any, Any], int] = {}
+        # Every target handed out since the last reset: (series, folded-label flags).
+        self._target_list: list[tuple[Series, int]] = []
+        self._target_index: dict[tuple[Series, int], int] = {}
+        # Admitted (route, method, status_class) -> index in _target_list.
+        self._admitted: dict[tuple[str, str, str], int] = {}
         # Bounds how many posted batches are parsed into objects at a time.
         self.parsing = asyncio.Semaphore(PARSED_AT_ONCE)
         # Tailer positions by database target, kept across reloads (see tail.py).
@@ -107,27 +114,37 @@ class Ingestion:
         self.caps.resize(new.route_cap, new.series_cap)
         self._targets.clear()
         self._admitted.clear()
+        self._target_list.clear()
+        self._target_index.clear()
         self.settings, self._config = new, config
         return new
 
-    def _target(self, endpoint: str, method: str, status: int | float) -> tuple[Series, int]:
-        """The series an event goes to, and which of its labels were folded (bit flags)."""
+    def _target(self, endpoint: str, method: str, status: int | float) -> int:
+        """The index in ``_target_list`` of the series an event goes to and which of its
+        labels were folded (bit flags)."""
         route = self.normaliser.normalise(endpoint)
         method_value = method_label(method)
         wanted = (route, method_value, _STATUS_CLASSES[int(status) // 100])
-        target = self._admitted.get(wanted)
-        if target is None:
+        index = self._admitted.get(wanted)
+        if index is None:
             labels, route_folded = self.caps.admit(*wanted)
             flags = (_ROUTE_FOLDED if route_folded else 0) | (
                 _METHOD_FOLDED if method_value == OTHER else 0)
-            target = (self.histogram.labels(*labels), flags)
+            index = self._index_of((self.histogram.labels(*labels), flags))
             if not route_folded:  # bounded by the caps
-                self._admitted[wanted] = target
+                self._admitted[wanted] = index
                 self._zero_errors(route, method_value)
         if len(self._targets) >= TARGET_MEMO_SIZE:
             self._targets.clear()
-        self._targets[(endpoint, method, status)] = target
-        return target
+        self._targets[(endpoint, method, status)] = index
+        return index
+
+    def _index_of(self, target: tuple[Series, int]) -> int:
+        index = self._target_index.get(target)
+        if index is None:
+            index = self._target_index[target] = len(self._target_list)
+            self._target_list.append(target)
+        return index
 
     def _zero_errors(self, route: str, method: str) -> None:
         """Create the route's 5xx series at zero when the route is first seen: ``rate()``
@@ -153,6 +170,7 @@ class Ingestion:
         outcome = Outcome()
         errors = outcome.errors
         targets = self._targets
+        target_list = self._target_list
         window_times: list[float] = []
         server_errors = 0
         folded = [0, 0, 0, 0]
@@ -170,10 +188,10 @@ class Ingestion:
                 continue
             status = event["status_code"]
             elapsed = event["response_time_ms"]
-            target = targets.get((event["endpoint"], event["method"], status))
-            if target is None:
-                target = self._target(event["endpoint"], event["method"], status)
-            series, flags = target
+            index = targets.get((event["endpoint"], event["method"], status))
+            if index is None:
+                index = self._target(event["endpoint"], event["method"], status)
+            series, flags = target_list[index]
             series.observe(elapsed / 1000.0)
             folded[flags] += 1
             if times is not None:
