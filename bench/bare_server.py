@@ -1,68 +1,104 @@
-"""The baseline of ``bench.hostile``: a bare aiohttp server serving fixed /metrics bytes.
+"""The yardstick of the latency benches: a bare aiohttp server that only hands back fixed bytes.
 
-It has the exporter's aiohttp server settings that matter under a flood (no decoding of
-compressed bodies, no lingering over unread bodies, no access log) and nothing else: no
-middleware, no connection guard, no probes. Attacked the same way on the same core, it shows
-what a flood costs any aiohttp server on this machine — the part of a change in scrape
-latency that is the machine's, not the exporter's. Any route but ``GET /metrics`` gets
-aiohttp's own 404 or 405.
+It answers ``GET <path>`` with bytes copied from the exporter (its /metrics, its health
+document), on uvloop like the exporter, with the exporter's aiohttp server settings that matter
+under a flood (no decoding of compressed bodies, no lingering over unread bodies, no access
+log) and nothing else: no middleware, no connection guard, no probes. Any other route gets
+aiohttp's own 404 or 405. Pinned to the exporter's core and measured (or attacked) the same
+way in the same run, it shows what the machine itself adds to a request — waking an idle core,
+a busy core's scheduling, a flood's cost to any aiohttp server — so that whatever the exporter
+adds on top is the exporter's own. Used by ``bench.ingestion`` and ``bench.hostile``.
+
+    server = BareServer({"/metrics": (gzipped, {"Content-Encoding": "gzip"})}, cpus={0}).start()
+    ...
+    server.stop()
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import multiprocessing.synchronize
 import os
+import socket
+from multiprocessing.connection import Connection
 
 from aiohttp import web
 
+Routes = dict[str, tuple[bytes, dict[str, str]]]
 
-async def _serve(port: int, body: bytes, content_type: str,
-                 ready: multiprocessing.synchronize.Event) -> None:
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=body, headers={"Content-Type": content_type})
 
+def _app(routes: Routes) -> web.Application:
     app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           auto_decompress=False, lingering_time=0)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
-    ready.set()
-    await asyncio.Event().wait()
+    for path, (body, headers) in routes.items():
+        async def handle(_: web.Request, body: bytes = body,
+                         headers: dict[str, str] = headers) -> web.Response:
+            return web.Response(body=body, headers=headers)
+
+        app.router.add_get(path, handle)
+    return app
 
 
-def _main(port: int, body: bytes, content_type: str, cpus: set[int] | None,
-          ready: multiprocessing.synchronize.Event) -> None:
+def _serve(sock: socket.socket, routes: Routes, cpus: set[int] | None, nice: int,
+           ready: Connection) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
-    os.setpriority(os.PRIO_PROCESS, 0, 0)  # not the measuring process' priority
-    asyncio.run(_serve(port, body, content_type, ready))
+    # Not the measuring process' priority (it may have been reniced): ``nice`` alone.
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+    async def main() -> None:
+        runner = web.AppRunner(_app(routes), access_log=None, handle_signals=False,
+                               auto_decompress=False, lingering_time=0)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        ready.send(True)
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
 
 
 class BareServer:
-    """The bare server in a process of its own (pinned to ``cpus``), serving ``body``."""
+    """A bare aiohttp server in a process of its own, on a free loopback port (or ``port``),
+    pinned to ``cpus`` and at niceness ``nice``."""
 
-    def __init__(self, port: int, body: bytes, content_type: str,
-                 cpus: set[int] | None = None) -> None:
-        self.port, self.body = port, body
-        ready = multiprocessing.Event()
-        self.process = multiprocessing.Process(
-            target=_main, args=(port, body, content_type, cpus, ready), daemon=True)
-        self.process.start()
-        if not ready.wait(20):
-            self.stop()
-            raise RuntimeError("the bare aiohttp server did not start")
+    def __init__(self, routes: Routes, cpus: set[int] | None = None, nice: int = 0,
+                 port: int = 0) -> None:
+        self.routes = routes
+        self.cpus = cpus
+        self.nice = nice
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(1024)
+        self.port: int = self.sock.getsockname()[1]
+        self.process: multiprocessing.Process | None = None
 
     @property
     def pid(self) -> int:
-        assert self.process.pid is not None
+        assert self.process is not None and self.process.pid is not None
         return self.process.pid
 
+    def start(self) -> BareServer:
+        receive, send = multiprocessing.Pipe(duplex=False)
+        self.process = multiprocessing.Process(
+            target=_serve, args=(self.sock, self.routes, self.cpus, self.nice, send),
+            daemon=True)
+        self.process.start()
+        if not receive.poll(20):
+            self.stop()
+            raise RuntimeError("the bare aiohttp server did not start within 20 s")
+        receive.recv()
+        return self
+
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.join(10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
+            self.process.join(10)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(5)
+        self.sock.close()

@@ -57,7 +57,6 @@ from bench.bare_server import BareServer
 from bench.hostile_report import CONDITIONS, Tally, attack_line, percentile_ms, table, verdict
 from bench.measure import PROMETHEUS_HEADERS, cpu_ns, pin
 from harness.exporter import ExporterProcess
-from harness.ports import free_port
 from tests.support import SHARED_PG_DSN, SHARED_REDIS_URL, exporter_config, samples
 
 INGEST_TOKEN = "bench-ingest-token-hostile"
@@ -420,7 +419,8 @@ def start_targets(cpus: frozenset[int] | None) -> tuple[LimitedExporter, BareSer
         **PROMETHEUS_HEADERS, "Accept-Encoding": "identity"})
     with urllib.request.urlopen(request, timeout=10) as answer:
         body, content_type = answer.read(), answer.headers["Content-Type"]
-    bare = BareServer(free_port(), body, content_type, set(cpus) if cpus else None)
+    bare = BareServer({"/metrics": (body, {"Content-Type": content_type})},
+                      set(cpus) if cpus else None).start()
     if cpus:
         pin(exporter.process.pid, set(cpus))
     return exporter, bare
@@ -448,8 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"servers on CPU 0; scraper on CPU 1 at nice {SCRAPER_NICE}; attackers (own "
               f"process, {args.clients} clients) on CPU 1 at nice {ATTACKER_NICE}" if pinned else
               "NOT pinned: fewer than 2 CPUs available to the bench")
+        served = len(bare.routes["/metrics"][0])
         print(f"ours: the exporter under ulimit -n {exporter.nofile}, probing PostgreSQL and "
-              f"Redis every second; bare: aiohttp serving the same {len(bare.body)} B")
+              f"Redis every second; bare: aiohttp serving the same {served} B")
         tallies = {(t.name, c): Tally() for t in targets for c in CONDITIONS}
         for _ in range(args.rounds):
             for condition in CONDITIONS:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from exporter.catalogue import REQUEST_BUCKETS
+from exporter.catalogue import FAMILIES, REQUEST_BUCKETS, Family
 from exporter.metrics.exposition import SLICE, Renderer
 from exporter.metrics.store import MetricStore
 
@@ -71,3 +71,41 @@ def test_a_rendering_at_the_caps_hands_the_loop_back_and_matches_a_full_one() ->
     assert histogram_lines(plain) == histogram_lines(full.plain)
     assert len(histogram_lines(plain)) == 2040 * 16 + 2
     assert gzip.decompress(gzipped) == plain
+
+
+RENDER_COST = "wedsync_metrics_render_duration_seconds"
+GAUGE = Family("wedsync_test_gauge", "gauge", 'A gauge\\ with "help"\nover two lines',
+               ("target", "component"))
+COUNTER = Family("wedsync_test_events_total", "counter", "A counter", ("reason",))
+BARE = Family("wedsync_test_bare", "gauge", "No labels")
+values = st.one_of(st.floats(allow_nan=True), st.integers(-10**12, 10**15).map(float))
+label_values = st.sampled_from(["a", '"q"', "back\\slash", "new\nline", "é", "", "x,y=z"])
+changes = st.lists(st.one_of(
+    st.tuples(st.just(GAUGE.name), st.tuples(label_values, label_values), values),
+    st.tuples(st.just(COUNTER.name), st.tuples(label_values), values),
+    st.tuples(st.just(BARE.name), st.just(()), values)), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(changes, st.lists(st.integers(0, 29), max_size=5)), min_size=1,
+                max_size=3))
+def test_gauge_and_counter_text_is_exactly_prometheus_clients(rounds) -> None:
+    """Labels sorted and escaped, counters with _total, values as prometheus-client writes
+    them (NaN, infinities, large numbers), also when series come and go between renderings
+    (the writer reuses what it formatted last time)."""
+    render_cost = next(f for f in FAMILIES if f.name == RENDER_COST)
+    store = MetricStore([GAUGE, COUNTER, BARE, render_cost])
+    renderer = Renderer(store)
+
+    def text(rendered: bytes) -> list[str]:  # the rendering's own cost is set after it
+        return [line for line in rendered.decode().splitlines() if RENDER_COST not in line]
+
+    for sets, removals in rounds:
+        for name, key, value in sets:
+            store.set(name, key, value)
+        for index in removals:
+            if index < len(sets):
+                store.remove(sets[index][0], sets[index][1])
+        expected = text(generate_latest(store.registry))
+        assert text(renderer.refresh().plain) == expected
+        assert text(asyncio.run(renderer._render_sliced()).plain) == expected

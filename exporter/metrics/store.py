@@ -192,6 +192,10 @@ class MetricStore(Collector):
         """A copy of every series of a gauge or counter family."""
         return dict(self._values[name])
 
+    def plain_values(self) -> Mapping[str, Mapping[tuple[str, ...], float]]:
+        """Every gauge and counter family's series, live (for the renderer: read only)."""
+        return self._values
+
     def collect(self) -> Iterator[Metric]:
         for name, values in self._values.items():
             if not values:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -118,16 +118,34 @@ class StatusPublisher:
         return (id(self.host.config), self.incidents.generation, self.history.generation, windows,
                 *((key, state.status, state.up) for key, state in sorted(states.items())))
 
-    def rebuild(self) -> Published:
+    def _building(self) -> Iterator[None]:
+        """Build and publish a snapshot in steps of a fraction of a millisecond each (the
+        snapshot, the page, the documents), yielding between them."""
         signature = self._signature()
         snapshot = self.snapshot()
+        yield
+        page = self.render_page(snapshot).encode()
+        yield
+        summary = _encode(documents.summary(snapshot, self.since))
+        yield
         self._published = Published(
-            snapshot=snapshot, page=self.render_page(snapshot).encode(),
-            summary=_encode(documents.summary(snapshot, self.since)),
+            snapshot=snapshot, page=page, summary=summary,
             status=_encode(documents.status_document(snapshot)),
             incidents=_encode(documents.incidents_document(snapshot, self.since)),
             built=time.monotonic(), signature=signature)
+
+    def rebuild(self) -> Published:
+        """Build and publish a snapshot now, in one go."""
+        for _ in self._building():
+            pass
+        assert self._published is not None
         return self._published
+
+    async def _rebuild_in_steps(self) -> None:
+        """As ``rebuild``, handing the event loop back between the steps: the whole build
+        takes 1-2 ms, which a scrape would otherwise wait for."""
+        for _ in self._building():
+            await asyncio.sleep(0)
 
     def current(self) -> Published:
         """The last build; a new one if there is none, a status changed since (so the page
@@ -147,7 +165,7 @@ class StatusPublisher:
                 found = self._published
                 if found is None or time.monotonic() - found.built >= REFRESH or \
                         found.signature != self._signature():
-                    self.rebuild()
+                    await self._rebuild_in_steps()
             except Exception as exc:  # a bad build must not stop the page from updating
                 log.error("status page build failed", error=repr(exc))
             await asyncio.sleep(TICK)

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from exporter.config.model import Tokens
 from exporter.metrics.store import MetricStore
 from exporter.shared_state.state import SharedState
+from exporter.web.rate_storage import LoopMemoryStorage
 
 TOKEN_KINDS = ("admin", "ingest", "deploy")
 
@@ -61,7 +62,7 @@ class RateLimiter:
 
     def __init__(self, limits: dict[str, str], shared: SharedState | None = None) -> None:
         self._items: dict[str, RateLimitItem] = {}
-        self._storage = MemoryStorage()
+        self._storage = LoopMemoryStorage()
         self._shared = shared
         self._redis: RedisStorage | None = None
         if shared is not None:
