@@ -129,3 +129,28 @@ def test_beyond_the_held_cap_a_refusal_is_closed_at_once(exporter: ExporterProce
         thread.join()
     eventually(lambda: counter(exporter, "wedsync_http_tarpit_total", outcome="closed")
                == closed + 1, message="the closed refusal counted")
+
+
+def test_the_budget_is_reloadable(exporter: ExporterProcess) -> None:
+    source = "127.0.0.6"
+    use_up_budget(exporter, source)
+    config = exporter_config(
+        tokens={"admin": "${ADMIN_TOKEN}"}, rate_limits={"health": "100000/minute"},
+        server={"refusals_per_second": BUDGET * 4, "tarpit_seconds": f"{HOLD:g}s",
+                "tarpit_max": HELD_MAX})
+    exporter.write_config(config)
+    try:
+        answer = raw_http.request(exporter.port, "POST", "/-/reload",
+                                  headers={"Authorization": f"Bearer {ADMIN}".encode()})
+        assert answer.status == 200, answer
+        # Over the old budget, within the new one: answered at once after the reload.
+        for _ in range(BUDGET * 3):
+            answer, took = timed(exporter, source, "GET", "/nope")
+            assert answer.status == 404 and took < AT_ONCE, took
+    finally:
+        exporter.write_config(exporter_config(
+            tokens={"admin": "${ADMIN_TOKEN}"}, rate_limits={"health": "100000/minute"},
+            server={"refusals_per_second": BUDGET, "tarpit_seconds": f"{HOLD:g}s",
+                    "tarpit_max": HELD_MAX}))
+        raw_http.request(exporter.port, "POST", "/-/reload",
+                         headers={"Authorization": f"Bearer {ADMIN}".encode()})
