@@ -4,7 +4,9 @@
 
 Two servers on CPU 0: the exporter (under ``ulimit -n 256``, probing the local PostgreSQL and
 Redis every second) and, as the baseline, a bare aiohttp server serving the same /metrics
-bytes (``bench/bare_server.py``). From CPU 1, at high priority (nice -10), /metrics is scraped
+bytes (``bench/bare_server.py``), which has no tarpit: it answers every refusal at once, where
+the exporter holds refusals beyond a client address's budget (``exporter/web/tarpit.py``, its
+default settings here). From CPU 1, at high priority (nice -10), /metrics is scraped
 every ``--every`` seconds on a keep-alive connection with Prometheus' headers while each
 server goes through three conditions:
 

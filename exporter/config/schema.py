@@ -77,8 +77,9 @@ def _build() -> Schema:
                         "type": "integer", "minimum": 1, "maximum": 100000, "default": 20,
                         "description": "Refused requests (4xx) per client address answered at "
                                        "once in any one second (also the burst); beyond it a "
-                                       "refusal is held for tarpit_seconds, its body unread, "
-                                       "and the connection closed after it. /metrics and "
+                                       "refusal is held for tarpit_seconds, the rest of its "
+                                       "body unread, and the connection closed after it. "
+                                       "/metrics and "
                                        "/-/healthy are never held."},
                     "tarpit_seconds": duration(
                         "How long a refusal beyond refusals_per_second is held before it is "
