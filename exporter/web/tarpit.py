@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
 from aiohttp import web
 from limits import RateLimitItemPerSecond
 from limits.strategies import MovingWindowRateLimiter
@@ -38,6 +39,11 @@ HELD = "wedsync_http_tarpit_total"
 HOLDING = "wedsync_http_tarpit_held"
 # Paths whose answers are never held, nor counted against a budget.
 NEVER_HELD = frozenset({"/metrics", "/-/healthy"})
+# At most one log line per this many seconds about held refusals: a flood must not flood the
+# log as well.
+LOG_PERIOD = 60.0
+
+log = structlog.get_logger("exporter.http")
 
 
 class Tarpit:
@@ -47,6 +53,7 @@ class Tarpit:
         self.store = store
         self._limiter = MovingWindowRateLimiter(LoopMemoryStorage())
         self.held = 0
+        self._logged: float | None = None
         # delayed: answered after tarpit_seconds; closed: tarpit_max held, closed unanswered.
         for outcome in HTTP_TARPIT_OUTCOMES:
             store.zero(HELD, {"outcome": outcome})
@@ -68,6 +75,12 @@ class Tarpit:
     async def hold(self, request: web.BaseRequest) -> bool:
         """Hold a refusal beyond the budget for ``tarpit_seconds``: True once it may be
         answered, False at once when ``tarpit_max`` are held already (close unanswered)."""
+        now = asyncio.get_running_loop().time()
+        if self._logged is None or now - self._logged >= LOG_PERIOD:
+            self._logged = now
+            log.warning("refusals beyond a client's budget are held in the tarpit",
+                        client=request.remote, budget=self.settings.refusals_per_second,
+                        held=self.held, cap=self.settings.tarpit_max)
         if self.held >= self.settings.tarpit_max:
             self.store.inc(HELD, {"outcome": "closed"})
             return False
