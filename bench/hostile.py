@@ -4,7 +4,9 @@
 
 Two servers on CPU 0: the exporter (under ``ulimit -n 256``, probing the local PostgreSQL and
 Redis every second) and, as the baseline, a bare aiohttp server serving the same /metrics
-bytes (``bench/bare_server.py``). From CPU 1, at high priority (nice -10), /metrics is scraped
+bytes (``bench/bare_server.py``), which has no tarpit: it answers every refusal at once, where
+the exporter holds refusals beyond a client address's budget (``exporter/web/tarpit.py``, its
+default settings here). From CPU 1, at high priority (nice -10), /metrics is scraped
 every ``--every`` seconds on a keep-alive connection with Prometheus' headers while each
 server goes through three conditions:
 
@@ -56,6 +58,7 @@ from dataclasses import dataclass, field
 from bench.bare_server import BareServer
 from bench.hostile_report import CONDITIONS, Tally, attack_line, percentile_ms, table, verdict
 from bench.measure import PROMETHEUS_HEADERS, cpu_ns, pin
+from exporter.web.server_settings import server_settings
 from harness.exporter import ExporterProcess
 from tests.support import SHARED_PG_DSN, SHARED_REDIS_URL, exporter_config, samples
 
@@ -100,8 +103,8 @@ def hostile_config(**sections: object) -> dict[str, object]:
         **sections)
 
 
-def start_exporter(nofile: int = 256) -> LimitedExporter:
-    exporter = LimitedExporter(hostile_config(), nofile=nofile,
+def start_exporter(nofile: int = 256, **sections: object) -> LimitedExporter:
+    exporter = LimitedExporter(hostile_config(**sections), nofile=nofile,
                                env={"ADMIN_TOKEN": ADMIN_TOKEN, "INGEST_TOKEN": INGEST_TOKEN})
     exporter.start()
     exporter.wait_ready()
@@ -451,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
         served = len(bare.routes["/metrics"][0])
         print(f"ours: the exporter under ulimit -n {exporter.nofile}, probing PostgreSQL and "
               f"Redis every second; bare: aiohttp serving the same {served} B")
+        tarpit = server_settings({})
+        print(f"ours holds refusals beyond {tarpit.refusals_per_second}/s per client address "
+              f"for {tarpit.tarpit_seconds:g} s (at most {tarpit.tarpit_max} at once; the "
+              f"defaults); bare has no tarpit: it answers every refusal at once")
         tallies = {(t.name, c): Tally() for t in targets for c in CONDITIONS}
         for _ in range(args.rounds):
             for condition in CONDITIONS:
@@ -472,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
         closed = {labels["reason"]: value for name, labels, value in samples(text)
                   if name == "wedsync_http_connections_closed_total"}
         print(f"  connections closed by the exporter: {closed}")
+        held = {labels["outcome"]: value for name, labels, value in samples(text)
+                if name == "wedsync_http_tarpit_total"}
+        print(f"  refusals held in the tarpit over the whole run (ours): {held}")
         print()
         print("\n".join(verdict(tallies)))
     finally:

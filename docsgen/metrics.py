@@ -7,6 +7,7 @@ from exporter.catalogue import (
     FAMILIES,
     HTTP_CONNECTION_CLOSE_REASONS,
     HTTP_REFUSAL_REASONS,
+    HTTP_TARPIT_OUTCOMES,
     QUERY_DISABLED_REASONS,
     QUERY_FILLED_FAMILIES,
     STATUS_CLASSES,
@@ -46,6 +47,7 @@ def label_values() -> dict[str | tuple[str, str], tuple[str, ...]]:
         ("wedsync_custom_query_disabled", "reason"): QUERY_DISABLED_REASONS,
         ("wedsync_http_refused_requests_total", "reason"): HTTP_REFUSAL_REASONS,
         ("wedsync_http_connections_closed_total", "reason"): HTTP_CONNECTION_CLOSE_REASONS,
+        ("wedsync_http_tarpit_total", "outcome"): HTTP_TARPIT_OUTCOMES,
     }
 
 

@@ -40,6 +40,8 @@ HTTP_REFUSAL_REASONS: tuple[str, ...] = (
 HTTP_CONNECTION_CLOSE_REASONS: tuple[str, ...] = (
     "header_timeout", "idle_timeout", "connection_limit",
 )
+# wedsync_http_tarpit_total: refusals beyond a client's budget (exporter/web/tarpit.py).
+HTTP_TARPIT_OUTCOMES: tuple[str, ...] = ("delayed", "closed")
 HTTP_METHODS: tuple[str, ...] = (
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
 )
@@ -392,6 +394,11 @@ FAMILIES: tuple[Family, ...] = (
        "in time), idle_timeout (keep-alive unused), connection_limit (at the cap).",
        ("reason",)),
     _g("wedsync_http_connections", "Client connections open to the exporter's HTTP server."),
+    _c("wedsync_http_tarpit_total",
+       "Refusals beyond a client address's budget (server.refusals_per_second): delayed "
+       "(answered after server.tarpit_seconds, the connection closed after) or closed "
+       "(server.tarpit_max were held already: closed without an answer).", ("outcome",)),
+    _g("wedsync_http_tarpit_held", "Refusals being held in the tarpit now."),
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

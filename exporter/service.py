@@ -29,6 +29,7 @@ from exporter.web.connections import ConnectionGuard, GuardedSite
 from exporter.web.core import add_core_routes
 from exporter.web.middleware import request_middleware
 from exporter.web.security import Guard, RateLimiter, TokenAuth
+from exporter.web.tarpit import Tarpit
 
 log = structlog.get_logger("exporter")
 
@@ -55,6 +56,8 @@ class Service:
         self.guard = self._guard(config)
         self.server_settings = config.server
         self.connections = ConnectionGuard(self.store, self.server_settings)
+        # Refusal budgets per client address outlive reloads, as the rate limits do.
+        self.tarpit = Tarpit(self.store, self.server_settings)
         # The parts that outlive reloads, built here and handed to what needs them: ingestion
         # (the HTTP route, the performance_logs tailer, the health document's summary) and
         # the deploy gate (its routes; it holds the open override).
@@ -84,7 +87,8 @@ class Service:
         # Room for the largest ingestion body; ingestion answers 413 above its own limit.
         max_body = self.ingestion.configure(self.config).max_body_bytes
         app = web.Application(client_max_size=max_body + 1024,
-                              middlewares=[request_middleware(self.store, self.connections)])
+                              middlewares=[request_middleware(self.store, self.connections,
+                                                                 self.tarpit)])
         add_core_routes(app, self)
         for hook in features.ROUTES:
             hook(app, self)
@@ -185,6 +189,7 @@ class Service:
             self.guard = self._guard(new)
             self.server_settings = new.server
             self.connections.configure(self.server_settings)
+            self.tarpit.configure(self.server_settings)
             if old_runtime is not None:
                 await old_runtime.close()
             self.runtime = runtime

@@ -92,7 +92,10 @@ def _encode(body: bytes, encoding: str, mangle: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[LimitedExporter]:
-    process = start_exporter(nofile=256)
+    # The generated requests below come from 127.0.0.1 as fast as the exporter answers, most
+    # of them refused: a refusal budget that fits them, so that none waits in the tarpit
+    # (tests/test_tarpit.py tests the tarpit; bench.hostile floods with the default budget).
+    process = start_exporter(nofile=256, server={"refusals_per_second": 100000})
     yield process
     process.stop()
 

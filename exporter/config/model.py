@@ -277,12 +277,16 @@ class SharedStateSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Timeouts and the connection cap of the exporter's own HTTP server (seconds)."""
+    """Timeouts, the connection cap and the refusal budget of the exporter's own HTTP server
+    (seconds)."""
 
     header_timeout: float
     body_timeout: float
     idle_timeout: float
     max_connections: int
+    refusals_per_second: int
+    tarpit_seconds: float
+    tarpit_max: int
 
 
 @dataclass(frozen=True)

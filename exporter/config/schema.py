@@ -73,8 +73,25 @@ def _build() -> Schema:
                                        "half the process's open-file limit); beyond it the "
                                        "longest-waiting connection without a finished request "
                                        "makes room."},
+                    "refusals_per_second": {
+                        "type": "integer", "minimum": 1, "maximum": 100000, "default": 20,
+                        "description": "Refused requests (4xx) per client address answered at "
+                                       "once in any one second (also the burst); beyond it a "
+                                       "refusal is held for tarpit_seconds, the rest of its "
+                                       "body unread, and the connection closed after it. "
+                                       "/metrics and "
+                                       "/-/healthy are never held."},
+                    "tarpit_seconds": duration(
+                        "How long a refusal beyond refusals_per_second is held before it is "
+                        "answered (0s: answered at once, as under the budget).", "1s"),
+                    "tarpit_max": {
+                        "type": "integer", "minimum": 0, "maximum": 65535, "default": 64,
+                        "description": "Most refusals held at once; beyond it a refusal over "
+                                       "the budget gets no answer: its connection is closed at "
+                                       "once."},
                 },
-                "Limits of the exporter's own HTTP server against slow or hostile clients.",
+                "Limits of the exporter's own HTTP server against slow, flooding or hostile "
+                "clients.",
             ),
             "log": strict(
                 {

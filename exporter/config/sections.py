@@ -41,6 +41,9 @@ def server_settings(raw: Mapping[str, Any]) -> ServerSettings:
         body_timeout=parse_duration(_value(raw, "server", "body_timeout")),
         idle_timeout=parse_duration(_value(raw, "server", "idle_timeout")),
         max_connections=_value(raw, "server", "max_connections"),
+        refusals_per_second=_value(raw, "server", "refusals_per_second"),
+        tarpit_seconds=parse_duration(_value(raw, "server", "tarpit_seconds")),
+        tarpit_max=_value(raw, "server", "tarpit_max"),
     )
 
 

@@ -1,5 +1,6 @@
 """The one middleware every request passes: connection bookkeeping, the Content-Encoding
-rule, and a count of every 4xx answer by reason (wedsync_http_refused_requests_total)."""
+rule, a count of every 4xx answer by reason (wedsync_http_refused_requests_total), and the
+tarpit for refusals beyond a client's budget (``exporter/web/tarpit.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from exporter.metrics.store import MetricStore
 from exporter.web.bodies import ENCODED_BODY_PATHS, content_encoding
 from exporter.web.connections import ConnectionGuard
 from exporter.web.refusal import RequestRefused, reason_of
+from exporter.web.tarpit import Tarpit
 
 REFUSED = "wedsync_http_refused_requests_total"
 # The deploy gate's 423 is its answer ("not now"), not a refused request.
@@ -50,10 +52,11 @@ def stop_reading(request: web.BaseRequest) -> None:
             transport.pause_reading()
 
 
-def request_middleware(store: MetricStore, connections: ConnectionGuard
+def request_middleware(store: MetricStore, connections: ConnectionGuard, tarpit: Tarpit
                        ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The middleware, counting into ``store`` and telling ``connections`` when a request
-    is being handled (a busy connection is never timed out or evicted)."""
+    """The middleware, counting into ``store``, telling ``connections`` when a request
+    is being handled (a busy connection is never timed out or evicted), and holding refusals
+    beyond a client's budget in ``tarpit``."""
     for reason in HTTP_REFUSAL_REASONS:
         store.zero(REFUSED, {"reason": reason})
 
@@ -62,7 +65,17 @@ def request_middleware(store: MetricStore, connections: ConnectionGuard
             store.inc(REFUSED, {"reason": reason_of(response)})
 
     async def settle_body(request: web.Request, response: web.StreamResponse) -> None:
-        """Drop a small unread body (the connection stays usable); close after a large one."""
+        """Hold a refusal beyond the client's budget (its body unread, the connection closed
+        after it, or at once without an answer when the tarpit is full); else drop a small
+        unread body (the connection stays usable) and close after a large one."""
+        if counts_as_refusal(response.status) and tarpit.over_budget(request):
+            stop_reading(request)
+            response.force_close()
+            if not await tarpit.hold(request):
+                transport = request.transport
+                if transport is not None:
+                    transport.abort()
+            return
         if not request.body_exists or request.content.is_eof():
             return
         if _large_body_unread(request):
