@@ -47,6 +47,8 @@ class Runtime:
     scheduler: Scheduler | None = None
     wedding_day: WeddingDayState | None = None
     extra_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Told how late each job's timer fired (the service's event-loop lag gauge).
+    on_lag: Callable[[float], None] | None = None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -102,7 +104,7 @@ class Runtime:
 
     def start(self) -> None:
         """Start every job."""
-        self.scheduler = Scheduler(self.jobs)
+        self.scheduler = Scheduler(self.jobs, on_lag=self.on_lag)
         self.scheduler.start()
 
     async def close(self) -> None:
