@@ -85,7 +85,8 @@ class Runtime:
             on_success=lambda _r, _d: self.update_wedding_day(),
             on_failure=lambda _e, _d: None))
         self.jobs.append(Job(
-            name="maintenance", interval=maintenance.INTERVAL, timeout=1.0, run=self._noop,
+            name="maintenance", interval=maintenance.interval(self.config.maintenance),
+            timeout=1.0, run=self._noop,
             on_success=lambda _r, _d: maintenance.export(
                 self.store, self.config.maintenance, self.clock()),
             on_failure=lambda _e, _d: None))
