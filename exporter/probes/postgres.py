@@ -179,7 +179,7 @@ class PostgresProbe:
 
     async def _archiving(self, conn: AsyncConnection, t: dict[str, str]) -> list[Sample]:
         """WAL archiving: enabled, counters, failing, last success, segments waiting."""
-        state = await read_archiver(conn)
+        state = await read_archiver(conn, destination=False)
         samples = [
             Sample("wedsync_db_wal_archiving_enabled", t, 1 if state.enabled else 0),
             Sample("wedsync_db_wal_archived_total", t, state.archived),
