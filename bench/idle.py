@@ -8,37 +8,19 @@ configuration (PostgreSQL, Redis and the built-in ``weddings`` query, default 15
 scrapes it every ``--scrape-every`` seconds (an HA pair scraping every 15 s) and prints CPU ms
 per minute of each process — the exporter, its PostgreSQL (postmaster and backends), its
 Redis, and the untouched pair — plus the exporter's RSS, and its floor: a fresh interpreter
-that only imports the exporter's modules.
+that only imports what the exporter imports at start (``bench/floor.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import subprocess
-import sys
 import time
 
+from bench import floor
 from bench.measure import PROMETHEUS_HEADERS, cpu_ns, rss_bytes, tree
 from bench.scrape import REPO, start_backends, start_ours
 from tests.support import samples
-
-FLOOR_SCRIPT = """
-import os, sys
-import exporter.service, exporter.cli, exporter.features  # what `python -m exporter` imports
-for line in open(f"/proc/{os.getpid()}/status"):
-    if line.startswith("VmRSS:"):
-        print(int(line.split()[1]) * 1024)
-print(len(sys.modules), file=sys.stderr)
-"""
-
-
-def floor_rss() -> tuple[int, int]:
-    """RSS of an interpreter that imported what the exporter imports at start, and how many
-    modules that is."""
-    done = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT], cwd=REPO, capture_output=True,
-                          text=True, check=True)
-    return int(done.stdout.strip()), int(done.stderr.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -90,9 +72,9 @@ def main() -> None:
         size = len(text.encode())
         print(f"  last rendering of /metrics: {render * 1000:.2f} ms CPU ({size / 1024:.0f} KiB)")
         rss = rss_bytes(ours.process.pid)
-        floor, modules = floor_rss()
+        low = floor.measure()
         print(f"  exporter RSS {rss / 2**20:.1f} MiB; floor (interpreter + the modules imported "
-              f"at start, {modules} modules) {floor / 2**20:.1f} MiB")
+              f"at start, {low.modules} modules, python -m bench.floor) {low.rss / 2**20:.1f} MiB")
     finally:
         if ours is not None:
             ours.stop()

@@ -35,6 +35,14 @@ def cpu_ns(pids: Iterable[int]) -> int:
     return total
 
 
+def reaped_ns(pid: int) -> int:
+    """CPU time of ``pid``'s children that have exited and been waited for (a postmaster's
+    autovacuum workers), in nanoseconds (clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks * 10**9 // os.sysconf("SC_CLK_TCK")
+
+
 def tree(pid: int) -> list[int]:
     """``pid`` and its descendants (a PostgreSQL postmaster and its backends)."""
     return [pid, *children(pid)]

@@ -4,12 +4,20 @@ Peers: Debian's prometheus-postgres-exporter and prometheus-redis-exporter. Each
 own throwaway PostgreSQL (pg_stat_statements preloaded, reference schema) and Redis, so the
 server CPU each side causes can be told apart.
 
-    python -m bench.scrape [--scrapes 200] [--minutes 10] [--only pooler,queues]
+    python -m bench.scrape [--scrapes 200] [--minutes 10] [--all-probes] [--only pooler,queues]
 
 Prints: per-scrape latency and CPU (plain and gzip, with Prometheus' own request headers),
 scrape p99 while our PostgreSQL is hung, and the fair whole — CPU per minute of exporter plus
-PostgreSQL plus Redis while an HA pair of real Prometheus servers scrapes every 15 s — with
-each exporter's RSS at the end; then the pooler probe next to Debian's
+PostgreSQL plus Redis while an HA pair of real Prometheus servers scrapes every 15 s — with its
+parts (each exporter, each PostgreSQL's processes, each Redis; the PostgreSQL children that
+exit meanwhile, autovacuum workers, on a line of their own), the ratio against issue 25's
+target (at most half the peers'), and each exporter's RSS at the end next to 60 MB and the
+floor (``bench/floor.py``: the interpreter and the libraries imported at start). With
+``--all-probes`` a second exporter of ours runs alongside with every component the example can
+probe on (auth, realtime, api and external against the sandbox, a PgBouncer pooler, BullMQ
+queues), for its RSS after the same minutes (its CPU is not part of the fair whole, whose
+peers probe only PostgreSQL and Redis); ``--minutes 10 --all-probes`` is issue 25's RSS run.
+Then the pooler probe next to Debian's
 prometheus-pgbouncer-exporter on the same PgBouncer, and the queue probe's Redis commands per
 interval for 100 BullMQ queues (``bench/pooler_queues.py``).
 """
@@ -20,17 +28,23 @@ import argparse
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import pooler_queues
-from bench.measure import PROMETHEUS_HEADERS, cpu_ns, rss_bytes, scrape, tree
+from bench import floor, pooler_queues
+from bench.measure import PROMETHEUS_HEADERS, cpu_ns, reaped_ns, rss_bytes, scrape, tree
 from harness.exporter import ExporterProcess
+from harness.pooler_and_queues import PoolerAndQueues
 from harness.ports import free_port, wait_for_url
 from harness.postgres import PostgresServer
 from harness.prometheus import PrometheusServer
 from harness.redis import RedisServer
+from harness.sandbox import StackSandbox
 
 REPO = Path(__file__).resolve().parent.parent
+# Issue 25: our fair whole at most this share of the peers', RSS at most this after 10 minutes.
+TARGET_SHARE = 0.5
+TARGET_RSS_BYTES = 60 * 10**6
 PLAIN_HEADERS = {k: v for k, v in PROMETHEUS_HEADERS.items() if k != "Accept-Encoding"}
 
 
@@ -109,49 +123,106 @@ def hung_database(ours: ExporterProcess, pg: PostgresServer, count: int) -> None
 
 
 def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends,
-               minutes: float) -> None:
+               minutes: float, all_probes: ExporterProcess | None = None) -> None:
     print(f"\n== The fair whole: an HA pair of Prometheus scraping every 15 s for "
           f"{minutes:g} min ==")
     targets = {"ours": [f"127.0.0.1:{ours.port}"],
                "peers": [f"127.0.0.1:{port}" for _, _, port in peers]}
+    if all_probes is not None:
+        targets["ours_all_probes"] = [f"127.0.0.1:{all_probes.port}"]
     config = {"global": {"scrape_interval": "15s", "scrape_timeout": "10s"},
               "scrape_configs": [{"job_name": job, "static_configs": [{"targets": t}]}
                                  for job, t in targets.items()]}
     pair = [PrometheusServer(config).start(), PrometheusServer(config).start()]
-
-    def our_pids() -> list[int]:
-        pg, redis = ours_backends
-        return [ours.process.pid, *tree(pg.pid), redis.process.pid]
-
-    def peer_pids() -> list[int]:
-        pg, redis = peer_backends
-        return [*(p.pid for _, p, _ in peers), *tree(pg.pid), redis.process.pid]
+    assert ours.process is not None
+    our_pid = ours.process.pid
+    # Each side's parts: its exporter(s), its PostgreSQL (postmaster and live children), its
+    # Redis. PostgreSQL children that exit meanwhile (autovacuum workers) are counted apart.
+    sides = {
+        "ours": {"wedsync-exporter": lambda: [our_pid],
+                 "PostgreSQL": lambda: tree(ours_backends[0].pid),
+                 "Redis": lambda: [ours_backends[1].process.pid]},
+        "peers": {"postgres_exporter": lambda: [peers[0][1].pid],
+                  "redis_exporter": lambda: [peers[1][1].pid],
+                  "PostgreSQL": lambda: tree(peer_backends[0].pid),
+                  "Redis": lambda: [peer_backends[1].process.pid]},
+    }
+    postmasters = {"ours": ours_backends[0].pid, "peers": peer_backends[0].pid}
 
     try:
-        ours_before, peers_before = cpu_ns(our_pids()), cpu_ns(peer_pids())
+        before = {side: {part: cpu_ns(pids()) for part, pids in parts.items()}
+                  for side, parts in sides.items()}
+        reaped_before = {side: reaped_ns(pid) for side, pid in postmasters.items()}
         started = time.monotonic()
         time.sleep(minutes * 60)
         elapsed_min = (time.monotonic() - started) / 60
-        ours_cpu = (cpu_ns(our_pids()) - ours_before) / 1e9 / elapsed_min
-        peers_cpu = (cpu_ns(peer_pids()) - peers_before) / 1e9 / elapsed_min
-        print(f"wedsync-exporter + PostgreSQL + Redis: {ours_cpu:7.3f} CPU-s per minute "
-              "(probes included)")
-        print(f"postgres_exporter + redis_exporter + PostgreSQL + Redis: {peers_cpu:7.3f} CPU-s "
-              f"per minute ({peers_cpu / ours_cpu:4.1f}x ours)")
-        mib = {name: rss_bytes(pid) / 2**20 for name, pid in (
-            ("wedsync-exporter", ours.process.pid), ("postgres_exporter", peers[0][1].pid),
-            ("redis_exporter", peers[1][1].pid))}
-        sizes = "; ".join(f"{name} {size:.1f} MiB" for name, size in mib.items())
+        cost = {side: {part: (cpu_ns(pids()) - before[side][part]) / 1e9 / elapsed_min
+                       for part, pids in parts.items()} for side, parts in sides.items()}
+        reaped = {side: (reaped_ns(pid) - reaped_before[side]) / 1e9 / elapsed_min
+                  for side, pid in postmasters.items()}
+        whole = {side: sum(parts.values()) for side, parts in cost.items()}
+        for side, label in (("ours", "wedsync-exporter + PostgreSQL + Redis"),
+                            ("peers", "postgres_exporter + redis_exporter + PostgreSQL + Redis")):
+            parts = "; ".join(f"{part} {value:.3f}" for part, value in cost[side].items())
+            print(f"{label}: {whole[side]:7.3f} CPU-s per minute ({parts})")
+        ratio = whole["ours"] / whole["peers"]
+        verdict = "met" if ratio <= TARGET_SHARE else "NOT met"
+        print(f"ours / peers: {ratio:.2f} (issue 25's target: at most {TARGET_SHARE:g}, i.e. "
+              f"{whole['peers'] * TARGET_SHARE:.3f} CPU-s per minute): {verdict}")
+        with_reaped = ((whole["ours"] + reaped["ours"]) / (whole["peers"] + reaped["peers"]))
+        print(f"PostgreSQL children that exited meanwhile (autovacuum workers; not above): ours "
+              f"{reaped['ours']:.3f}, peers {reaped['peers']:.3f} CPU-s per minute; with them "
+              f"ours / peers is {with_reaped:.2f}")
+        exporters = [("wedsync-exporter", our_pid)]
+        if all_probes is not None and all_probes.process is not None:
+            exporters.append(("wedsync-exporter, all probes on", all_probes.process.pid))
+        exporters += [("postgres_exporter", peers[0][1].pid), ("redis_exporter", peers[1][1].pid)]
+        sizes = "; ".join(f"{name} {rss_bytes(pid) / 2**20:.1f} MiB" for name, pid in exporters)
         print(f"RSS after {minutes:g} min: {sizes}")
+        low = floor.measure()
+        for name, pid in exporters[:2 if all_probes is not None else 1]:
+            rss = rss_bytes(pid)
+            verdict = "met" if rss <= TARGET_RSS_BYTES else "NOT met"
+            print(f"{name}: {rss / 1e6:.1f} MB against issue 25's {TARGET_RSS_BYTES / 1e6:g} MB "
+                  f"({verdict}); floor (interpreter + the {low.modules} modules imported at "
+                  f"start, python -m bench.floor) {low.rss / 1e6:.1f} MB, so "
+                  f"{(rss - low.rss) / 1e6:.1f} MB above it")
     finally:
         for prom in pair:
             prom.cleanup()
+
+
+def start_all_probes(schema: str) -> tuple[ExporterProcess, list[Callable[[], None]]]:
+    """A second exporter of ours with every component the example can probe on: a database,
+    a Redis and the weddings query as ``start_ours`` (servers of its own, so that none of its
+    load counts in the fair whole), auth, realtime, api and external against the sandbox, a
+    PgBouncer in front of its PostgreSQL and BullMQ queues in a Redis of their own. Returns it,
+    ready, and what stops the rest afterwards."""
+    pg, redis = start_backends(schema)
+    sandbox = StackSandbox(external=True).start()
+    queue_redis = RedisServer().start()
+    extras = PoolerAndQueues(pg, queue_redis.url()).start()
+    stoppable = [extras.stop, queue_redis.cleanup, sandbox.stop, pg.cleanup, redis.cleanup]
+    config = {
+        "database": [{"name": "primary", "dsn": pg.dsn()}],
+        "redis": [{"name": "cache", "url": redis.url()}],
+        "queries": {"weddings": {"builtin": "weddings"}},
+        "log": {"level": "warning"},
+        **sandbox.exporter_sections(),
+        **extras.exporter_sections(sandbox.secret_file),
+    }
+    exporter = ExporterProcess(config)
+    exporter.start()
+    exporter.wait_ready(timeout=60)
+    return exporter, stoppable
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--all-probes", action="store_true",
+                        help="also run an exporter with every probe on, for its RSS")
     parser.add_argument("--only", default="",
                         help="comma-separated parts: pooler, queues (default: everything)")
     args = parser.parse_args()
@@ -166,22 +237,28 @@ def main() -> None:
     ours_backends = start_backends(schema)
     peer_backends = start_backends(schema)
     peers = []
-    ours = None
+    ours = all_probes = None
+    stoppable: list[Callable[[], None]] = []
     try:
         pg, redis = ours_backends
         ours = start_ours(pg, redis)
+        if args.all_probes:
+            all_probes, stoppable = start_all_probes(schema)
         time.sleep(1)  # the first results are rendered within a second of being ready
         peers = start_peers(*peer_backends)
         per_scrape(ours, peers, peer_backends[0], args.scrapes)
         hung_database(ours, pg, args.scrapes)
         time.sleep(2)
         if args.minutes > 0:
-            fair_whole(ours, peers, ours_backends, peer_backends, args.minutes)
+            fair_whole(ours, peers, ours_backends, peer_backends, args.minutes, all_probes)
         pooler_queues.pooler(args.scrapes)
         pooler_queues.queues()
     finally:
-        if ours is not None:
-            ours.stop()
+        for exporter in (ours, all_probes):
+            if exporter is not None:
+                exporter.stop()
+        for stop in stoppable:
+            stop()
         for _, proc, _ in peers:
             proc.terminate()
             proc.wait(10)

@@ -20,6 +20,14 @@ METRIC = "wedsync_maintenance_active"
 # Windows open and close on the minute in practice; checking every 5 s keeps the gauge within a
 # scrape of the configured times at the cost of a comparison per window.
 INTERVAL = 5.0
+# With no window configured the gauge is 0 until a reload (which builds a new runtime), so the
+# job runs once at start and then rarely: not twelve wake-ups a minute for nothing (issue 25).
+IDLE_INTERVAL = 3600.0
+
+
+def interval(windows: Iterable[MaintenanceWindow]) -> float:
+    """How often the gauge needs checking with these windows configured."""
+    return INTERVAL if any(True for _ in windows) else IDLE_INTERVAL
 
 
 def under_maintenance(windows: Iterable[MaintenanceWindow], now: datetime) -> frozenset[str]:

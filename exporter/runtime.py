@@ -47,6 +47,8 @@ class Runtime:
     scheduler: Scheduler | None = None
     wedding_day: WeddingDayState | None = None
     extra_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Told how late each job's timer fired (the service's event-loop lag gauge).
+    on_lag: Callable[[float], None] | None = None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -83,7 +85,8 @@ class Runtime:
             on_success=lambda _r, _d: self.update_wedding_day(),
             on_failure=lambda _e, _d: None))
         self.jobs.append(Job(
-            name="maintenance", interval=maintenance.INTERVAL, timeout=1.0, run=self._noop,
+            name="maintenance", interval=maintenance.interval(self.config.maintenance),
+            timeout=1.0, run=self._noop,
             on_success=lambda _r, _d: maintenance.export(
                 self.store, self.config.maintenance, self.clock()),
             on_failure=lambda _e, _d: None))
@@ -102,7 +105,7 @@ class Runtime:
 
     def start(self) -> None:
         """Start every job."""
-        self.scheduler = Scheduler(self.jobs)
+        self.scheduler = Scheduler(self.jobs, on_lag=self.on_lag)
         self.scheduler.start()
 
     async def close(self) -> None:

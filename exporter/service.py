@@ -32,6 +32,8 @@ from exporter.web.security import Guard, RateLimiter, TokenAuth
 from exporter.web.tarpit import Tarpit
 
 log = structlog.get_logger("exporter")
+# Seconds between the lag sampler's own readings (the jobs' timers add theirs).
+LAG_SAMPLE_PERIOD = 5.0
 
 
 class Service:
@@ -66,6 +68,7 @@ class Service:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._lag_task: asyncio.Task[None] | None = None
+        self._lag_worst, self._lag_rendered = 0.0, self.renderer.current.version
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self.port: int | None = None
@@ -104,6 +107,7 @@ class Service:
         runtime = build_runtime(self.config, self.store, self.clock,
                                 job_factories=features.job_factories(self.ingestion,
                                                                      self.shared_state))
+        runtime.on_lag = self._observe_lag
         self.runtime = runtime
         record_coverage(self.config, self.store)
         self.renderer.refresh()
@@ -184,6 +188,7 @@ class Service:
                 log.error("reload refused; keeping the running config", error=message)
                 return False, message
             configure_logs(new.log_level, new.log_format, new.secrets)
+            runtime.on_lag = self._observe_lag
             old_runtime = self.runtime
             self.config = new
             self.guard = self._guard(new)
@@ -222,23 +227,27 @@ class Service:
                         self.store.remove(fam.name, key)
 
     # --- background -----------------------------------------------------------------------
-    async def _measure_loop_lag(self, period: float = 0.5) -> None:
+    def _observe_lag(self, late: float) -> None:
         """Export the worst lag seen since the last rendering of /metrics.
 
         The gauge is written without marking the store changed: a lag reading alone must not
-        make the renderer work twice a second on an otherwise idle exporter (that would cost
-        more CPU than every scrape together). It goes out with the next rendering, which any
-        probe result triggers.
+        make the renderer work on an otherwise idle exporter. It goes out with the next
+        rendering, which any probe result triggers.
         """
+        if self.renderer.current.version != self._lag_rendered:
+            self._lag_worst, self._lag_rendered = 0.0, self.renderer.current.version
+        self._lag_worst = max(self._lag_worst, late)
+        self.store.set("wedsync_event_loop_lag_seconds", (), self._lag_worst, bump=False)
+
+    async def _measure_loop_lag(self, period: float = LAG_SAMPLE_PERIOD) -> None:
+        """A timer of its own every ``period`` seconds, besides every job's timer (the
+        scheduler reports how late each fired): readings between probe rounds without waking
+        an idle exporter twice a second to take them, as it did before (issue 25)."""
         loop = asyncio.get_running_loop()
-        worst, rendered = 0.0, self.renderer.current.version
         while True:
             expected = loop.time() + period
             await asyncio.sleep(period)
-            if self.renderer.current.version != rendered:
-                worst, rendered = 0.0, self.renderer.current.version
-            worst = max(worst, loop.time() - expected)
-            self.store.set("wedsync_event_loop_lag_seconds", (), worst, bump=False)
+            self._observe_lag(max(0.0, loop.time() - expected))
 
     # --- running as a process -------------------------------------------------------------
     async def run_forever(self) -> None:

@@ -109,3 +109,38 @@ def test_gauge_and_counter_text_is_exactly_prometheus_clients(rounds) -> None:
         expected = text(generate_latest(store.registry))
         assert text(renderer.refresh().plain) == expected
         assert text(asyncio.run(renderer._render_sliced()).plain) == expected
+
+def test_a_rendering_that_reuses_unchanged_families_matches_a_full_one() -> None:
+    # Issue 25: only families written since the last rendering are formatted again.
+    store = MetricStore()
+    ct = {"component": "database", "target": "primary"}
+    store.set("wedsync_up", ct, 1)
+    store.set("wedsync_db_max_connections", {"target": "primary"}, 100)
+    store.replace_owned(("probe", "redis", "cache"), [
+        store_sample("wedsync_redis_memory_used_bytes", {"target": "cache"}, 1024)])
+    renderer = Renderer(store)
+
+    def without_render_time(text: bytes) -> list[bytes]:
+        # Each rendering records its own cost after it is done: the next one shows it.
+        return [line for line in text.splitlines() if b"render_duration" not in line]
+
+    def full() -> list[bytes]:
+        return without_render_time(generate_latest(store.registry))
+
+    assert without_render_time(renderer.current.plain) == full()
+    store.set("wedsync_up", ct, 0)  # changed
+    store.set("wedsync_event_loop_lag_seconds", (), 0.25, bump=False)  # new, no bump
+    store.replace_owned(("probe", "redis", "cache"), [])  # a family emptied
+    store.remove("wedsync_db_max_connections", {"target": "primary"})
+    rendered = asyncio.run(renderer._render_sliced())
+    assert without_render_time(rendered.plain) == full()
+    assert b"wedsync_redis_memory_used_bytes" not in rendered.plain
+    assert gzip.decompress(rendered.gzipped) == rendered.plain
+    again = asyncio.run(renderer._render_sliced())  # nothing changed: the same text
+    assert without_render_time(again.plain) == full()
+
+
+def store_sample(name: str, labels: dict[str, str], value: float):  # type: ignore[no-untyped-def]
+    from exporter.metrics.store import Sample
+
+    return Sample(name, labels, value)

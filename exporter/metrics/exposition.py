@@ -5,8 +5,9 @@ spends nothing between probe runs), waits ``period`` so that a burst of changes 
 rendering, then renders.
 
 Gauges and counters (a few thousand series with every probe on) are written by
-``PlainFamiliesText`` (exporter/metrics/plain_text.py), which keeps each series' line prefix
-between renderings, 200 series per slice. Histograms are written by their own fast
+``PlainFamiliesText`` (exporter/metrics/plain_text.py), which formats again only the families
+written since the last rendering (``MetricStore.take_changes``) and keeps each series' line
+prefix between renderings, 200 series per slice. Histograms are written by their own fast
 formatter in slices of ``SLICE`` series, handing the event loop back
 between slices, and a text over ``INLINE_GZIP_BYTES`` is gzipped ``GZIP_SLICE`` bytes at a
 time the same way, so a full rendering with the request histogram at its caps never holds the
@@ -69,8 +70,10 @@ class Renderer:
         self._changed: asyncio.Event | None = None
 
     def _plain_slices(self) -> Iterator[str]:
-        """The gauge and counter text, a slice of series at a time."""
-        return self._plain.slices(self.store.families, self.store.plain_values())
+        """The gauge and counter text, a slice of series at a time: only the families written
+        since the last rendering are formatted again."""
+        names, dirty = self.store.take_changes()
+        return self._plain.slices(self.store.families, self.store.plain_values(), names, dirty)
 
     def _slices(self) -> Iterator[str]:
         """The histogram text, one slice of series at a time."""

@@ -4,7 +4,8 @@ The store is a prometheus-client collector whose ``collect`` only reads (scrapin
 nothing). Gauges and mirrored server counters are plain values keyed by label tuples; histograms
 are ``LabelledHistogram``s (exporter/metrics/histogram.py: cheap to observe, rendered to text by
 the renderer in slices rather than through the registry). Every change bumps ``version`` so the
-renderer can tell when /metrics must be rendered again.
+renderer can tell when /metrics must be rendered again, and notes the family it touched so the
+renderer formats again only the families that changed (``take_changes``).
 """
 
 from __future__ import annotations
@@ -52,9 +53,13 @@ class MetricStore(Collector):
         self.registry.register(self)
         # Called on every change (the renderer's wake-up; it is never polled while idle).
         self.changed: Callable[[], None] | None = None
+        # Also called on every change (the status page's check for status changes).
+        self.watchers: list[Callable[[], None]] = []
         self._version = 0
         # Names of families defined by the configuration (queries' own metrics).
         self._configured: set[str] = set()
+        # Gauge and counter families written since the renderer last took them.
+        self._dirty: set[str] = set(self._values)
 
     def configure_families(self, families: Iterable[Family]) -> None:
         """Make ``families`` the configuration-defined families, beside the catalogue's.
@@ -78,6 +83,7 @@ class MetricStore(Collector):
                 self.families[name] = fam
                 self._values[name] = {}
         self._configured = set(wanted)
+        self._dirty.update(self._values)
         self.version += 1
 
     @property
@@ -90,6 +96,8 @@ class MetricStore(Collector):
         self._version = value
         if self.changed is not None:
             self.changed()
+        for watcher in self.watchers:
+            watcher()
 
     # --- writing --------------------------------------------------------------------------
     def _key(self, name: str, labels: Labels) -> tuple[str, ...]:
@@ -107,6 +115,7 @@ class MetricStore(Collector):
     def set(self, name: str, labels: Labels, value: float, *, bump: bool = True) -> None:
         """Set a gauge (or a counter mirrored from a server) to ``value``."""
         self._values[name][self._key(name, labels)] = float(value)
+        self._dirty.add(name)
         if bump:
             self.version += 1
 
@@ -115,11 +124,13 @@ class MetricStore(Collector):
         key = self._key(name, labels)
         values = self._values[name]
         values[key] = values.get(key, 0.0) + amount
+        self._dirty.add(name)
         self.version += 1
 
     def zero(self, name: str, labels: Labels = ()) -> None:
         """Make a counter series exist with 0 unless it already has a value."""
         self._values[name].setdefault(self._key(name, labels), 0.0)
+        self._dirty.add(name)
         self.version += 1
 
     def remove(self, name: str, labels: Labels) -> None:
@@ -133,6 +144,8 @@ class MetricStore(Collector):
                 return
         elif self._values[name].pop(key, None) is None:
             return
+        else:
+            self._dirty.add(name)
         self.version += 1
 
     def remove_matching(self, name: str, **match: str) -> None:
@@ -149,6 +162,7 @@ class MetricStore(Collector):
         values = self._values[name]
         for key in [k for k in values if all(k[i] == v for i, v in positions.items())]:
             del values[key]
+            self._dirty.add(name)
             self.version += 1
 
     def observe(self, name: str, labels: Labels, value: float) -> None:
@@ -172,8 +186,10 @@ class MetricStore(Collector):
             key = self._key(sample.name, sample.labels)
             self._values[sample.name][key] = float(sample.value)
             new.add((sample.name, key))
-        for name, key in self._owned.get(owner, set()) - new:
+        old = self._owned.get(owner, set())
+        for name, key in old - new:
             self._values[name].pop(key, None)
+        self._dirty.update(name for name, _ in new | old)
         self._owned[owner] = new
         self.version += 1
 
@@ -181,6 +197,7 @@ class MetricStore(Collector):
         """Drop everything ``owner`` set (its values are no longer known)."""
         for name, key in self._owned.pop(owner, set()):
             self._values[name].pop(key, None)
+            self._dirty.add(name)
         self.version += 1
 
     # --- reading --------------------------------------------------------------------------
@@ -196,16 +213,26 @@ class MetricStore(Collector):
         """Every gauge and counter family's series, live (for the renderer: read only)."""
         return self._values
 
+    def metric(self, name: str) -> Metric:
+        """A snapshot of one gauge or counter family."""
+        fam = self.families[name]
+        metric: GaugeMetricFamily | CounterMetricFamily
+        if fam.kind == "counter":
+            metric = CounterMetricFamily(fam.base_name, fam.help, labels=fam.labels)
+        else:
+            metric = GaugeMetricFamily(name, fam.help, labels=fam.labels)
+        for key, value in self._values[name].items():
+            metric.add_metric(list(key), value)
+        return metric
+
     def collect(self) -> Iterator[Metric]:
         for name, values in self._values.items():
-            if not values:
-                continue
-            fam = self.families[name]
-            metric: GaugeMetricFamily | CounterMetricFamily
-            if fam.kind == "counter":
-                metric = CounterMetricFamily(fam.base_name, fam.help, labels=fam.labels)
-            else:
-                metric = GaugeMetricFamily(name, fam.help, labels=fam.labels)
-            for key, value in values.items():
-                metric.add_metric(list(key), value)
-            yield metric
+            if values:
+                yield self.metric(name)
+
+    def take_changes(self) -> tuple[list[str], set[str]]:
+        """The gauge and counter families that hold series now, in rendering order, and the
+        names of those written since the last call; forgets the changes."""
+        names = [name for name, values in self._values.items() if values]
+        dirty, self._dirty = self._dirty, set()
+        return names, dirty

@@ -1,12 +1,15 @@
 """The status page and its API, built at most once a second and served from memory.
 
-A background task looks every second at what a visitor must never see out of date (every
-target's status, which maintenance windows are open, incidents, history) and rebuilds the
-snapshot when that changed — so incidents open and close on time even when nobody looks — and
-otherwise every ``REFRESH`` seconds (the page's clock and durations). It refreshes the uptime
-history every ``prometheus.refresh``. A request only sends bytes that are already encoded; it
-rebuilds only if the task has stalled. Rebuilding every second whether or not anything changed
-was the largest part of an idle exporter's CPU (issue 25).
+A background task looks at what a visitor must never see out of date (every target's status,
+which maintenance windows are open, incidents, history) whenever the metric store changes (a
+probe result, the maintenance gauge), at most once a second and at least every ``REFRESH``
+seconds (every ``TICK`` where replicas share operators' updates), and rebuilds the snapshot
+when that changed — so incidents open and close on time even when nobody looks. A snapshot
+older than ``REFRESH`` seconds (the page's clock and durations) is rebuilt in the background
+once someone has asked for it since the last build, and by the request itself when it is
+older than ``STALE``. It refreshes the uptime history every ``prometheus.refresh``. Rebuilding
+every second whether or not anything changed was the largest part of an idle exporter's CPU,
+and looking every second, or rebuilding every ten seconds for nobody, the rest of it (issue 25).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from exporter.config.model import Config
+from exporter.metrics.store import MetricStore
 from exporter.runtime import Runtime
 from exporter.statuspage import documents
 from exporter.statuspage.grades import indicator
@@ -45,6 +49,7 @@ class Source(Protocol):
 
     config: Config
     runtime: Runtime | None
+    store: MetricStore
 
     def clock(self) -> datetime:
         ...
@@ -84,6 +89,9 @@ class StatusPublisher:
         self._tasks: list[asyncio.Task[None]] = []
         # Other replicas' operator updates (exporter.statuspage.shared_updates), if shared.
         self.shared_updates: SharedUpdates | None = None
+        # Someone asked for the page or the API since the last build.
+        self._requested = False
+        self._nudged: asyncio.Event | None = None
 
     def snapshot(self) -> Snapshot:
         """What is true now; opens and resolves incidents as a side effect."""
@@ -121,6 +129,7 @@ class StatusPublisher:
     def _building(self) -> Iterator[None]:
         """Build and publish a snapshot in steps of a fraction of a millisecond each (the
         snapshot, the page, the documents), yielding between them."""
+        self._requested = False
         signature = self._signature()
         snapshot = self.snapshot()
         yield
@@ -150,30 +159,49 @@ class StatusPublisher:
     def current(self) -> Published:
         """The last build; a new one if there is none, a status changed since (so the page
         never contradicts the health document), or the background task stalled."""
+        self._requested = True
         found = self._published
         if found is None or time.monotonic() - found.built > STALE or \
                 found.signature != self._signature():
             return self.rebuild()
         return found
 
-    async def _tick(self) -> None:
+    async def _check(self) -> None:
+        try:
+            if self.shared_updates is not None:
+                # Other replicas' updates count as a change a visitor must see at once.
+                self.shared_updates.adopt()
+            found = self._published
+            if found is None or found.signature != self._signature() or (
+                    self._requested and time.monotonic() - found.built >= REFRESH):
+                await self._rebuild_in_steps()
+        except Exception as exc:  # a bad build must not stop the page from updating
+            log.error("status page build failed", error=repr(exc))
+
+    async def _tick(self, nudged: asyncio.Event) -> None:
         while True:
-            try:
-                if self.shared_updates is not None:
-                    # Other replicas' updates count as a change a visitor must see at once.
-                    self.shared_updates.adopt()
-                found = self._published
-                if found is None or time.monotonic() - found.built >= REFRESH or \
-                        found.signature != self._signature():
-                    await self._rebuild_in_steps()
-            except Exception as exc:  # a bad build must not stop the page from updating
-                log.error("status page build failed", error=repr(exc))
-            await asyncio.sleep(TICK)
+            checked = time.monotonic()
+            await self._check()
+            nudged.clear()
+            wait = TICK if self.shared_updates is not None else REFRESH
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(nudged.wait(), wait)
+            # At most one look a second, however often the store changes (ingestion).
+            rest = TICK - (time.monotonic() - checked)
+            if rest > 0:
+                await asyncio.sleep(rest)
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._tick()), asyncio.create_task(self.history.run())]
+        self._nudged = nudged = asyncio.Event()
+        self.host.store.watchers.append(nudged.set)
+        self._tasks = [asyncio.create_task(self._tick(nudged)),
+                       asyncio.create_task(self.history.run())]
 
     async def close(self) -> None:
+        if self._nudged is not None:
+            with contextlib.suppress(ValueError):
+                self.host.store.watchers.remove(self._nudged.set)
+            self._nudged = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -3,7 +3,7 @@
 aiohttp's server has no header timeout, and its keep-alive timeout only closes a connection
 that is waiting for a request; a client that opens connections and sends nothing, or sends
 headers a byte at a time, holds a descriptor each until it goes away. ``ConnectionGuard``
-wraps every connection's protocol and, once a second, closes those that broke a rule:
+wraps every connection's protocol and closes those that broke a rule:
 
 - ``header_timeout``: a new connection, or a request begun on a kept-alive one, must reach
   the handler (request line and headers complete) within this time;
@@ -14,6 +14,11 @@ wraps every connection's protocol and, once a second, closes those that broke a 
   cannot lock Prometheus out, and descriptors stay free for the probes.
 
 A request body's own deadline is enforced where it is read (``exporter/web/bodies.py``).
+
+The sweep runs when the earliest deadline falls due, never sooner than ``SWEEP_PERIOD`` after
+the last one (so a flood of connections costs at most one sweep per period), and not at all
+while no deadline is pending: sweeping once a second whether or not anything could be due was
+sixty wake-ups a minute of an idle exporter (issue 25: idle cost).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ CLOSED = "wedsync_http_connections_closed_total"
 OPEN = "wedsync_http_connections"
 # At most one log line per this many seconds about connections at the cap.
 CAP_LOG_PERIOD = 60.0
+# At most one sweep per this many seconds (a quarter of a header timeout if that is shorter).
+SWEEP_PERIOD = 1.0
 
 log = structlog.get_logger("exporter.http")
 
@@ -59,6 +66,7 @@ class GuardedConnection(asyncio.Protocol):
         self.opened = self.idle_since = self.guard.now()
         if self.guard.admit(self):
             self.admitted = True
+            self.guard.watch(self)
             self.inner.connection_made(transport)
         else:
             transport.abort()  # type: ignore[attr-defined]
@@ -68,6 +76,7 @@ class GuardedConnection(asyncio.Protocol):
             self.data_while_busy = True
         elif self.request_started is None:
             self.request_started = self.guard.now()
+            self.guard.watch(self)
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -105,7 +114,11 @@ class ConnectionGuard:
         self.cap = connection_cap(settings)
         self._now = now
         self.connections: dict[Any, GuardedConnection] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._started = False
+        # The pending sweep (a timer handle) and when it runs; the last sweep's time.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._last_sweep = float("-inf")
         self._cap_logged: float | None = None
         for reason in ("header_timeout", "idle_timeout", "connection_limit"):
             store.zero(CLOSED, {"reason": reason})
@@ -118,6 +131,9 @@ class ConnectionGuard:
         """Adopt new limits (a reload); open connections are judged by them from now on."""
         self.settings = settings
         self.cap = connection_cap(settings)
+        # Deadlines moved with the limits: sweep now and plan from there.
+        if self._started:
+            self._sweep_now()
 
     def protocol_factory(self, server: web.Server) -> Callable[[], GuardedConnection]:
         """Wrap aiohttp's protocol factory (with malformed requests counted as refusals)."""
@@ -176,23 +192,48 @@ class ConnectionGuard:
             connection.idle_since = now
             # Bytes that came in meanwhile begin the next request (or are an unread body).
             connection.request_started = now if connection.data_while_busy else None
+            self.watch(connection)
 
     # --- the sweep ------------------------------------------------------------------------
     def start(self) -> None:
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="http-sweeper")
+        if not self._started:
+            self._started = True
+            self._sweep_now()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        self._started = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            period = min(1.0, self.settings.header_timeout / 4)
-            await asyncio.sleep(max(0.05, period))
-            self.sweep()
+    def _period(self) -> float:
+        return max(0.05, min(SWEEP_PERIOD, self.settings.header_timeout / 4))
+
+    def watch(self, connection: GuardedConnection) -> None:
+        """Make sure a sweep runs by ``connection``'s deadline (its state just changed)."""
+        due = connection.deadline(self.settings)
+        if due is not None:
+            self._plan(due[0])
+
+    def _plan(self, due: float) -> None:
+        if not self._started:
+            return
+        when = max(due, self._last_sweep + self._period())
+        if self._timer is not None:
+            if self._timer_at <= when:
+                return
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = asyncio.get_running_loop().call_at(when, self._sweep_now)
+
+    def _sweep_now(self) -> None:
+        self._timer = None
+        self._last_sweep = self.now()
+        self.sweep()
+        pending = [due[0] for c in self.connections.values()
+                   if (due := c.deadline(self.settings)) is not None]
+        if pending:
+            self._plan(min(pending))
 
     def sweep(self) -> None:
         """Close every connection past its deadline."""
