@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import drill_reports
 from tests.docs_blocks import (
     REPO,
     ROLES,
@@ -390,6 +391,12 @@ def test_documented_shell_block(unit: Unit, tmp_path: Path, request) -> None:
             run_service_block(block, during, copy, tmp_path, unit.command)
         else:
             run_to_the_end(block, copy, tmp_path / "output.log")
+    # A documented drill ran once, here: its report is checked in detail as well.
+    reports = drill_reports.reports_in(copy)
+    if any(program_of(c) == "wedsync-drill run" for c in block.commands()):
+        assert reports, f"{block.name}: the drill wrote no reports/<id>/report.json"
+    for report in reports:
+        drill_reports.check_report(report)
 
 
 @pytest.mark.xdist_group(INSTALL_GROUP)  # on the worker that runs the install, after it
