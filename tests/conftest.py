@@ -14,10 +14,18 @@ from harness.postgres import EXTENSIONS_SQL, PostgresServer
 from harness.redis import RedisServer
 from harness.sandbox import SandboxServer
 from harness.stack import Stack, StackOptions
+from tests import scheduling
 from tests.support import CANARY_ANON_KEY, CANARY_PASSWORD, PROBE_EMAIL
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist: the longest work first, a module with a module-scoped fixture on one worker
+    (tests/scheduling.py)."""
+    scheduling.arrange(config, items)
 
 
 @pytest.fixture(scope="session")

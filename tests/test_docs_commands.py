@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import drill_reports
 from tests.docs_blocks import (
     REPO,
     ROLES,
@@ -320,7 +321,41 @@ def units() -> list[Unit]:
     return tests
 
 
-@pytest.mark.parametrize("unit", units(), ids=lambda unit: unit.name)
+def turns(unit: Unit) -> set[str]:
+    """What the unit takes turns on (``taken_in_turn``): fixed ports and files under /tmp, and
+    README's install for the block that runs it."""
+    found = {f"port-{port}" for b in unit.blocks for port in b.fixed_ports()}
+    found |= {f"file-{path}" for b in unit.blocks for path in b.fixed_paths()}
+    if unit.block.creates_venv():
+        found.add("readme-install")
+    return found
+
+
+def turn_groups(tests: list[Unit]) -> dict[str, str]:
+    """Unit name → the xdist group of every unit it takes turns with (directly or through
+    another): on one worker they run one after the other instead of one worker waiting for the
+    other's lock."""
+    groups: list[tuple[set[str], list[str]]] = []
+    for unit in tests:
+        mine = turns(unit)
+        if not mine:
+            continue
+        joined = [g for g in groups if g[0] & mine]
+        merged = (mine.union(*(g[0] for g in joined)), [n for g in joined for n in g[1]])
+        merged[1].append(unit.name)
+        groups = [g for g in groups if g not in joined] + [merged]
+    return {name: "docs-" + min(resources) for resources, names in groups
+            if len(names) > 1 or "readme-install" in resources for name in names}
+
+
+UNITS = units()
+GROUPS = turn_groups(UNITS)
+INSTALL_GROUP = next(GROUPS[u.name] for u in UNITS if u.block.creates_venv())
+
+
+@pytest.mark.parametrize("unit", [
+    pytest.param(unit, marks=[pytest.mark.xdist_group(GROUPS[unit.name])]
+                 if unit.name in GROUPS else []) for unit in UNITS], ids=lambda unit: unit.name)
 def test_documented_shell_block(unit: Unit, tmp_path: Path, request) -> None:
     block, during = unit.block, list(unit.during)
     role = block.role
@@ -356,8 +391,15 @@ def test_documented_shell_block(unit: Unit, tmp_path: Path, request) -> None:
             run_service_block(block, during, copy, tmp_path, unit.command)
         else:
             run_to_the_end(block, copy, tmp_path / "output.log")
+    # A documented drill ran once, here: its report is checked in detail as well.
+    reports = drill_reports.reports_in(copy)
+    if any(program_of(c) == "wedsync-drill run" for c in block.commands()):
+        assert reports, f"{block.name}: the drill wrote no reports/<id>/report.json"
+    for report in reports:
+        drill_reports.check_report(report)
 
 
+@pytest.mark.xdist_group(INSTALL_GROUP)  # on the worker that runs the install, after it
 def test_every_console_script_answers_help_after_readmes_install(readme_install) -> None:
     """Installed the README's way (`pip install -e .`, no extras), every console script of
     pyproject.toml runs --help. The venv sees none of the test dependencies, which proves
