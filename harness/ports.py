@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import time
@@ -16,6 +17,26 @@ _LISTEN_RANGE = (20000, 32000)
 # Its own generator: tests that seed the global one (hypothesis does) must not make two
 # workers walk the same sequence of ports.
 _PICK = random.SystemRandom()
+# Ports this process has handed out. A port is only checked free, not held, until its server
+# binds it, often a second or more later (an exporter imports its libraries first): meanwhile
+# the same process may start other servers (a stack starts the sandbox's PostgreSQL and
+# PgBouncer after choosing the exporter's port), and one of them must not be handed the same
+# port. Seen in CI: the exporter's ready check answered by PostgreSQL.
+_GIVEN: set[int] = set()
+
+
+def _worker_slot() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker, inherited by the servers and commands its
+    tests start; (0, 1) elsewhere. Each worker takes its ports from its own residue class, so
+    two workers never pick the same port."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    try:
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    except ValueError:
+        count = 1
+    if count > 1 and name.startswith("gw") and name[2:].isdigit():
+        return int(name[2:]) % count, count
+    return 0, 1
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -31,15 +52,18 @@ def free_port() -> int:
     where the kernel picks source ports for outgoing connections."""
     low, high = _LISTEN_RANGE
     eph_low, eph_high = _ephemeral_range()
+    index, count = _worker_slot()
     for _ in range(200):
         port = _PICK.randint(low, high)
-        if eph_low <= port <= eph_high:
+        port += (index - (port - low)) % count  # this worker's residue class
+        if port > high or port in _GIVEN or eph_low <= port <= eph_high:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _GIVEN.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
