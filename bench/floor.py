@@ -17,7 +17,10 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 # What `python -m exporter` imports at start (tests/test_startup_imports.py holds the same).
@@ -25,17 +28,21 @@ STARTUP = ("exporter.cli", "exporter.service", "exporter.features")
 
 _SCRIPT = """
 import importlib, json, os, sys
+for name in sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[2] else ():
+    sys.modules.setdefault(name, None)  # not installed by the exporter's own dependencies
 
 def rss():
     for line in open(f"/proc/{os.getpid()}/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
 
-steps = [("interpreter", rss(), len(sys.modules))]
+steps = [("interpreter", rss(), sum(1 for m in sys.modules.values() if m is not None))]
 for name in sys.argv[1].split(","):
     importlib.import_module(name)
-    steps.append((name, rss(), len(sys.modules)))
-print(json.dumps(steps))
+    steps.append((name, rss(), sum(1 for m in sys.modules.values() if m is not None)))
+top = sorted({n.split(".")[0] for n, m in sys.modules.items() if m is not None})
+
+print(json.dumps({"steps": steps, "top": top}))
 """
 
 # Top-level libraries first (each with what it pulls in), then the exporter's own modules.
@@ -48,6 +55,7 @@ class Floor:
     """Resident bytes and module counts after each import step (the last is the floor)."""
 
     steps: list[tuple[str, int, int]]
+    imported: tuple[str, ...] = ()  # top-level modules loaded
 
     @property
     def rss(self) -> int:
@@ -72,22 +80,64 @@ class Floor:
         return out
 
 
-def measure() -> Floor:
-    """The floor, measured in a fresh interpreter (the one running this script)."""
+def installed_by_extras() -> list[str]:
+    """Top-level modules of installed distributions that the exporter's own dependencies do
+    not bring in (only the test extras do): libraries may import them when they are there
+    (structlog imports rich), so the floor of the README's ``pip install -e .`` leaves them
+    out."""
+    wanted: set[str] = set()
+    todo: list[tuple[str, frozenset[str]]] = [("wedsync-observability", frozenset())]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        name, extras = todo.pop()
+        if (canonical(name), extras) in seen:
+            continue
+        seen.add((canonical(name), extras))
+        wanted.add(canonical(name))
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in map(Requirement, requires):
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": extra})
+                                     for extra in ("", *extras)):
+                todo.append((requirement.name, frozenset(requirement.extras)))
+    return sorted(module for module, dists in metadata.packages_distributions().items()
+                  if not any(canonical(dist) in wanted for dist in dists)
+                  and module not in ("tests", "bench", "exporter") and module.isidentifier()
+                  and module not in sys.stdlib_module_names)
+
+
+def canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def measure(without_extras: bool = False) -> Floor:
+    """The floor, measured in a fresh interpreter (the one running this script); with
+    ``without_extras``, as an install without the test extras has it."""
     order = [*LIBRARIES, *STARTUP]
-    done = subprocess.run([sys.executable, "-c", _SCRIPT, ",".join(order)], cwd=REPO,
+    blocked = ",".join(installed_by_extras()) if without_extras else ""
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, ",".join(order), blocked], cwd=REPO,
                           capture_output=True, text=True, check=True)
-    steps = [(name, int(rss), int(modules)) for name, rss, modules in json.loads(done.stdout)]
+    found = json.loads(done.stdout)
+    steps = [(name, int(rss), int(modules)) for name, rss, modules in found["steps"]]
     # The exporter's own modules (and anything they import that is not listed) in one line.
     own = steps[len(LIBRARIES) + 1:]
     steps = [*steps[:len(LIBRARIES) + 1], ("exporter (own modules)", own[-1][1], own[-1][2])]
-    return Floor(steps)
+    return Floor(steps, tuple(found["top"]))
 
 
 def main() -> None:
     floor = measure()
     print("== Memory floor: a fresh interpreter importing what the exporter imports at start ==")
     for line in floor.lines():
+        print(line)
+    lean = measure(without_extras=True)
+    missing = sorted(set(floor.imported) - set(lean.imported) - sys.stdlib_module_names)
+    print(f"== The same without what only the test extras install ({', '.join(missing)} among "
+          "what is imported), as README's pip install -e . has it ==")
+    for line in lean.lines():
         print(line)
 
 

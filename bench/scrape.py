@@ -11,8 +11,10 @@ scrape p99 while our PostgreSQL is hung, and the fair whole — CPU per minute o
 PostgreSQL plus Redis while an HA pair of real Prometheus servers scrapes every 15 s — with its
 parts (each exporter, each PostgreSQL's processes, each Redis; the PostgreSQL children that
 exit meanwhile, autovacuum workers, on a line of their own), the ratio against issue 25's
-target (at most half the peers'), and each exporter's RSS at the end next to 60 MB and the
-floor (``bench/floor.py``: the interpreter and the libraries imported at start). With
+target (at most half the peers'), the servers' own idle work (a third PostgreSQL and Redis,
+the same, that nobody connects to) and what each side spends beyond it, and each exporter's
+RSS at the end next to 60 MB and the floor (``bench/floor.py``: the interpreter and the
+libraries imported at start). With
 ``--all-probes`` a second exporter of ours runs alongside with every component the example can
 probe on (auth, realtime, api and external against the sandbox, a PgBouncer pooler, BullMQ
 queues), for its RSS after the same minutes (its CPU is not part of the fair whole, whose
@@ -122,7 +124,7 @@ def hung_database(ours: ExporterProcess, pg: PostgresServer, count: int) -> None
         pg.resume()
 
 
-def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends,
+def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends, idle_backends,
                minutes: float, all_probes: ExporterProcess | None = None) -> None:
     print(f"\n== The fair whole: an HA pair of Prometheus scraping every 15 s for "
           f"{minutes:g} min ==")
@@ -146,8 +148,12 @@ def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends,
                   "redis_exporter": lambda: [peers[1][1].pid],
                   "PostgreSQL": lambda: tree(peer_backends[0].pid),
                   "Redis": lambda: [peer_backends[1].process.pid]},
+        # The servers' own work: the same PostgreSQL and Redis, that nobody connects to.
+        "idle": {"PostgreSQL": lambda: tree(idle_backends[0].pid),
+                 "Redis": lambda: [idle_backends[1].process.pid]},
     }
-    postmasters = {"ours": ours_backends[0].pid, "peers": peer_backends[0].pid}
+    postmasters = {"ours": ours_backends[0].pid, "peers": peer_backends[0].pid,
+                   "idle": idle_backends[0].pid}
 
     try:
         before = {side: {part: cpu_ns(pids()) for part, pids in parts.items()}
@@ -171,22 +177,32 @@ def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends,
               f"{whole['peers'] * TARGET_SHARE:.3f} CPU-s per minute): {verdict}")
         with_reaped = ((whole["ours"] + reaped["ours"]) / (whole["peers"] + reaped["peers"]))
         print(f"PostgreSQL children that exited meanwhile (autovacuum workers; not above): ours "
-              f"{reaped['ours']:.3f}, peers {reaped['peers']:.3f} CPU-s per minute; with them "
-              f"ours / peers is {with_reaped:.2f}")
+              f"{reaped['ours']:.3f}, peers {reaped['peers']:.3f}, idle servers "
+              f"{reaped['idle']:.3f} CPU-s per minute; with them ours / peers is "
+              f"{with_reaped:.2f}")
+        idle = cost["idle"]
+        print(f"the servers' own idle work (a PostgreSQL and a Redis nobody connects to): "
+              f"{whole['idle']:.3f} CPU-s per minute (PostgreSQL {idle['PostgreSQL']:.3f}; "
+              f"Redis {idle['Redis']:.3f}), {whole['idle'] / whole['ours']:.0%} of ours")
+        beyond = {side: whole[side] - whole["idle"] for side in ("ours", "peers")}
+        print(f"beyond it, what each side makes the machine spend: ours {beyond['ours']:.3f}, "
+              f"peers {beyond['peers']:.3f} CPU-s per minute: ours / peers "
+              f"{beyond['ours'] / beyond['peers']:.2f}")
         exporters = [("wedsync-exporter", our_pid)]
         if all_probes is not None and all_probes.process is not None:
             exporters.append(("wedsync-exporter, all probes on", all_probes.process.pid))
         exporters += [("postgres_exporter", peers[0][1].pid), ("redis_exporter", peers[1][1].pid)]
         sizes = "; ".join(f"{name} {rss_bytes(pid) / 2**20:.1f} MiB" for name, pid in exporters)
         print(f"RSS after {minutes:g} min: {sizes}")
-        low = floor.measure()
+        low, lean = floor.measure(), floor.measure(without_extras=True)
         for name, pid in exporters[:2 if all_probes is not None else 1]:
             rss = rss_bytes(pid)
             verdict = "met" if rss <= TARGET_RSS_BYTES else "NOT met"
             print(f"{name}: {rss / 1e6:.1f} MB against issue 25's {TARGET_RSS_BYTES / 1e6:g} MB "
                   f"({verdict}); floor (interpreter + the {low.modules} modules imported at "
                   f"start, python -m bench.floor) {low.rss / 1e6:.1f} MB, so "
-                  f"{(rss - low.rss) / 1e6:.1f} MB above it")
+                  f"{(rss - low.rss) / 1e6:.1f} MB above it; the floor of README's install "
+                  f"(no test extras, so no rich) is {lean.rss / 1e6:.1f} MB")
     finally:
         for prom in pair:
             prom.cleanup()
@@ -236,6 +252,7 @@ def main() -> None:
     schema = (REPO / "sandbox" / "schema.sql").read_text()
     ours_backends = start_backends(schema)
     peer_backends = start_backends(schema)
+    idle_backends = start_backends(schema)
     peers = []
     ours = all_probes = None
     stoppable: list[Callable[[], None]] = []
@@ -250,7 +267,8 @@ def main() -> None:
         hung_database(ours, pg, args.scrapes)
         time.sleep(2)
         if args.minutes > 0:
-            fair_whole(ours, peers, ours_backends, peer_backends, args.minutes, all_probes)
+            fair_whole(ours, peers, ours_backends, peer_backends, idle_backends, args.minutes,
+                       all_probes)
         pooler_queues.pooler(args.scrapes)
         pooler_queues.queues()
     finally:
@@ -262,7 +280,7 @@ def main() -> None:
         for _, proc, _ in peers:
             proc.terminate()
             proc.wait(10)
-        for pg, redis in (ours_backends, peer_backends):
+        for pg, redis in (ours_backends, peer_backends, idle_backends):
             pg.cleanup()
             redis.cleanup()
 
