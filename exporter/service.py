@@ -32,8 +32,6 @@ from exporter.web.security import Guard, RateLimiter, TokenAuth
 from exporter.web.tarpit import Tarpit
 
 log = structlog.get_logger("exporter")
-# Seconds between the lag sampler's own readings (the jobs' timers add theirs).
-LAG_SAMPLE_PERIOD = 5.0
 
 
 class Service:
@@ -47,6 +45,10 @@ class Service:
         self.store = MetricStore()
         self.store.set("wedsync_build_info", {"version": __version__}, 1)
         self.renderer = Renderer(self.store)
+        # Event-loop lag is read off timers the exporter sets anyway: every job's, and the
+        # renderer's after a change (under load it wakes every quarter second). A sampler of
+        # its own woke an idle exporter every 5 s for nothing else (issue 25: idle cost).
+        self.renderer.on_lag = self._observe_lag
         self.runtime: Runtime | None = None
         # Several replicas share the override, updates, rate limits and the tailer's lease
         # through it; the settings of the start apply until a restart.
@@ -67,7 +69,6 @@ class Service:
         self.deploy_gate = DeployGate(self, self.shared_state)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
-        self._lag_task: asyncio.Task[None] | None = None
         self._lag_worst, self._lag_rendered = 0.0, self.renderer.current.version
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -119,7 +120,6 @@ class Service:
             await self.shared_state.start()
         runtime = self.build_runtime()
         self.renderer.start()
-        self._lag_task = asyncio.create_task(self._measure_loop_lag(), name="loop-lag")
         app = self.build_app()
         settings = self.server_settings
         # auto_decompress off: aiohttp would decode a compressed body on the event loop as it
@@ -155,9 +155,6 @@ class Service:
         if self.runtime is not None:
             await self.runtime.close()
         await self.renderer.stop()
-        if self._lag_task is not None:
-            self._lag_task.cancel()
-            await asyncio.gather(self._lag_task, return_exceptions=True)
         if self.shared_state is not None:
             # After the runtime: the tailer's lease is released once its last pass is over.
             with contextlib.suppress(Exception):
@@ -238,16 +235,6 @@ class Service:
             self._lag_worst, self._lag_rendered = 0.0, self.renderer.current.version
         self._lag_worst = max(self._lag_worst, late)
         self.store.set("wedsync_event_loop_lag_seconds", (), self._lag_worst, bump=False)
-
-    async def _measure_loop_lag(self, period: float = LAG_SAMPLE_PERIOD) -> None:
-        """A timer of its own every ``period`` seconds, besides every job's timer (the
-        scheduler reports how late each fired): readings between probe rounds without waking
-        an idle exporter twice a second to take them, as it did before (issue 25)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            expected = loop.time() + period
-            await asyncio.sleep(period)
-            self._observe_lag(max(0.0, loop.time() - expected))
 
     # --- running as a process -------------------------------------------------------------
     async def run_forever(self) -> None:

@@ -30,7 +30,7 @@ import gzip
 import itertools
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from exporter.metrics.plain_text import PlainFamiliesText
@@ -70,6 +70,8 @@ class Renderer:
         self.current = self._render()
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
+        # Told how late the wait after a change ended: an event-loop lag reading.
+        self.on_lag: Callable[[float], None] | None = None
 
     def _plain_slices(self) -> Iterator[str]:
         """The gauge and counter text, a slice of series at a time: only the families written
@@ -140,12 +142,17 @@ class Renderer:
         return self.current
 
     async def _loop(self, changed: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await changed.wait()
             # Let a burst of changes gather; stretch the wait when rendering is expensive (a
             # histogram at its caps under sustained ingestion) so that rendering stays a small
             # share of one core.
-            await asyncio.sleep(max(self.period, self._last_cost / RENDER_SHARE))
+            delay = max(self.period, self._last_cost / RENDER_SHARE)
+            due = loop.time() + delay
+            await asyncio.sleep(delay)
+            if self.on_lag is not None:
+                self.on_lag(max(0.0, loop.time() - due))
             changed.clear()  # changes from here on (also while rendering) wake it again
             if self.store.version != self.current.version:
                 self.current = await self._render_sliced()

@@ -58,6 +58,39 @@ def classify(exc: BaseException) -> ProbeError:
     return ProbeError("error", f"unexpected {type(exc).__name__}", text)
 
 
+# INFO fields read besides COUNTERS and GAUGES (the keyspace's `dbN` lines are read too).
+_OTHER_FIELDS = frozenset({"role", "master_link_status"})
+_FIELDS = frozenset({*COUNTERS, *GAUGES, *_OTHER_FIELDS})
+
+
+def parse_info(answer: bytes | str, **_options: Any) -> dict[str, Any]:
+    """The fields of an INFO answer the probe exports, as redis-py's parser gives them
+    (numbers as numbers, `dbN` lines as dicts). redis-py parses every one of the answer's
+    ~150 fields, which took 0.55 ms of the probe's 1.3 ms a run (issue 25: idle cost)."""
+    text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
+    info: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, raw = line.partition(":")
+        if not sep or line.startswith("#"):
+            continue
+        if key in _FIELDS:
+            info[key] = raw if key in _OTHER_FIELDS else _number(raw)
+        elif key.startswith("db") and key[2:].isdigit():
+            info[key] = {name: _number(value) for name, _, value in
+                         (part.partition("=") for part in raw.split(","))}
+    return info
+
+
+def _number(raw: str) -> int | float | str:
+    try:
+        return int(raw)
+    except ValueError:
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+
+
 def info_samples(info: dict[str, Any], target: str, own_db: int | None = None) -> list[Sample]:
     """Samples from a parsed INFO answer (fields that are missing are left out).
 
@@ -98,6 +131,7 @@ class RedisProbe:
             retry=Retry(NoBackoff(), 0), max_connections=1, client_name="wedsync-exporter",
             health_check_interval=0,
         )
+        self._client.set_response_callback("INFO", parse_info)
 
     async def run(self) -> ProbeOutcome:
         ok = False

@@ -126,6 +126,8 @@ class HistoryFetcher:
         # is public, and the reason is in the log).
         self.missing = "not configured"
         self.generation = 0
+        # Called when the history (or why it is missing) changed: the status page rebuilds.
+        self.on_change: Callable[[], None] | None = None
 
     async def _get(self, session: aiohttp.ClientSession, base: str, path: str,
                    params: dict[str, str] | None = None) -> Any:
@@ -193,6 +195,8 @@ class HistoryFetcher:
         if (found, missing) != (self.history, self.missing):
             self.history, self.missing = found, missing
             self.generation += 1
+            if self.on_change is not None:
+                self.on_change()
 
     async def run(self) -> None:
         """Refresh now and then every ``prometheus.refresh`` (sooner after a failure) until

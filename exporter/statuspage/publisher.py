@@ -2,14 +2,16 @@
 
 A background task looks at what a visitor must never see out of date (every target's status,
 which maintenance windows are open, incidents, history) whenever the metric store changes (a
-probe result, the maintenance gauge), at most once a second and at least every ``REFRESH``
-seconds (every ``TICK`` where replicas share operators' updates), and rebuilds the snapshot
-when that changed — so incidents open and close on time even when nobody looks. A snapshot
-older than ``REFRESH`` seconds (the page's clock and durations) is rebuilt in the background
-once someone has asked for it since the last build, and by the request itself when it is
-older than ``STALE``. It refreshes the uptime history every ``prometheus.refresh``. Rebuilding
-every second whether or not anything changed was the largest part of an idle exporter's CPU,
-and looking every second, or rebuilding every ten seconds for nobody, the rest of it (issue 25).
+probe result, the maintenance gauge) or the uptime history does, at most once a second, and
+rebuilds the snapshot when that changed — so incidents open and close on time even when nobody
+looks. It looks on a timer as well only where something changes with time alone: every
+``REFRESH`` seconds where maintenance windows are configured, every ``TICK`` where replicas
+share operators' updates. A snapshot older than ``REFRESH`` seconds (the page's clock and
+durations) is rebuilt in the background when someone asks for it, and by the request itself
+when it is older than ``STALE``. It refreshes the uptime history every ``prometheus.refresh``.
+Rebuilding every second whether or not anything changed was the largest part of an idle
+exporter's CPU; looking every second, rebuilding every ten seconds for nobody, and then
+waking every ten seconds to look, the rest of it (issue 25).
 """
 
 from __future__ import annotations
@@ -164,6 +166,8 @@ class StatusPublisher:
         if found is None or time.monotonic() - found.built > STALE or \
                 found.signature != self._signature():
             return self.rebuild()
+        if time.monotonic() - found.built >= REFRESH and self._nudged is not None:
+            self._nudged.set()  # the background task rebuilds it for the clock
         return found
 
     async def _check(self) -> None:
@@ -183,7 +187,10 @@ class StatusPublisher:
             checked = time.monotonic()
             await self._check()
             nudged.clear()
-            wait = TICK if self.shared_updates is not None else REFRESH
+            if self.shared_updates is not None:
+                wait: float | None = TICK
+            else:
+                wait = REFRESH if self.host.config.maintenance else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(nudged.wait(), wait)
             # At most one look a second, however often the store changes (ingestion).
@@ -194,6 +201,7 @@ class StatusPublisher:
     async def start(self) -> None:
         self._nudged = nudged = asyncio.Event()
         self.host.store.watchers.append(nudged.set)
+        self.history.on_change = nudged.set
         self._tasks = [asyncio.create_task(self._tick(nudged)),
                        asyncio.create_task(self.history.run())]
 
@@ -201,6 +209,7 @@ class StatusPublisher:
         if self._nudged is not None:
             with contextlib.suppress(ValueError):
                 self.host.store.watchers.remove(self._nudged.set)
+            self.history.on_change = None
             self._nudged = None
         for task in self._tasks:
             task.cancel()
