@@ -149,6 +149,17 @@ def process(grid: Grid) -> None:
                      Query(promql.sum_rate("wedsync_http_connections_closed_total",
                                            labels=("reason",)), "closed: {{reason}}")]), 12),
         height=8)
+    grid.line(
+        (timeseries("Tarpit",
+                    "Refusals beyond a client address's budget (server.refusals_per_second) "
+                    "per second, by outcome (held: answered after server.tarpit_seconds; "
+                    "closed: server.tarpit_max were held already), and those held now. "
+                    "Anything here is a client that keeps sending what the exporter refuses: "
+                    "look at the refused requests' reasons beside it.", "short",
+                    [Query(promql.sum_rate("wedsync_http_tarpit_total", labels=("outcome",)),
+                           "{{outcome}}"),
+                     Query("sum(wedsync_http_tarpit_held)", "held now")]), 24),
+        height=8)
 
 
 def dashboard() -> core.Dashboard:

@@ -10,14 +10,20 @@ from typing import Any
 
 from psycopg import AsyncConnection, errors
 
+# One pass over the settings for the three (the function behind pg_settings, which shows the
+# same rows to the same roles), not a scan of the view each: a validation run's dearest
+# statement before (issue 25: idle cost).
 ARCHIVER_SQL = """
-SELECT (SELECT setting FROM pg_settings WHERE name = 'archive_mode') AS mode,
-       (SELECT setting FROM pg_settings WHERE name = 'archive_command') AS command,
-       (SELECT setting FROM pg_settings WHERE name = 'archive_library') AS library,
+SELECT s.mode, s.command, s.library,
        pg_is_in_recovery() AS replica, now() AS now,
        a.archived_count, a.last_archived_wal, a.last_archived_time,
        a.failed_count, a.last_failed_wal, a.last_failed_time
-  FROM pg_stat_archiver a
+  FROM pg_stat_get_archiver() a,
+       (SELECT max(setting) FILTER (WHERE name = 'archive_mode') AS mode,
+               max(setting) FILTER (WHERE name = 'archive_command') AS command,
+               max(setting) FILTER (WHERE name = 'archive_library') AS library
+          FROM pg_show_all_settings()
+         WHERE name IN ('archive_mode', 'archive_command', 'archive_library')) s
 """
 # The probe's version, every interval: without the archive destination, which only pg_settings
 # says without superuser rights, and which costs PostgreSQL a scan of every setting per
