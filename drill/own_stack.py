@@ -26,7 +26,7 @@ from drill.injection import OwnServers
 from drill.notifications import ReceiverSource
 from drill.target import OWN_STACK, Target
 from drill.timing import FAST, Timing
-from harness.ha_stack import HAOptions, HAStack
+from harness.ha_stack import HAOptions, HAStack, group_wait_between_evaluations
 from harness.pgbouncer import PgBouncerServer
 from harness.ports import free_port
 from harness.postgres import PostgresServer
@@ -66,6 +66,9 @@ class OwnStack:
         if ha and timing.group_interval is not None:
             timing = replace(timing, group_interval=max(timing.group_interval,
                                                         HA_SHORTEST_GROUP_INTERVAL))
+        if ha and timing.group_wait is not None:
+            timing = replace(timing, group_wait=group_wait_between_evaluations(
+                timing.group_wait, timing.evaluation_interval))
         self.timing = timing
         self.weddings_today = weddings_today
         self.postgres: PostgresServer | None = None

@@ -56,6 +56,23 @@ REPLICA_LABEL = "replica"
 WATCHDOG_RECEIVER = "watchdog"
 
 
+def group_wait_between_evaluations(group_wait: float, evaluation_interval: float) -> float:
+    """``group_wait`` moved half an evaluation interval off the evaluations' grid when it sits
+    on it (a whole multiple of the interval), for fast HA stacks.
+
+    An Alertmanager group's flushes tick at its first alert's arrival + ``group_wait`` + whole
+    ``group_interval``s. When both are multiples of the evaluation interval, every tick falls
+    on the instant the next evaluation's alerts arrive. Under load the members' ticks then
+    straddle an arrival: one member takes its snapshot (still firing) just before a resolution
+    arrives, waits its place in the cluster, and finds that the first member has meanwhile
+    sent "resolved" — so it sends its stale "firing": a second page
+    (prometheus/alertmanager#2447). Half an interval off, no arrival is near a tick.
+    """
+    if evaluation_interval <= 0 or group_wait % evaluation_interval:
+        return group_wait
+    return group_wait + evaluation_interval / 2
+
+
 @dataclass
 class HAOptions:
     """The shape of the HA stack and its cluster timings."""
