@@ -5,12 +5,14 @@ sandbox)."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.ports import free_port, wait_for_url
 
@@ -49,11 +51,22 @@ class ManagedProcess:
         """Block until the server has started (by default: ``ready_url`` answers 200)."""
         wait_for_url(self.ready_url(), timeout=timeout)
 
+    def run_as(self) -> str | None:
+        """The user the server runs as (None: ours). Popen switches to it in the child itself,
+        so the PID is the server's: no ``runuser`` in between to relay (or swallow) signals."""
+        return None
+
     def start(self, wait: bool = True) -> ManagedProcess:
         """Start it and (unless ``wait`` is False) wait until it has started."""
         self._log = self.log_path.open("ab")
+        user = self.run_as()
+        identity: dict[str, Any] = {}
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            identity = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         self.process = subprocess.Popen(self.command(), stdout=self._log,
-                                        stderr=subprocess.STDOUT, cwd=self.cwd(), env=self.env)
+                                        stderr=subprocess.STDOUT, cwd=self.cwd(), env=self.env,
+                                        **identity)
         if not wait:
             return self
         deadline = time.monotonic() + self.start_timeout
