@@ -76,7 +76,7 @@ def pooler(count: int) -> None:
     print(f"\n== Pooler: {count} scrapes each, the same PgBouncer (pool 2, 5 clients) ==")
     with PostgresServer(stat_statements=False) as pg, \
             PgBouncerServer(pg.port, pool_size=2) as pgbouncer, busy_pool(pgbouncer):
-        pgb_pids = lambda: tree(pgbouncer.process.pid)  # noqa: E731 (runuser and pgbouncer)
+        pgb_pids = lambda: tree(pgbouncer.process.pid)  # noqa: E731 (pgbouncer and any child)
         ours = ExporterProcess({
             "pooler": [{"name": "pgbouncer", "url": pgbouncer.admin_dsn()}],
             "log": {"level": "warning"}}).start()
