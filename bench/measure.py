@@ -7,6 +7,8 @@ import contextlib
 import http.client
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +35,48 @@ def cpu_ns(pids: Iterable[int]) -> int:
             except (OSError, ValueError, IndexError):
                 continue
     return total
+
+
+def wakeups(pids: Iterable[int]) -> int:
+    """Times the processes (all threads) went to sleep and were woken so far: their voluntary
+    context switches."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError, StopIteration):
+                total += int(next(line.split()[1] for line in (task / "status").open()
+                                  if line.startswith("voluntary_ctxt_switches")))
+    return total
+
+
+_BARE_WAKES = """
+import asyncio, os, sys
+try:
+    import uvloop
+    run = uvloop.run
+except ImportError:
+    run = asyncio.run
+def cpu():
+    return sum(int(open(f"/proc/self/task/{t}/schedstat").read().split()[0])
+               for t in os.listdir("/proc/self/task"))
+async def main(count, period):
+    await asyncio.sleep(period)
+    before = cpu()
+    for _ in range(count):
+        await asyncio.sleep(period)
+    print((cpu() - before) / count / 1e3)
+run(main(int(sys.argv[1]), float(sys.argv[2])))
+"""
+
+
+def wake_cost_us(count: int = 20, period: float = 0.5) -> float:
+    """CPU (µs) that one wake-up of a bare event loop doing nothing else costs on this machine:
+    what every timer and every answer from a server costs an idle exporter before any work.
+    Machines differ by ten times and more (a VM's wake from idle), which moves every idle
+    figure with it."""
+    out = subprocess.run([sys.executable, "-c", _BARE_WAKES, str(count), str(period)],
+                         capture_output=True, text=True, check=True, timeout=count * period + 30)
+    return float(out.stdout.strip())
 
 
 def reaped_ns(pid: int) -> int:

@@ -34,7 +34,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import floor, pooler_queues
-from bench.measure import PROMETHEUS_HEADERS, cpu_ns, reaped_ns, rss_bytes, scrape, tree
+from bench.measure import (
+    PROMETHEUS_HEADERS,
+    cpu_ns,
+    reaped_ns,
+    rss_bytes,
+    scrape,
+    tree,
+    wake_cost_us,
+    wakeups,
+)
 from harness.exporter import ExporterProcess
 from harness.pooler_and_queues import PoolerAndQueues
 from harness.ports import free_port, wait_for_url
@@ -159,9 +168,11 @@ def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends, idle_
         before = {side: {part: cpu_ns(pids()) for part, pids in parts.items()}
                   for side, parts in sides.items()}
         reaped_before = {side: reaped_ns(pid) for side, pid in postmasters.items()}
+        woken_before = wakeups([our_pid])
         started = time.monotonic()
         time.sleep(minutes * 60)
         elapsed_min = (time.monotonic() - started) / 60
+        woken = (wakeups([our_pid]) - woken_before) / elapsed_min
         cost = {side: {part: (cpu_ns(pids()) - before[side][part]) / 1e9 / elapsed_min
                        for part, pids in parts.items()} for side, parts in sides.items()}
         reaped = {side: (reaped_ns(pid) - reaped_before[side]) / 1e9 / elapsed_min
@@ -188,6 +199,11 @@ def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends, idle_
         print(f"beyond it, what each side makes the machine spend: ours {beyond['ours']:.3f}, "
               f"peers {beyond['peers']:.3f} CPU-s per minute: ours / peers "
               f"{beyond['ours'] / beyond['peers']:.2f}")
+        bare = wake_cost_us()
+        print(f"this machine: a bare event loop's wake-up costs {bare:.0f} us of CPU; "
+              f"wedsync-exporter woke {woken:.0f} times a minute, so about "
+              f"{bare * woken / 1e6:.3f} of its {cost['ours']['wedsync-exporter']:.3f} CPU-s per "
+              f"minute is the machine's price of waking, before any work")
         exporters = [("wedsync-exporter", our_pid)]
         if all_probes is not None and all_probes.process is not None:
             exporters.append(("wedsync-exporter, all probes on", all_probes.process.pid))
