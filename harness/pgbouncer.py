@@ -94,7 +94,6 @@ class PgBouncerServer(ManagedProcess):
         return f"postgresql://{auth}127.0.0.1:{self.port}/{dbname}"
 
 
-
 def available() -> bool:
     """Whether the pgbouncer binary is installed here."""
     return Path(PGBOUNCER).exists()
