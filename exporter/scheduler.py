@@ -6,13 +6,20 @@ once and cancelled, and the scheduler moves on without waiting for the cancellat
 previous run of the same job is still going is skipped and counted, never stacked. The
 scheduler knows nothing of PostgreSQL, Redis or Phoenix: jobs bring their own work and record
 their own results.
+
+Every job ticks on a grid shared by all jobs: the multiples of its interval on the event loop's
+clock. Jobs due at the same instant (every 15 s probe, and a 60 s query on every fourth of those
+ticks) start in the same turn of the loop, so the exporter wakes once for them, renders once
+after them, and is otherwise asleep; on an idle machine each wake-up has a cost of its own
+(issue 25: idle cost). The first run of each job starts at once, the second on the first grid
+point at least half an interval later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -64,14 +71,13 @@ class JobState:
 class Scheduler:
     """Starts, times out and stops jobs; ``ready`` once every job has completed a run."""
 
-    def __init__(self, jobs: list[Job], *, jitter: float = 0.1,
+    def __init__(self, jobs: list[Job], *,
                  on_lag: Callable[[float], None] | None = None) -> None:
         self.jobs = jobs
         # Told how late each job's timer fired: event-loop lag readings at no extra wake-up.
         self._on_lag = on_lag
         self.states: dict[str, JobState] = {job.name: JobState() for job in jobs}
         self._loops: list[asyncio.Task[None]] = []
-        self._jitter = jitter
 
     @property
     def ready(self) -> bool:
@@ -99,8 +105,7 @@ class Scheduler:
     async def _loop(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
         state = self.states[job.name]
-        next_at = loop.time()
-        first = True
+        next_at = on_grid(loop.time() + job.interval / 2, job.interval) - job.interval
         while True:
             if state.in_flight is not None and not state.in_flight.done():
                 state.overruns += 1
@@ -113,13 +118,9 @@ class Scheduler:
                 state.runner = asyncio.create_task(self._run_once(job, state),
                                                    name=f"run:{job.name}")
             next_at += job.interval
-            if first and self._jitter:
-                # Spread the jobs so they do not all hit their targets in the same instant.
-                next_at += random.uniform(0, job.interval * self._jitter)
-                first = False
             now = loop.time()
             if next_at < now:  # fell behind (a long pause): skip the missed ticks
-                next_at = now + job.interval
+                next_at = on_grid(now, job.interval)
             await asyncio.sleep(next_at - now)
             if self._on_lag is not None:
                 self._on_lag(max(0.0, loop.time() - next_at))
@@ -173,6 +174,12 @@ class Scheduler:
                         **job.labels)
         if error.detail:
             log.debug("failure detail", job=job.name, detail=error.detail)
+
+
+def on_grid(after: float, interval: float) -> float:
+    """The first multiple of ``interval`` later than ``after``: the instant every job with this
+    interval (or a divisor of it) is due."""
+    return (math.floor(after / interval) + 1) * interval
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

@@ -27,7 +27,7 @@ class Recorder:
 
 
 async def run_for(job: Job, seconds: float) -> Scheduler:
-    scheduler = Scheduler([job], jitter=0)
+    scheduler = Scheduler([job])
     scheduler.start()
     await asyncio.sleep(seconds)
     await scheduler.stop()
@@ -41,7 +41,7 @@ def test_runs_repeat_on_their_interval_and_make_it_ready() -> None:
         return "ok"
 
     async def scenario() -> Scheduler:
-        scheduler = Scheduler([recorder.job(work)], jitter=0)
+        scheduler = Scheduler([recorder.job(work)])
         assert not scheduler.ready
         scheduler.start()
         await asyncio.sleep(0.5)
@@ -69,7 +69,7 @@ def test_a_hung_run_is_a_timeout_at_once_and_the_next_tick_is_skipped_and_counte
                     continue
 
         job = recorder.job(hangs_and_ignores_cancellation, interval=0.2, timeout=0.05)
-        scheduler = Scheduler([job], jitter=0)
+        scheduler = Scheduler([job])
         started = time.monotonic()
         scheduler.start()
         await asyncio.sleep(0.15)
@@ -135,3 +135,38 @@ def test_failure_and_recovery_are_logged_once_each(capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("event=failing") == 1
     assert err.count("event=recovered") == 1
+
+
+def test_jobs_due_together_start_in_the_same_turn_of_the_loop() -> None:
+    """Issue 25: jobs tick on a shared grid of their intervals, so a 0.2 s and a 0.4 s job
+    started apart wake the exporter once at each shared instant; the second run of each comes
+    at least half an interval after its first."""
+    starts: dict[str, list[float]] = {"fast": [], "slow": []}
+
+    def job(name: str, interval: float) -> Job:
+        async def run() -> None:
+            starts[name].append(asyncio.get_running_loop().time())
+
+        return Job(name=name, interval=interval, timeout=0.1, run=run,
+                   on_success=lambda _r, _d: None, on_failure=lambda _e, _d: None)
+
+    async def scenario() -> None:
+        fast = Scheduler([job("fast", 0.2)])
+        fast.start()
+        await asyncio.sleep(0.13)  # the second scheduler starts off the first one's grid
+        slow = Scheduler([job("slow", 0.4)])
+        slow.start()
+        await asyncio.sleep(1.5)
+        await slow.stop()
+        await fast.stop()
+
+    asyncio.run(scenario())
+    for name, interval in (("fast", 0.2), ("slow", 0.4)):
+        first, second, *rest = starts[name]
+        assert second - first >= interval / 2 - 0.005, starts[name]
+        for at in (second, *rest):  # on the grid: a multiple of the interval
+            assert abs(at / interval - round(at / interval)) * interval < 0.02, starts[name]
+    shared = starts["slow"][1:]
+    assert len(shared) >= 2
+    for at in shared:
+        assert min(abs(at - other) for other in starts["fast"]) < 0.002, (shared, starts["fast"])
