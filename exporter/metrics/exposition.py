@@ -156,6 +156,8 @@ class Renderer:
             changed.clear()  # changes from here on (also while rendering) wake it again
             if self.store.version != self.current.version:
                 self.current = await self._render_sliced()
+            for watcher in self.store.watchers:  # the burst has settled and is rendered
+                watcher()
 
     def start(self) -> None:
         """Start re-rendering in the background."""

@@ -53,7 +53,9 @@ class MetricStore(Collector):
         self.registry.register(self)
         # Called on every change (the renderer's wake-up; it is never polled while idle).
         self.changed: Callable[[], None] | None = None
-        # Also called on every change (the status page's check for status changes).
+        # Called once a burst of changes has settled, by the renderer after it rendered them
+        # (the status page's look at statuses): in the wake-up the rendering took, not one of
+        # its own a second after the probes of a tick (issue 25: idle cost).
         self.watchers: list[Callable[[], None]] = []
         self._version = 0
         # Names of families defined by the configuration (queries' own metrics).
@@ -96,8 +98,6 @@ class MetricStore(Collector):
         self._version = value
         if self.changed is not None:
             self.changed()
-        for watcher in self.watchers:
-            watcher()
 
     # --- writing --------------------------------------------------------------------------
     def _key(self, name: str, labels: Labels) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 A background task looks at what a visitor must never see out of date (every target's status,
 which maintenance windows are open, incidents, history) whenever the metric store changes (a
-probe result, the maintenance gauge) or the uptime history does, at most once a second, and
+probe result, the maintenance gauge: in the same wake-up as the metrics rendering, once the
+burst of changes it gathers has settled) or the uptime history does, at most once a second, and
 rebuilds the snapshot when that changed — so incidents open and close on time even when nobody
 looks. It looks on a timer as well only where something changes with time alone: every
 ``REFRESH`` seconds where maintenance windows are configured, every ``TICK`` where replicas
