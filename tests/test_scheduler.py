@@ -164,9 +164,11 @@ def test_jobs_due_together_start_in_the_same_turn_of_the_loop() -> None:
     for name, interval in (("fast", 0.2), ("slow", 0.4)):
         first, second, *rest = starts[name]
         assert second - first >= interval / 2 - 0.005, starts[name]
-        for at in (second, *rest):  # on the grid: a multiple of the interval
-            assert abs(at / interval - round(at / interval)) * interval < 0.02, starts[name]
+        for at in (second, *rest):  # on the grid (a busy machine may fire a timer late)
+            assert abs(at / interval - round(at / interval)) * interval < 0.05, starts[name]
+    # Due together, started together: in the same turn of the loop, however late that turn.
+    # Apart, they would differ by 0.13 s give or take the old jitter (at most 0.04 s).
     shared = starts["slow"][1:]
     assert len(shared) >= 2
     for at in shared:
-        assert min(abs(at - other) for other in starts["fast"]) < 0.002, (shared, starts["fast"])
+        assert min(abs(at - other) for other in starts["fast"]) < 0.01, (shared, starts["fast"])
