@@ -51,20 +51,18 @@ def wakeups(pids: Iterable[int]) -> int:
 
 _BARE_WAKES = """
 import asyncio, os, sys
+from bench.measure import cpu_ns
 try:
     import uvloop
     run = uvloop.run
 except ImportError:
     run = asyncio.run
-def cpu():
-    return sum(int(open(f"/proc/self/task/{t}/schedstat").read().split()[0])
-               for t in os.listdir("/proc/self/task"))
 async def main(count, period):
     await asyncio.sleep(period)
-    before = cpu()
+    before = cpu_ns([os.getpid()])
     for _ in range(count):
         await asyncio.sleep(period)
-    print((cpu() - before) / count / 1e3)
+    print((cpu_ns([os.getpid()]) - before) / count / 1e3)
 run(main(int(sys.argv[1]), float(sys.argv[2])))
 """
 
@@ -75,7 +73,8 @@ def wake_cost_us(count: int = 20, period: float = 0.5) -> float:
     Machines differ by ten times and more (a VM's wake from idle), which moves every idle
     figure with it."""
     out = subprocess.run([sys.executable, "-c", _BARE_WAKES, str(count), str(period)],
-                         capture_output=True, text=True, check=True, timeout=count * period + 30)
+                         capture_output=True, text=True, check=True, timeout=count * period + 30,
+                         cwd=Path(__file__).resolve().parent.parent)
     return float(out.stdout.strip())
 
 
