@@ -14,7 +14,7 @@ from exporter.catalogue import BY_NAME, QUERY_FILLED_FAMILIES
 from exporter.config import ConfigError, load_config, parse_config
 from exporter.config.query_naming import query_families
 from exporter.config.query_pack import builtin_queries
-from exporter.config.query_statement import limited
+from exporter.config.query_statement import check_statement, limited, without_trailing
 from exporter.config.schema import CONFIG_SCHEMA
 from exporter.metrics.store import MetricStore
 from tests.conftest import REPO
@@ -68,6 +68,15 @@ def test_each_pack_query_is_an_ordinary_valid_query(name: str) -> None:
     for family in query_families(query.metrics, query.labels):
         assert BY_NAME[family.name] is family
         assert family.produced
+
+
+@pytest.mark.parametrize("name", sorted(builtin_queries()))
+def test_each_pack_statement_is_one_read_only_query_that_ends_plainly(name: str) -> None:
+    # What the loader and the query runner take for granted of the pack's statements, so that
+    # they need not load PostgreSQL's parser for them (issue 25: RSS).
+    sql = builtin_queries()[name]["sql"]
+    check_statement(sql)
+    assert without_trailing(sql) == sql.rstrip()
 
 
 def test_a_builtin_query_keeps_its_sql_but_takes_its_own_schedule() -> None:
@@ -147,7 +156,8 @@ def test_two_queries_may_not_fill_the_same_family() -> None:
 
 
 def test_the_row_limit_is_applied_by_the_server_whatever_the_statement_ends_with() -> None:
-    wrapped = limited("SELECT 'é;' AS x, %(today)s AS d -- note;\n; /* c */ ; -- tail\n", 11)
+    body = without_trailing("SELECT 'é;' AS x, %(today)s AS d -- note;\n; /* c */ ; -- tail\n")
+    wrapped = limited(body, 11)
     assert wrapped == ("SELECT * FROM (\nSELECT 'é;' AS x, %(today)s AS d\n) AS "
                        "wedsync_query LIMIT 11")
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# pglast (PostgreSQL's parser, a ~3 MiB C extension) is imported inside the functions that
-# parse, not here: this module is imported at start by the config loader, and a configuration
-# without queries never parses a statement, so the exporter need not carry the parser.
+# pglast (PostgreSQL's parser, a C extension and its tree classes: about 4 MiB resident) is
+# imported inside the functions that parse, not here: this module is imported at start by the
+# config loader, and a configuration without statements of its own (none, or only the wedding
+# pack's, which the tests check) never parses one, so the exporter need not carry the parser.
 
 # The parameters every run passes (see parameters.py); names a statement may refer to.
 PARAMETERS: tuple[str, ...] = ("now", "today", "today_start", "tomorrow_start", "timezone")
@@ -97,7 +98,7 @@ def check_statement(sql: str) -> None:
 _TRAILING = {"ASCII_59", "SQL_COMMENT", "C_COMMENT"}  # `;` and comments
 
 
-def _without_trailing(sql: str) -> str:
+def without_trailing(sql: str) -> str:
     """``sql`` up to its last token that is neither a semicolon nor a comment."""
     from pglast.parser import scan  # lazy: see the note at the imports
 
@@ -107,7 +108,7 @@ def _without_trailing(sql: str) -> str:
     return sql[: tokens[-1].end + 1]
 
 
-def limited(sql: str, limit: int) -> str:
-    """``sql`` as a subquery, so that the server stops after ``limit`` rows."""
-    body = _without_trailing(sql)
+def limited(body: str, limit: int) -> str:
+    """``body`` (a statement that ends in neither ``;`` nor a comment: see ``without_trailing``)
+    as a subquery, so that the server stops after ``limit`` rows."""
     return f"SELECT * FROM (\n{body}\n) AS wedsync_query LIMIT {int(limit)}"
