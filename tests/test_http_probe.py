@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from exporter.config.model import JsonFieldCheck
 from exporter.probes.base import ProbeError, ProbeOutcome
 from exporter.probes.http import HttpProbe
+from exporter.probes.tls import tls_context
 from tests.probes_support import http_target, probe_once, sample_values
 
 
@@ -94,9 +95,8 @@ def test_headers_are_sent_and_401_is_an_auth_failure() -> None:
 
 # --- TLS --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1 that expires in 30 days."""
+def make_certificate(folder):
+    """A self-signed certificate for 127.0.0.1 that expires in 30 days, in ``folder``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -108,12 +108,17 @@ def certificate(tmp_path_factory):
                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    folder = tmp_path_factory.mktemp("tls")
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (folder / "key.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
     return folder / "cert.pem", folder / "key.pem", expires.timestamp()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 that expires in 30 days."""
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def probe_https(certificate, **target_kw):
@@ -167,3 +172,27 @@ def test_an_untrusted_certificate_is_a_connect_failure(certificate) -> None:
 def test_plain_http_reports_no_certificate(sandbox) -> None:
     outcome = probe_once(HttpProbe("api", http_target(sandbox.api_url)))
     assert "wedsync_tls_certificate_expiry_timestamp_seconds" not in sample_values(outcome)
+
+
+def test_targets_of_the_same_tls_settings_share_one_context(certificate) -> None:
+    # Each verifying context holds its own copy of the trusted CAs (issue 25: RSS).
+    assert tls_context(True) is tls_context(True)
+    assert tls_context(True, str(certificate[0])) is tls_context(True, str(certificate[0]))
+    unverified = tls_context(False)
+    assert unverified is tls_context(False)
+    assert unverified.verify_mode == ssl.CERT_NONE and not unverified.check_hostname
+    assert unverified.cert_store_stats()["x509"] == 0  # nothing to trust, nothing loaded
+
+
+def test_a_rotated_ca_file_is_trusted_by_the_next_probe_built(certificate, tmp_path) -> None:
+    """A probe built after the CA file changed (a reload) trusts the file as it is now."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(certificate[0].read_bytes())
+    assert isinstance(probe_https(certificate, ca_file=str(ca_file)), ProbeOutcome)
+    (tmp_path / "other").mkdir()
+    other = make_certificate(tmp_path / "other")
+    ca_file.write_bytes(other[0].read_bytes())
+    error = probe_https(certificate, ca_file=str(ca_file))
+    assert isinstance(error, ProbeError)
+    assert error.message == "the TLS certificate of the service is not trusted"
+

@@ -34,8 +34,8 @@ from exporter.probes.http import (
     exchange,
     new_session,
     status_class_error,
-    tls_context,
 )
+from exporter.probes.tls import tls_context
 
 WHAT = "Auth"
 # GoTrue's error codes are short snake_case words; anything else is not repeated.

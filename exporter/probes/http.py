@@ -25,6 +25,7 @@ from exporter.components import REGISTRY
 from exporter.config.model import HttpTarget, JsonFieldCheck
 from exporter.metrics.store import Sample
 from exporter.probes.base import ProbeError, ProbeOutcome
+from exporter.probes.tls import tls_context
 
 USER_AGENT = f"wedsync-exporter/{__version__}"
 MAX_BODY_BYTES = 1 << 20
@@ -38,16 +39,6 @@ class Answer:
     status: int
     body: bytes
     elapsed: float
-
-
-def tls_context(verify: bool, ca_file: str = "") -> ssl.SSLContext:
-    """Verifying (system CAs, or ``ca_file``) or not verifying at all (``tls_verify: false``)."""
-    if not verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=ca_file or None)
 
 
 def new_session(timeout: float, context: ssl.SSLContext | None = None) -> aiohttp.ClientSession:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from exporter.config.model import AuthTarget, HttpTarget, Target
-from exporter.probes.http import tls_context
+from exporter.probes.tls import tls_context
 from exporter.validation.findings import Finding
 
 AUTH_CHECKS: tuple[tuple[str, str], ...] = (
