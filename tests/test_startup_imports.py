@@ -48,3 +48,39 @@ def test_the_sql_parser_is_imported_only_once_a_statement_of_ones_own_is_checked
                       "metrics: {n: {name: wedsync_n, type: gauge, help: N.}}}}\n")
     assert "pglast" in imported_after(f"{STARTUP}\n{loading(own)}")
 
+
+_CERTIFICATE_EXPIRY = """
+import asyncio, ssl, sys
+from exporter.probes.http import CertificateWatch
+from exporter.probes.tls import tls_context
+
+async def main(folder, verify):
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(f"{folder}/cert.pem", f"{folder}/key.pem")
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=server_side)
+    port = server.sockets[0].getsockname()[1]
+    context = tls_context(verify, f"{folder}/cert.pem" if verify else "")
+    expiry = await CertificateWatch(f"https://127.0.0.1:{port}/", context, 5.0).expiry()
+    server.close()
+    print(expiry, "cryptography.x509" in sys.modules)
+
+asyncio.run(main(sys.argv[1], sys.argv[2] == "verify"))
+"""
+
+
+def test_cryptography_is_imported_only_for_a_certificate_taken_without_verification(
+        tmp_path) -> None:
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True, timeout=60)
+    answers = {}
+    for mode in ("verify", "no-verify"):
+        done = subprocess.run([sys.executable, "-c", _CERTIFICATE_EXPIRY, str(tmp_path), mode],
+                              cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+        expiry, imported = done.stdout.split()
+        answers[mode] = (float(expiry), imported == "True")
+    # The ssl module decodes a certificate it verified; cryptography only decodes one it did not.
+    assert answers["verify"][1] is False and answers["no-verify"][1] is True
+    assert answers["verify"][0] == answers["no-verify"][0]
