@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ssl
-import subprocess
 import tempfile
 import threading
 import time
@@ -27,18 +26,8 @@ from aiohttp import web
 
 from bench import floor
 from bench.measure import rss_bytes
+from harness.certificates import self_signed
 from harness.exporter import ExporterProcess
-
-
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 def serve_https(cert: Path, key: Path) -> int:
@@ -83,7 +72,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=45.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wedsync-tls-memory-") as folder:
-        cert, key = make_certificate(Path(folder))
+        cert, key = self_signed(Path(folder))
         url = f"https://127.0.0.1:{serve_https(cert, key)}/health"
         exporters = {"verified (ca_file)": ExporterProcess(config(url, {"ca_file": str(cert)})),
                      "not verified (tls_verify: false)":

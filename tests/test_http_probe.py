@@ -195,4 +195,3 @@ def test_a_rotated_ca_file_is_trusted_by_the_next_probe_built(certificate, tmp_p
     error = probe_https(certificate, ca_file=str(ca_file))
     assert isinstance(error, ProbeError)
     assert error.message == "the TLS certificate of the service is not trusted"
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from harness.certificates import self_signed
 from tests.conftest import REPO
 
 # Imported by `python -m exporter` before it reads its configuration (as bench/idle's floor).
@@ -70,11 +71,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2] == "verify"))
 
 def test_cryptography_is_imported_only_for_a_certificate_taken_without_verification(
         tmp_path) -> None:
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
-                   check=True, capture_output=True, timeout=60)
+    self_signed(tmp_path)
     answers = {}
     for mode in ("verify", "no-verify"):
         done = subprocess.run([sys.executable, "-c", _CERTIFICATE_EXPIRY, str(tmp_path), mode],
