@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ssl
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from bench import floor
 from bench.measure import rss_bytes
-from harness.certificates import self_signed
+from harness.certificates import self_signed, start_https_health
 from harness.exporter import ExporterProcess
 
 
@@ -34,19 +31,9 @@ def serve_https(cert: Path, key: Path) -> int:
     """An HTTPS server answering /health in a thread of its own; its port."""
     ports: list[int] = []
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
     async def serve() -> None:
-        app = web.Application()
-        app.router.add_get("/health", health)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        ports.append(site._server.sockets[0].getsockname()[1])
+        _, port = await start_https_health(cert, key)
+        ports.append(port)
         await asyncio.Event().wait()
 
     threading.Thread(target=asyncio.run, args=(serve(),), daemon=True).start()

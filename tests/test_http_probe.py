@@ -19,6 +19,7 @@ from exporter.config.model import JsonFieldCheck
 from exporter.probes.base import ProbeError, ProbeOutcome
 from exporter.probes.http import HttpProbe
 from exporter.probes.tls import tls_context
+from harness.certificates import start_https_health
 from tests.probes_support import http_target, probe_once, sample_values
 
 
@@ -125,18 +126,7 @@ def probe_https(certificate, **target_kw):
     cert_path, key_path, _ = certificate
 
     async def scenario():
-        async def ok(_: web.Request) -> web.Response:
-            return web.json_response({"status": "ok"})
-
-        app = web.Application()
-        app.router.add_get("/health", ok)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert_path, key_path)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        runner, port = await start_https_health(cert_path, key_path)
         probe = HttpProbe("external", http_target(f"https://127.0.0.1:{port}/health",
                                                   **target_kw))
         try:
