@@ -9,6 +9,11 @@ it pulls in that were not loaded yet) and the total. Nothing runs: no event loop
 configuration. What an exporter holds above this after minutes of probing is its own state
 (and libraries imported later, when a configuration needs them: pglast for query statements,
 cryptography for an HTTPS target's certificate).
+
+Last, the same for the stack the exporter is built on and nothing else (``STACK``: asyncio,
+aiohttp's client and server, prometheus-client, psycopg 3, redis-py's asyncio client): what any
+exporter on that stack holds before a line of its own code, its configuration, logging, or a
+connection.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ print(json.dumps({"steps": steps, "top": top}))
 # Top-level libraries first (each with what it pulls in), then the exporter's own modules.
 LIBRARIES = ("asyncio", "uvloop", "yaml", "structlog", "jsonschema", "psycopg", "redis.asyncio",
              "aiohttp", "aiohttp.web", "prometheus_client", "limits", "orjson")
+# The stack the exporter is built on, alone: its HTTP server and client, the exposition
+# library, the PostgreSQL and the Redis client. Whatever the exporter does, it holds these.
+STACK = ("asyncio", "aiohttp", "aiohttp.web", "prometheus_client", "psycopg", "redis.asyncio")
 
 
 @dataclass(frozen=True)
@@ -113,19 +121,31 @@ def canonical(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def measure(without_extras: bool = False) -> Floor:
-    """The floor, measured in a fresh interpreter (the one running this script); with
-    ``without_extras``, as an install without the test extras has it."""
-    order = [*LIBRARIES, *STARTUP]
+def _imported(order: list[str], without_extras: bool) -> tuple[list[tuple[str, int, int]],
+                                                                 tuple[str, ...]]:
+    """Resident bytes and module counts after each import of ``order`` in a fresh
+    interpreter (the one running this script), and the top-level modules loaded."""
     blocked = ",".join(installed_by_extras()) if without_extras else ""
     done = subprocess.run([sys.executable, "-c", _SCRIPT, ",".join(order), blocked], cwd=REPO,
                           capture_output=True, text=True, check=True)
     found = json.loads(done.stdout)
-    steps = [(name, int(rss), int(modules)) for name, rss, modules in found["steps"]]
+    return ([(name, int(rss), int(modules)) for name, rss, modules in found["steps"]],
+            tuple(found["top"]))
+
+
+def stack() -> Floor:
+    """The interpreter and ``STACK`` alone, as README's install has them."""
+    return Floor(*_imported(list(STACK), without_extras=True))
+
+
+def measure(without_extras: bool = False) -> Floor:
+    """The floor, measured in a fresh interpreter (the one running this script); with
+    ``without_extras``, as an install without the test extras has it."""
+    steps, top = _imported([*LIBRARIES, *STARTUP], without_extras)
     # The exporter's own modules (and anything they import that is not listed) in one line.
     own = steps[len(LIBRARIES) + 1:]
     steps = [*steps[:len(LIBRARIES) + 1], ("exporter (own modules)", own[-1][1], own[-1][2])]
-    return Floor(steps, tuple(found["top"]))
+    return Floor(steps, top)
 
 
 def main() -> None:
@@ -138,6 +158,11 @@ def main() -> None:
     print(f"== The same without what only the test extras install ({', '.join(missing)} among "
           "what is imported), as README's pip install -e . has it ==")
     for line in lean.lines():
+        print(line)
+    alone = stack()
+    print("== The stack the exporter is built on, alone (aiohttp, prometheus-client, psycopg 3, "
+          "redis-py), as README's install has it ==")
+    for line in alone.lines():
         print(line)
 
 

@@ -219,6 +219,9 @@ def fair_whole(ours: ExporterProcess, peers, ours_backends, peer_backends, idle_
                   f"start, python -m bench.floor) {low.rss / 1e6:.1f} MB, so "
                   f"{(rss - low.rss) / 1e6:.1f} MB above it; the floor of README's install "
                   f"(no test extras, so no rich) is {lean.rss / 1e6:.1f} MB")
+        alone = floor.stack()
+        print(f"the stack alone (interpreter, aiohttp, prometheus-client, psycopg 3, redis-py; "
+              f"{alone.modules} modules, none of the exporter's): {alone.rss / 1e6:.1f} MB")
     finally:
         for prom in pair:
             prom.cleanup()
