@@ -4,7 +4,7 @@ bare cost of prometheus-client's Histogram.observe, p99 request latency at half 
 events/s (issue 25's targets: at most 1 ms and 2 ms), and RSS, series count and render cost
 after 1,000,000 events over 100,000 distinct raw paths.
 
-    python -m bench.ingestion [--seconds 10] [--period 0.02] [--all-probes] [--nice -5]
+    python -m bench.ingestion [--seconds 10] [--period 0.02] [--all-probes] [--nice -5] [--fifo]
 
 The exporter runs as its own process pinned to CPU 0; this script drives it from CPU 1. Beside
 every /metrics and health figure stands the machine's floor, measured in the same run the same
@@ -16,7 +16,8 @@ nothing.
 ``--nice N`` renices the exporter and the scraping processes (not the load generator) by N
 (negative values need root): on a machine shared with other work, the latencies then show the
 exporter's own event loop rather than how long the neighbours, or the load generator on the
-scrapers' core, keep them off a core.
+scrapers' core, keep them off a core. ``--fifo`` (root) goes further for the scraping processes
+alone: they run as real-time (SCHED_FIFO), so that nothing else on their core delays them.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def rss_mib(pid: int) -> float:
 
 # Niceness for the exporter and the measuring processes (``--nice``); 0 leaves them alone.
 NICE = 0
+# With --fifo: the measuring processes' real-time priority (SCHED_FIFO), 0 for none.
+FIFO = 0
 
 
 UNLIMITED = {"ingestion": "100000000/minute", "health": "100000000/minute"}
@@ -230,6 +233,8 @@ def scrape_every(ports: list[int], seconds: float, period: float,
     os.sched_setaffinity(0, {1})
     if NICE:  # ahead of the load generator on the same core
         os.setpriority(os.PRIO_PROCESS, 0, NICE)
+    if FIFO:  # ahead of everything else on the core: it runs the moment an answer arrives
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO))
     clients = [RawGet(port, *what) for port in ports]
     times: list[list[float]] = [[] for _ in ports]
     until = time.perf_counter() + seconds
@@ -402,9 +407,13 @@ def main() -> None:
                              "Realtime, API) instead of an exporter that probes nothing")
     parser.add_argument("--nice", type=int, default=0,
                         help="renice the exporter and the measuring processes (root for < 0)")
+    parser.add_argument("--fifo", action="store_true",
+                        help="run the measuring processes as real-time (SCHED_FIFO; root): "
+                             "the load generator on their core cannot delay them")
     args = parser.parse_args()
-    global NICE
+    global NICE, FIFO
     NICE = args.nice
+    FIFO = 10 if args.fifo else 0
     os.sched_setaffinity(0, {1})
     rng = random.Random(1)
     sample = events(rng, 100 * BATCH)
@@ -473,7 +482,7 @@ def main() -> None:
     print("/metrics and health latency, " + (
         "the example configuration probing the sandbox (--all-probes)" if args.all_probes
         else "an exporter that probes nothing (--all-probes: probing the sandbox)"))
-    print(f"  each asked by its own process every "
+    print(f"  each asked by its own {'real-time ' if FIFO else ''}process every "
           f"{2 * args.period * 1000:.0f} ms, of the exporter and, in turn, of a bare aiohttp "
           f"server pinned to the same core serving the same bytes (the machine's floor)")
     for target, (metrics_times, health_times, worst_lag) in isolation.items():
