@@ -162,3 +162,47 @@ def test_a_new_route_gets_its_5xx_series_at_zero_so_its_first_error_counts() -> 
     ingestion.record([{"endpoint": "/api/clients/7", "method": "GET", "response_time_ms": 40,
                        "status_code": 503}])
     assert errors.count == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=6), st.text(min_size=1, max_size=4),
+                          st.one_of(st.integers(100, 599), st.floats(100, 599))),
+                min_size=2, max_size=2, unique=True))
+def test_the_memo_of_raw_endpoints_never_takes_one_triple_for_another(triples) -> None:
+    from exporter.ingestion.recorder import memo_key
+
+    (a, b) = triples
+    if a[0] == b[0] and a[1] == b[1] and a[2] == b[2]:  # 200 and 200.0: the same triple
+        return
+    assert memo_key(*a) != memo_key(*b)
+
+
+def test_a_full_memo_is_freed_a_slice_at_a_time_and_events_still_reach_their_series(
+        monkeypatch) -> None:
+    import gc
+
+    from exporter.ingestion import recorder
+
+    monkeypatch.setattr(recorder, "TARGET_MEMO_SIZE", 40)
+    monkeypatch.setattr(recorder, "RETIRE_EVERY", 7)
+    store = MetricStore()
+    ingestion = Ingestion(store)
+    first = [{"endpoint": f"/api/clients/{n}", "method": "GET", "response_time_ms": 5,
+              "status_code": 200} for n in range(40)]
+    ingestion.record(first)
+    assert len(ingestion._targets) == 40 and not ingestion._retired
+    # Its keys are text, which the collector never tracks (tuples it tracks until a pass).
+    assert not any(gc.is_tracked(key) for key in ingestion._targets)
+    ingestion.record([{"endpoint": "/api/clients/new", "method": "GET",
+                       "response_time_ms": 5, "status_code": 200}])
+    # Full: a new memo started, and the old one lost RETIRE_EVERY entries, not all at once.
+    assert len(ingestion._targets) == 1
+    assert len(ingestion._retired) == 40 - 7
+    for _ in range(4):
+        ingestion.record([first[0]])
+    assert len(ingestion._retired) == 40 - 5 * 7
+    ingestion.record([first[1]])
+    assert not ingestion._retired
+    series = store.histogram(DURATION).get(("/api/clients/:id", "GET", "2xx"))
+    # "/api/clients/new" has a route of its own.
+    assert series is not None and series.count == 40 + 4 + 1

@@ -39,6 +39,9 @@ PARSED_AT_ONCE = 1
 CLOCK_EVERY = 8
 # Raw (endpoint, method, status) triples remembered with their series; starts afresh when full.
 TARGET_MEMO_SIZE = 20_000
+# Entries of a full memo freed per call to ``record``: freeing all 20,000 in one go held the
+# event loop about 1 ms; this many take a few hundredths of that.
+RETIRE_EVERY = 500
 _STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
 
@@ -54,6 +57,12 @@ class Outcome:
     @property
     def rejected(self) -> int:
         return len(self.errors)
+
+
+def memo_key(endpoint: str, method: str, status: int | float) -> str:
+    """One text per raw (endpoint, method, status): the method's length first, so that no
+    two triples give the same text."""
+    return f"{len(method)}:{method}{status}:{endpoint}"
 
 
 def _recent(timestamp: str, horizon: float, horizon_text: str) -> bool:
@@ -79,12 +88,15 @@ class Ingestion:
         self.normaliser = RouteNormaliser()
         self.caps = LabelCaps(self.settings.route_cap, self.settings.series_cap)
         self._config: Config | None = None
-        # Raw (endpoint, method, status) -> index of its target in _target_list, for endpoints
-        # that repeat exactly. Plain values only: the garbage collector soon stops tracking
-        # tuples of strings and numbers, so these thousands of entries cost its full passes
-        # nothing (with (series, flags) tuples as values they were most of what a full pass
-        # walked under ingestion: 5 ms passes, several a second).
-        self._targets: dict[tuple[Any, Any, Any], int] = {}
+        # Raw (endpoint, method, status), as ``memo_key`` text -> index of its target in
+        # _target_list, for endpoints that repeat exactly. Plain values only, which the garbage
+        # collector never tracks: with (series, flags) tuples as values they were most of what
+        # a full pass walked under ingestion (5 ms passes, several a second), and with tuples
+        # as keys (tracked until a pass looks at them) the young generation filled with memo
+        # keys while the collector was held off during batches (gc_tuning.collector_paused).
+        self._targets: dict[str, int] = {}
+        # The last full memo, being freed RETIRE_EVERY entries at a time.
+        self._retired: dict[str, int] = {}
         # Every target handed out since the last reset: (series, folded-label flags).
         self._target_list: list[tuple[Series, int]] = []
         self._target_index: dict[tuple[Series, int], int] = {}
@@ -113,6 +125,7 @@ class Ingestion:
             self.normaliser = RouteNormaliser(new.route_templates)
         self.caps.resize(new.route_cap, new.series_cap)
         self._targets.clear()
+        self._retired = {}
         self._admitted.clear()
         self._target_list.clear()
         self._target_index.clear()
@@ -135,8 +148,8 @@ class Ingestion:
                 self._admitted[wanted] = index
                 self._zero_errors(route, method_value)
         if len(self._targets) >= TARGET_MEMO_SIZE:
-            self._targets.clear()
-        self._targets[(endpoint, method, status)] = index
+            self._retired, self._targets = self._targets, {}
+        self._targets[memo_key(endpoint, method, status)] = index
         return index
 
     def _index_of(self, target: tuple[Series, int]) -> int:
@@ -188,7 +201,8 @@ class Ingestion:
                 continue
             status = event["status_code"]
             elapsed = event["response_time_ms"]
-            index = targets.get((event["endpoint"], event["method"], status))
+            index = targets.get(f"{len(event['method'])}:{event['method']}{status}:"
+                                f"{event['endpoint']}")  # memo_key, inlined
             if index is None:
                 index = self._target(event["endpoint"], event["method"], status)
             series, flags = target_list[index]
@@ -206,10 +220,17 @@ class Ingestion:
                 server_errors += 1
         outcome.end = end
         outcome.accepted = end - start - len(errors)
+        if self._retired:
+            self._free_retired()
         self._account(outcome, folded, now)
         if window_times:
             self.window.add(window_times, server_errors, now)
         return outcome
+
+    def _free_retired(self) -> None:
+        retired = self._retired
+        for _ in range(min(RETIRE_EVERY, len(retired))):
+            retired.popitem()
 
     def _account(self, outcome: Outcome, folded: list[int], now: float) -> None:
         store = self.store
