@@ -99,9 +99,11 @@ async def _parse_and_record(body: bytes, max_events: int, ingestion: Ingestion
                             ) -> tuple[int, list[tuple[int, str, str]], list[Any] | None] | BadBody:
     """Parse a body and record its events, handing the loop back between steps: (accepted,
     per-event errors, cache entries), or the BadBody that says why the body was refused."""
+    # Parsing is a step of its own (about 0.4 ms for a batch of 500), whole: orjson cannot be
+    # paused. The request's checks and the body's last read came before it in this turn of the
+    # loop: hand the loop back first, so a scrape waits behind one or the other, not both.
+    await asyncio.sleep(0)
     try:
-        # Parsing is a step of its own (about 0.4 ms for a batch of 500), whole: orjson
-        # cannot be paused.
         events, cache = parse_events(body, max_events)
     except BadBody as exc:
         return exc
