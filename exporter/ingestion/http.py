@@ -29,6 +29,7 @@ from exporter.web.bodies import accept_encoded_bodies, check_json_charset, read_
 from exporter.web.hooks import Host
 from exporter.web.refusal import RequestRefused, tag
 from exporter.web.security import json_error
+from exporter.yielding import step_aside
 
 PATH = "/api/system/metrics"
 # Work done before handing the event loop back (wall time, so time lost to a busy machine
@@ -111,7 +112,7 @@ async def _parse_and_record(body: bytes, max_events: int, ingestion: Ingestion
     errors: list[tuple[int, str, str]] = []
     start = 0
     while start < len(events):
-        await asyncio.sleep(0)  # hand the loop back between slices (and after parsing)
+        await step_aside()  # hand the loop back between slices (and after parsing)
         outcome = ingestion.record(events, start=start,
                                    stop_at=time.perf_counter() + SLICE_SECONDS)
         accepted += outcome.accepted

@@ -24,7 +24,6 @@ roles' open transactions; without it the horizon falls back to ``max_lag``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from exporter.runtime import Runtime
 from exporter.scheduler import Job
 from exporter.shared_state.lease import Lease, shared_lease
 from exporter.shared_state.state import SharedState
+from exporter.yielding import step_aside
 
 log = structlog.get_logger("exporter.ingestion.tail")
 
@@ -167,7 +167,7 @@ class Tailer:
             return 0
         for start in range(0, len(fresh), 500):
             if start:
-                await asyncio.sleep(0)
+                await step_aside()
             chunk = fresh[start:start + 500]
             events = [{"endpoint": r[1], "method": r[2], "response_time_ms": r[3],
                        "status_code": r[4]} for r in chunk]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from exporter.metrics.plain_text import PlainFamiliesText
 from exporter.metrics.store import MetricStore
+from exporter.yielding import step_aside
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Series per slice: about 0.3 ms of formatting on these machines.
@@ -115,7 +116,7 @@ class Renderer:
         for text in itertools.chain(self._plain_slices(), self._slices()):
             parts.append(text.encode())
             cost += time.thread_time() - started
-            await asyncio.sleep(0)
+            await step_aside()
             started = time.thread_time()
         size = sum(len(p) for p in parts)
         gzipped = None
@@ -129,7 +130,7 @@ class Renderer:
             for start in range(0, len(plain), GZIP_SLICE):
                 pieces.append(compressor.compress(view[start:start + GZIP_SLICE]))
                 cost += time.thread_time() - started
-                await asyncio.sleep(0)
+                await step_aside()
                 started = time.thread_time()
             pieces.append(compressor.flush())
             gzipped = b"".join(pieces)

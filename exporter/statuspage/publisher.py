@@ -39,6 +39,7 @@ from exporter.statuspage.incidents import IncidentLog
 from exporter.statuspage.shared_updates import SharedUpdates
 from exporter.statuspage.snapshot import Snapshot, graded
 from exporter.summary import summarise
+from exporter.yielding import step_aside
 
 log = structlog.get_logger("exporter.statuspage")
 TICK = 1.0
@@ -157,7 +158,7 @@ class StatusPublisher:
         """As ``rebuild``, handing the event loop back between the steps: the whole build
         takes 1-2 ms, which a scrape would otherwise wait for."""
         for _ in self._building():
-            await asyncio.sleep(0)
+            await step_aside()
 
     def current(self) -> Published:
         """The last build; a new one if there is none, a status changed since (so the page

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import hdrs, web
 
 from exporter.web.refusal import RequestRefused
+from exporter.yielding import step_aside
 
 # Output produced per slice before the event loop is handed back (about 0.2 ms of CPU).
 SLICE = 64 * 1024
@@ -150,7 +151,7 @@ async def decompress(read: Callable[[], Awaitable[bytes]], encoding: str, limit:
             if not chunk and not pending and not await body.peek(1):
                 raise RequestRefused(400, "bad_compressed_body",
                                      f"the {encoding} body is truncated")
-            await asyncio.sleep(0)
+            await step_aside()
     except zlib.error:
         raise RequestRefused(400, "bad_compressed_body",
                              f"the body is not valid {encoding} data") from None

@@ -34,6 +34,7 @@ from aiohttp import web
 from exporter.metrics.store import MetricStore
 from exporter.web.protocol import handler_factory
 from exporter.web.server_settings import ServerSettings, connection_cap
+from exporter.yielding import request_arrived
 
 CLOSED = "wedsync_http_connections_closed_total"
 OPEN = "wedsync_http_connections"
@@ -77,6 +78,7 @@ class GuardedConnection(asyncio.Protocol):
         elif self.request_started is None:
             self.request_started = self.guard.now()
             self.guard.watch(self)
+            request_arrived()  # slices of long work let its handler go first
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
