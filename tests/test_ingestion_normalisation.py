@@ -194,12 +194,10 @@ def test_a_full_memo_is_freed_a_slice_at_a_time_and_events_still_reach_their_ser
     # Seen before, an endpoint goes straight to its series: the memo is looked up with the
     # same text it was filled with.
     built = []
-    monkeypatch.setattr(ingestion, "_target", lambda *raw: built.append(raw))
-    ingestion.record(first)
+    with monkeypatch.context() as patch:
+        patch.setattr(ingestion, "_target", lambda *raw: built.append(raw))
+        ingestion.record(first)
     assert built == []
-    monkeypatch.undo()
-    monkeypatch.setattr(recorder, "TARGET_MEMO_SIZE", 40)
-    monkeypatch.setattr(recorder, "RETIRE_EVERY", 7)
     # Its keys are text, which the collector never tracks (tuples it tracks until a pass).
     assert not any(gc.is_tracked(key) for key in ingestion._targets)
     ingestion.record([{"endpoint": "/api/clients/new", "method": "GET",
